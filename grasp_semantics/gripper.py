@@ -1,0 +1,55 @@
+"""Parallel-jaw gripper geometry and the grasp-pose convention shared by data, model and metrics.
+
+Gripper frame, with its origin at the tool centre point (TCP) midway between the fingertips:
++z is the approach direction (from the palm towards the object), +x the closing direction
+(from one finger to the other), and y = z x x. ``width`` is the finger opening in metres.
+A grasp predicted at a surface point ``c`` (the contact of the first finger) with closing
+direction ``b`` (pointing from that finger into the object) and opening ``w`` has its TCP at
+``c + (w / 2) * b``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GripperConfig:
+    """Geometry of a parallel-jaw gripper; the defaults are Franka-Hand-like."""
+
+    max_width: float = 0.08  # largest finger opening, m
+    finger_depth: float = 0.045  # finger length along the approach axis, m
+    finger_thickness: float = 0.01  # finger size along the closing axis, m
+    finger_breadth: float = 0.02  # finger size along y, m
+    palm_depth: float = 0.02  # palm size along the approach axis, behind the fingers, m
+
+
+def orthonormal_frame(approach: np.ndarray, closing: np.ndarray) -> np.ndarray:
+    """Rotation matrices ``[..., 3, 3]`` whose columns are (x=closing, y=z x x, z=approach).
+
+    ``closing`` is re-orthogonalised against ``approach`` (Gram-Schmidt), so the result is a
+    proper rotation (orthonormal, det +1) for any pair of non-parallel vectors.
+    """
+    z = approach / np.linalg.norm(approach, axis=-1, keepdims=True)
+    x = closing - np.sum(closing * z, axis=-1, keepdims=True) * z
+    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    y = np.cross(z, x)
+    return np.stack([x, y, z], axis=-1)
+
+
+def grasp_poses(
+    contacts: np.ndarray, approach: np.ndarray, closing: np.ndarray, widths: np.ndarray
+) -> np.ndarray:
+    """4x4 gripper poses ``[..., 4, 4]`` from first-finger contacts ``[..., 3]``.
+
+    ``approach`` and ``closing`` are ``[..., 3]`` directions, ``widths`` ``[...]`` openings (m).
+    """
+    rotation = orthonormal_frame(approach, closing)
+    tcp = contacts + 0.5 * widths[..., None] * rotation[..., :, 0]
+    pose = np.zeros(contacts.shape[:-1] + (4, 4), dtype=np.float64)
+    pose[..., :3, :3] = rotation
+    pose[..., :3, 3] = tcp
+    pose[..., 3, 3] = 1.0
+    return pose
