@@ -1,0 +1,295 @@
+"""Model configuration: small dataclasses, YAML round trip and a registry of named flavours.
+
+Every network part has its own dataclass beside the whole-model :class:`GraspNetConfig`;
+``to_dict`` / ``from_dict`` give plain dicts for ``config.yaml`` next to ``model.safetensors``.
+Named flavours (``tiny``, ``debug_qwen3_vl``, ``qwen2_5_vl_3b``...) follow torchtitan's
+"registry of flavours": ``get_config(name)`` returns a fresh config.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BACKBONE_NAMES = ("tiny", "qwen2_5_vl", "qwen3_vl")
+TUNING_MODES = ("frozen", "lora", "full")
+FUSION_MODES = ("global", "pixel_aligned")
+
+# Where users put real checkpoints (a `save_pretrained` / hub-snapshot directory each).
+CHECKPOINT_ROOT_ENV = "GRASP_SEMANTICS_CHECKPOINTS"
+DEFAULT_CHECKPOINT_ROOT = "~/.cache/grasp_semantics/checkpoints"
+
+
+@dataclass
+class BackboneConfig:
+    """The Qwen-VL backbone: which architecture, where its weights are, how it is tuned.
+
+    ``checkpoint`` is a local directory (hub snapshot layout); ``None`` builds a random-init
+    model from the size fields below (the ``tiny`` and ``debug_*`` flavours).
+    """
+
+    name: str = "tiny"  # tiny (Qwen3-VL architecture, random init) | qwen2_5_vl | qwen3_vl
+    checkpoint: str | None = None
+    hub_id: str | None = None  # only named in error messages: what to download
+    # Size of a random-init backbone (ignored when a checkpoint is given).
+    text_hidden: int = 128
+    text_layers: int = 4
+    text_heads: int = 4
+    text_kv_heads: int = 2
+    text_intermediate: int = 384
+    mrope_section: tuple[int, ...] = (6, 5, 5)  # must sum to head_dim / 2
+    vision_depth: int = 4
+    vision_hidden: int = 128
+    vision_heads: int = 4
+    vision_intermediate: int = 384
+    patch_size: int = 16
+    merge_size: int = 2
+    # 0: the full Qwen vocabulary; >0: a compact table of that many rows (see tokenizer.py).
+    compact_vocab: int = 4096
+    # Fixed input resolution (H, W) in pixels: static shapes; both multiples of patch*merge.
+    image_size: tuple[int, int] = (256, 320)
+    instruction_first: bool = True  # instruction before the image: image tokens attend to it
+    system_prompt: str | None = None
+    tuning: str = "full"  # frozen | lora | full
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    )
+    gradient_checkpointing: bool = False
+    attn_implementation: str = "auto"  # auto: flash_attention_2 on CUDA when importable, else sdpa
+    dtype: str = "auto"  # auto: bf16 on CUDA (fp16 overflows in these models), fp32 on CPU
+
+
+@dataclass
+class EncoderConfig:
+    """Projection of backbone hidden states to the semantic vector and token features."""
+
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    global_dim: int = 256  # the seed's global semantic vector [B, 256]
+    token_dim: int = 128  # projected per-token features for pixel-aligned fusion
+    pool: str = "attention"  # attention | mean (both masked)
+    cache_size: int = 8  # encoder outputs kept per (image hash, instruction); 0 disables
+
+
+@dataclass
+class SetAbstractionConfig:
+    """One PointNet++ set-abstraction level; several radii make it multi-scale (MSG)."""
+
+    npoint: int = 512
+    radii: tuple[float, ...] = (0.03,)
+    nsamples: tuple[int, ...] = (32,)
+    mlps: tuple[tuple[int, ...], ...] = ((32, 32, 64),)
+
+
+@dataclass
+class PointNetConfig:
+    """PointNet++ encoder-decoder over the fixed-size sampled cloud."""
+
+    num_points: int = 2048  # points the network sees per sample (static shape)
+    in_features: int = 0  # extra per-point input channels beside xyz (0: geometry only)
+    sa: tuple[SetAbstractionConfig, ...] = (
+        SetAbstractionConfig(512, (0.02, 0.04), (16, 32), ((32, 32, 64), (32, 32, 64))),
+        SetAbstractionConfig(128, (0.08,), (32,), ((128, 128, 256),)),
+        SetAbstractionConfig(32, (0.16,), (32,), ((256, 256, 256),)),
+    )
+    fp_mlps: tuple[tuple[int, ...], ...] = ((256, 256), (256, 128), (128, 128))
+    center: bool = True  # subtract the cloud centroid before the network (metric scale kept)
+
+
+@dataclass
+class FusionConfig:
+    """How the instruction reaches the point features."""
+
+    mode: str = "global"  # global | pixel_aligned
+    global_op: str = "film"  # film | concat (how the [B, 256] vector enters)
+    out_dim: int = 128
+
+
+@dataclass
+class HeadsConfig:
+    """Per-point contact and Contact-GraspNet-style grasp heads, and decoding."""
+
+    hidden: int = 128
+    dropout: float = 0.0
+    max_width: float = 0.08  # gripper max opening (m), Franka-like
+    nms_translation: float = 0.02  # m: grasps closer than this in TCP ...
+    nms_rotation_deg: float = 30.0  # ... and in rotation are duplicates
+    nms_candidates: int = 256  # best candidates considered by NMS
+
+
+@dataclass
+class LossConfig:
+    """Weights and parameters of the training losses (criterion.py)."""
+
+    contact_loss: str = "focal"  # focal | weighted_bce
+    focal_gamma: float = 2.0
+    focal_alpha: float = 0.75  # weight of positives (functional contacts are rare)
+    max_pos_weight: float = 50.0  # cap of the automatic pos_weight of weighted_bce
+    grasp_radius: float = 0.01  # m: a point gets a GT grasp whose finger contact is this close
+    w_contact: float = 1.0
+    w_score: float = 1.0
+    w_approach: float = 1.0
+    w_closing: float = 1.0
+    w_width: float = 1.0
+
+
+@dataclass
+class GraspNetConfig:
+    """The whole network: encoder + PointNet++ + fusion + heads (+ loss settings)."""
+
+    name: str = "tiny"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    pointnet: PointNetConfig = field(default_factory=PointNetConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    heads: HeadsConfig = field(default_factory=HeadsConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples become lists) for YAML."""
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraspNetConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise, missing keys take defaults."""
+        return _build(cls, data)
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> GraspNetConfig:
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    """Recursively build dataclass ``cls`` from a dict, turning lists back into tuples."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        default = getattr(cls(), key)
+        kwargs[key] = _coerce(default, value)
+    return cls(**kwargs)
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    if dataclasses.is_dataclass(default):
+        return _build(type(default), value)
+    if isinstance(default, tuple) and isinstance(value, list | tuple):
+        if default and dataclasses.is_dataclass(default[0]):
+            return tuple(_build(type(default[0]), v) for v in value)
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value
+
+
+def checkpoint_root() -> Path:
+    """Directory holding real backbone checkpoints (env ``GRASP_SEMANTICS_CHECKPOINTS``)."""
+    return Path(os.environ.get(CHECKPOINT_ROOT_ENV, DEFAULT_CHECKPOINT_ROOT)).expanduser()
+
+
+def _real(name: str, arch: str, hub_id: str, dirname: str, image_size: tuple[int, int]):
+    backbone = BackboneConfig(
+        name=arch,
+        checkpoint=str(checkpoint_root() / dirname),
+        hub_id=hub_id,
+        compact_vocab=0,
+        image_size=image_size,
+        tuning="lora",
+        gradient_checkpointing=True,
+    )
+    return GraspNetConfig(name=name, encoder=EncoderConfig(backbone=backbone))
+
+
+def _tiny() -> GraspNetConfig:
+    return GraspNetConfig(name="tiny")
+
+
+def _debug_qwen3_vl() -> GraspNetConfig:
+    backbone = BackboneConfig(
+        name="qwen3_vl",
+        text_hidden=64,
+        text_layers=2,
+        text_heads=4,
+        text_kv_heads=2,
+        text_intermediate=128,
+        mrope_section=(3, 3, 2),
+        vision_depth=2,
+        vision_hidden=64,
+        vision_heads=2,
+        vision_intermediate=128,
+        compact_vocab=0,
+        image_size=(128, 160),
+    )
+    return GraspNetConfig(name="debug_qwen3_vl", encoder=EncoderConfig(backbone=backbone))
+
+
+def _debug_qwen2_5_vl() -> GraspNetConfig:
+    backbone = BackboneConfig(
+        name="qwen2_5_vl",
+        text_hidden=64,
+        text_layers=2,
+        text_heads=4,
+        text_kv_heads=2,
+        text_intermediate=128,
+        mrope_section=(2, 3, 3),
+        vision_depth=2,
+        vision_hidden=64,
+        vision_heads=2,
+        vision_intermediate=128,
+        patch_size=14,
+        compact_vocab=0,
+        image_size=(112, 140),
+    )
+    return GraspNetConfig(name="debug_qwen2_5_vl", encoder=EncoderConfig(backbone=backbone))
+
+
+FLAVOURS = {
+    "tiny": _tiny,
+    "debug_qwen3_vl": _debug_qwen3_vl,
+    "debug_qwen2_5_vl": _debug_qwen2_5_vl,
+    "qwen2_5_vl_3b": lambda: _real(
+        "qwen2_5_vl_3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen2.5-VL-3B-Instruct",
+        (448, 588),
+    ),
+    "qwen3_vl_2b": lambda: _real(
+        "qwen3_vl_2b", "qwen3_vl", "Qwen/Qwen3-VL-2B-Instruct", "Qwen3-VL-2B-Instruct",
+        (480, 640),
+    ),
+    "qwen3_vl_4b": lambda: _real(
+        "qwen3_vl_4b", "qwen3_vl", "Qwen/Qwen3-VL-4B-Instruct", "Qwen3-VL-4B-Instruct",
+        (480, 640),
+    ),
+}
+
+
+def get_config(name: str) -> GraspNetConfig:
+    """A fresh copy of the named flavour's config."""
+    if name not in FLAVOURS:
+        raise KeyError(f"unknown model flavour {name!r}; known: {sorted(FLAVOURS)}")
+    return copy.deepcopy(FLAVOURS[name]())

@@ -1,0 +1,263 @@
+"""sensor_msgs <-> numpy without cv_bridge or sensor_msgs_py.
+
+The functions read the message attributes only (``height``, ``width``, ``encoding``, ``step``,
+``data``, ...), so they accept rclpy messages and the ``rosbags`` library's message objects
+alike. Reading returns zero-copy views of the message buffer where the layout allows it.
+Every malformed message raises :class:`ConversionError` naming the problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sensor_msgs.msg import Image, PointCloud2, PointField
+
+
+class ConversionError(ValueError):
+    """A message cannot be converted; the text says which field is wrong and how."""
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    dtype: str  # numpy dtype, little-endian form
+    channels: int
+    order: tuple[int, ...] | None  # channel order that gives RGB; None = not a colour image
+
+
+_ENCODINGS: dict[str, _Encoding] = {
+    "rgb8": _Encoding("u1", 3, (0, 1, 2)),
+    "bgr8": _Encoding("u1", 3, (2, 1, 0)),
+    "rgba8": _Encoding("u1", 4, (0, 1, 2)),
+    "bgra8": _Encoding("u1", 4, (2, 1, 0)),
+    "mono8": _Encoding("u1", 1, (0, 0, 0)),
+    "16UC1": _Encoding("<u2", 1, None),
+    "mono16": _Encoding("<u2", 1, None),
+    "32FC1": _Encoding("<f4", 1, None),
+}
+COLOR_ENCODINGS = tuple(name for name, enc in _ENCODINGS.items() if enc.order is not None)
+DEPTH_ENCODINGS = ("16UC1", "32FC1")
+
+# sensor_msgs/PointField datatype -> numpy type
+_FIELD_TYPES = {
+    PointField.INT8: "i1",
+    PointField.UINT8: "u1",
+    PointField.INT16: "i2",
+    PointField.UINT16: "u2",
+    PointField.INT32: "i4",
+    PointField.UINT32: "u4",
+    PointField.FLOAT32: "f4",
+    PointField.FLOAT64: "f8",
+}
+
+
+def _buffer(data: Any) -> np.ndarray:
+    """The message's ``data`` as a flat uint8 array, without a copy when possible."""
+    if isinstance(data, np.ndarray):
+        return data.view(np.uint8).reshape(-1)
+    return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+
+
+def image_to_numpy(msg: Any) -> np.ndarray:
+    """Image pixels as ``[H, W]`` or ``[H, W, C]`` in the message's own encoding.
+
+    Row padding (``step`` larger than ``width * pixel size``) is skipped with a strided view.
+    """
+    encoding = _ENCODINGS.get(msg.encoding)
+    if encoding is None:
+        raise ConversionError(
+            f"unsupported image encoding '{msg.encoding}' "
+            f"(supported: {', '.join(_ENCODINGS)})"
+        )
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ConversionError(f"empty image: {width}x{height}")
+    dtype = np.dtype(encoding.dtype)
+    if msg.is_bigendian and dtype.itemsize > 1:
+        dtype = dtype.newbyteorder(">")
+    row_bytes = width * encoding.channels * dtype.itemsize
+    if step < row_bytes:
+        raise ConversionError(
+            f"image step {step} is smaller than width {width} x {encoding.channels} channels x "
+            f"{dtype.itemsize} bytes = {row_bytes} for encoding '{msg.encoding}'"
+        )
+    buffer = _buffer(msg.data)
+    if buffer.size < step * (height - 1) + row_bytes:
+        raise ConversionError(
+            f"image data has {buffer.size} bytes, expected {step * height} "
+            f"(step {step} x height {height}): truncated"
+        )
+    rows = np.lib.stride_tricks.as_strided(
+        buffer, shape=(height, row_bytes), strides=(step, 1), writeable=False
+    )
+    pixels = rows.view(dtype) if step % dtype.itemsize == 0 else rows.copy().view(dtype)
+    pixels = pixels.reshape(height, width, encoding.channels)
+    return pixels[..., 0] if encoding.channels == 1 else pixels
+
+
+def image_to_rgb(msg: Any) -> np.ndarray:
+    """A colour (or mono8) image as RGB ``uint8 [H, W, 3]``."""
+    if msg.encoding in DEPTH_ENCODINGS or msg.encoding == "mono16":
+        raise ConversionError(
+            f"expected a colour image ({', '.join(COLOR_ENCODINGS)}), got '{msg.encoding}'"
+        )
+    pixels = image_to_numpy(msg)
+    order = _ENCODINGS[msg.encoding].order
+    if pixels.ndim == 2:
+        return np.repeat(pixels[..., None], 3, axis=2)
+    if order == (0, 1, 2) and pixels.shape[2] == 3:
+        return pixels
+    return np.ascontiguousarray(pixels[..., list(order)])
+
+
+def depth_to_meters(msg: Any) -> np.ndarray:
+    """A depth image as float32 metres ``[H, W]``; 16UC1 is millimetres, 0 means no return."""
+    if msg.encoding not in DEPTH_ENCODINGS:
+        raise ConversionError(
+            f"expected a depth image ({', '.join(DEPTH_ENCODINGS)}), got '{msg.encoding}'"
+        )
+    pixels = image_to_numpy(msg)
+    if msg.encoding == "16UC1":
+        depth = pixels.astype(np.float32) * 1e-3
+        depth[pixels == 0] = np.nan
+        return depth
+    return pixels.astype(np.float32, copy=False)
+
+
+def rgb_to_image(rgb: np.ndarray, header: Any = None) -> Any:
+    """An RGB ``uint8 [H, W, 3]`` array as a sensor_msgs/Image (rgb8)."""
+
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ConversionError(f"expected uint8 [H, W, 3], got {rgb.dtype} {list(rgb.shape)}")
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = "rgb8"
+    msg.is_bigendian = 0
+    msg.step = 3 * msg.width
+    msg.data = np.ascontiguousarray(rgb).tobytes()
+    return msg
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """The finite points of a PointCloud2.
+
+    ``points`` is float32 ``[N, 3]``; ``index`` ``[N]`` is each point's position in the message
+    (row-major, ``row * width + col`` for organised clouds), so per-point results can be mapped
+    back to pixels; ``organized`` tells whether ``height > 1``.
+    """
+
+    points: np.ndarray
+    index: np.ndarray
+    width: int
+    height: int
+
+    @property
+    def organized(self) -> bool:
+        return self.height > 1
+
+
+def _cloud_dtype(msg: Any, names: tuple[str, ...]) -> np.dtype:
+    fields = {field.name: field for field in msg.fields}
+    missing = [name for name in names if name not in fields]
+    if missing:
+        present = ", ".join(fields) or "none"
+        raise ConversionError(f"point cloud has no field {', '.join(missing)} (has: {present})")
+    byte_order = ">" if msg.is_bigendian else "<"
+    formats, offsets = [], []
+    for name in names:
+        field = fields[name]
+        if field.datatype not in _FIELD_TYPES:
+            raise ConversionError(f"field '{name}' has unknown datatype {field.datatype}")
+        if field.count != 1:
+            raise ConversionError(f"field '{name}' has count {field.count}, expected 1")
+        item = np.dtype(byte_order + _FIELD_TYPES[field.datatype])
+        if field.offset + item.itemsize > msg.point_step:
+            raise ConversionError(
+                f"field '{name}' at offset {field.offset} does not fit in point_step "
+                f"{msg.point_step}"
+            )
+        formats.append(item)
+        offsets.append(field.offset)
+    return np.dtype(
+        {"names": list(names), "formats": formats, "offsets": offsets, "itemsize": msg.point_step}
+    )
+
+
+def cloud_fields(msg: Any, names: tuple[str, ...]) -> np.ndarray:
+    """Structured array ``[H * W]`` of the named fields, a view of the message data."""
+    height, width = int(msg.height), int(msg.width)
+    point_step, row_step = int(msg.point_step), int(msg.row_step)
+    if height * width == 0:
+        raise ConversionError(f"point cloud is empty ({width}x{height})")
+    if row_step < width * point_step:
+        raise ConversionError(
+            f"row_step {row_step} is smaller than width {width} x point_step {point_step}"
+        )
+    dtype = _cloud_dtype(msg, names)
+    buffer = _buffer(msg.data)
+    if buffer.size < row_step * (height - 1) + width * point_step:
+        raise ConversionError(
+            f"point cloud data has {buffer.size} bytes, expected {row_step * height} "
+            f"(row_step {row_step} x height {height}): truncated"
+        )
+    if row_step == width * point_step:
+        return buffer[: height * row_step].view(dtype)
+    rows = [buffer[r * row_step : r * row_step + width * point_step] for r in range(height)]
+    return np.concatenate(rows).view(dtype)
+
+
+def cloud_to_xyz(msg: Any) -> Cloud:
+    """Finite x, y, z points of a PointCloud2 (any field order, padding, endianness)."""
+    fields = cloud_fields(msg, ("x", "y", "z"))
+    xyz = np.stack([fields["x"], fields["y"], fields["z"]], axis=1).astype(np.float32)
+    finite = np.isfinite(xyz).all(axis=1)
+    index = np.flatnonzero(finite)
+    return Cloud(
+        points=xyz[index], index=index, width=int(msg.width), height=int(msg.height)
+    )
+
+
+def xyz_to_cloud(
+    points: np.ndarray, header: Any = None, extra: dict[str, np.ndarray] | None = None
+) -> PointCloud2:
+    """An unorganised PointCloud2 with float32 x, y, z and one float32 field per ``extra``."""
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ConversionError(f"expected points [N, 3], got {list(points.shape)}")
+    names = ["x", "y", "z", *(extra or {})]
+    dtype = np.dtype([(name, "<f4") for name in names])
+    table = np.empty(points.shape[0], dtype=dtype)
+    table["x"], table["y"], table["z"] = points.T
+    for name, values in (extra or {}).items():
+        values = np.asarray(values, dtype=np.float32).reshape(-1)
+        if values.shape[0] != points.shape[0]:
+            raise ConversionError(
+                f"field '{name}' has {values.shape[0]} values for {points.shape[0]} points"
+            )
+        table[name] = values
+    msg = PointCloud2()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = 1, int(points.shape[0])
+    msg.fields = [
+        PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+        for i, name in enumerate(names)
+    ]
+    msg.is_bigendian = False
+    msg.point_step = dtype.itemsize
+    msg.row_step = dtype.itemsize * msg.width
+    msg.is_dense = True
+    msg.data = table.tobytes()
+    return msg
+
+
+def camera_info_to_intrinsics(msg: Any) -> np.ndarray:
+    """The 3x3 intrinsic matrix K (float32) of a CameraInfo, checked to be a pinhole camera."""
+    k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    if not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0 or k[2, 2] != 1.0:
+        raise ConversionError(f"camera_info K is not a valid pinhole matrix: {k.ravel().tolist()}")
+    return k.astype(np.float32)

@@ -1,0 +1,43 @@
+"""pip installation of grasp_semantics for users without ROS (the core library and CLI).
+
+On a robot the package is built by colcon from CMakeLists.txt (ament_cmake), which also
+generates the interfaces in msg/ and srv/; this file makes the same Python package
+installable with `pip install .` and lists what `colcon build` installs to share/.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+requirements = [
+    line.strip()
+    for line in (here / "requirements.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
+
+setup(
+    name="grasp_semantics",
+    version="0.1.0",
+    description="Language-conditioned functional grasping for ROS 2 (Qwen-VL + PointNet++)",
+    long_description=(here / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["grasp_semantics", "grasp_semantics.*"]),
+    package_data={"grasp_semantics": ["weights/*/*", "py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/grasp_semantics"]),
+        ("share/grasp_semantics", ["package.xml"]),
+        ("share/grasp_semantics/launch", [str(p) for p in sorted(here.glob("launch/*.py"))]),
+        ("share/grasp_semantics/config", [str(p) for p in sorted(here.glob("config/*"))]),
+    ],
+    install_requires=["torch==2.13.0", *requirements],
+    extras_require={"test": ["pytest", "hypothesis"]},
+    entry_points={
+        "console_scripts": [
+            "grasp-semantics = grasp_semantics.cli:main",
+            "grasp_semantics_node = grasp_semantics.ros.node:main",
+        ]
+    },
+)
