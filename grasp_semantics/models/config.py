@@ -274,15 +274,24 @@ FLAVOURS = {
     "debug_qwen3_vl": _debug_qwen3_vl,
     "debug_qwen2_5_vl": _debug_qwen2_5_vl,
     "qwen2_5_vl_3b": lambda: _real(
-        "qwen2_5_vl_3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen2.5-VL-3B-Instruct",
+        "qwen2_5_vl_3b",
+        "qwen2_5_vl",
+        "Qwen/Qwen2.5-VL-3B-Instruct",
+        "Qwen2.5-VL-3B-Instruct",
         (448, 588),
     ),
     "qwen3_vl_2b": lambda: _real(
-        "qwen3_vl_2b", "qwen3_vl", "Qwen/Qwen3-VL-2B-Instruct", "Qwen3-VL-2B-Instruct",
+        "qwen3_vl_2b",
+        "qwen3_vl",
+        "Qwen/Qwen3-VL-2B-Instruct",
+        "Qwen3-VL-2B-Instruct",
         (480, 640),
     ),
     "qwen3_vl_4b": lambda: _real(
-        "qwen3_vl_4b", "qwen3_vl", "Qwen/Qwen3-VL-4B-Instruct", "Qwen3-VL-4B-Instruct",
+        "qwen3_vl_4b",
+        "qwen3_vl",
+        "Qwen/Qwen3-VL-4B-Instruct",
+        "Qwen3-VL-4B-Instruct",
         (480, 640),
     ),
 }
