@@ -48,7 +48,7 @@ def grasp_poses(
     """
     rotation = orthonormal_frame(approach, closing)
     tcp = contacts + 0.5 * widths[..., None] * rotation[..., :, 0]
-    pose = np.zeros(contacts.shape[:-1] + (4, 4), dtype=np.float64)
+    pose = np.zeros((*contacts.shape[:-1], 4, 4), dtype=np.float64)
     pose[..., :3, :3] = rotation
     pose[..., :3, 3] = tcp
     pose[..., 3, 3] = 1.0

@@ -67,8 +67,7 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     encoding = _ENCODINGS.get(msg.encoding)
     if encoding is None:
         raise ConversionError(
-            f"unsupported image encoding '{msg.encoding}' "
-            f"(supported: {', '.join(_ENCODINGS)})"
+            f"unsupported image encoding '{msg.encoding}' (supported: {', '.join(_ENCODINGS)})"
         )
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
@@ -216,9 +215,7 @@ def cloud_to_xyz(msg: Any) -> Cloud:
     xyz = np.stack([fields["x"], fields["y"], fields["z"]], axis=1).astype(np.float32)
     finite = np.isfinite(xyz).all(axis=1)
     index = np.flatnonzero(finite)
-    return Cloud(
-        points=xyz[index], index=index, width=int(msg.width), height=int(msg.height)
-    )
+    return Cloud(points=xyz[index], index=index, width=int(msg.width), height=int(msg.height))
 
 
 def xyz_to_cloud(

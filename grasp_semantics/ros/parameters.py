@@ -1,0 +1,114 @@
+"""The node's parameters: one table of names, defaults, ranges and descriptions.
+
+``config/grasp_semantics.yaml`` and the launch file's arguments mirror this table; a test keeps
+them in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter. ``dynamic`` ones may change while the node runs."""
+
+    name: str
+    default: Any
+    description: str
+    range: tuple[float, float] | None = None
+    dynamic: bool = False
+    choices: tuple[str, ...] = ()
+
+    def descriptor(self) -> ParameterDescriptor:
+        text = self.description
+        if self.choices:
+            text += f" One of: {', '.join(self.choices)}."
+        if not self.dynamic:
+            text += " Read at configure."
+        descriptor = ParameterDescriptor(
+            name=self.name, description=text, read_only=False, dynamic_typing=False
+        )
+        if self.range is not None and isinstance(self.default, float):
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=self.range[0], to_value=self.range[1], step=0.0)
+            ]
+        elif self.range is not None and isinstance(self.default, int):
+            descriptor.integer_range = [
+                IntegerRange(from_value=int(self.range[0]), to_value=int(self.range[1]), step=1)
+            ]
+        return descriptor
+
+
+PARAMETERS: tuple[Param, ...] = (
+    Param(
+        "model",
+        "default",
+        "Model to load: a registered name ('default' = the shipped tiny model) or a checkpoint "
+        "directory with config.yaml and model.safetensors.",
+    ),
+    Param("device", "auto", "Torch device.", choices=("auto", "cpu", "cuda", "cuda:0", "mps")),
+    Param(
+        "dtype",
+        "auto",
+        "Compute dtype; auto = bfloat16 on CUDA, float32 otherwise.",
+        choices=("auto", "float32", "bfloat16"),
+    ),
+    Param("num_points", 2048, "Points the network samples from each cloud.", (256, 65536)),
+    Param("max_grasps", 10, "Largest number of grasps published per prediction.", (1, 200), True),
+    Param(
+        "score_threshold",
+        0.0,
+        "Grasps scoring below this are not published.",
+        (0.0, 1.0),
+        True,
+    ),
+    Param(
+        "max_rate_hz",
+        10.0,
+        "Upper bound on predictions per second; 0 = as fast as inputs arrive.",
+        (0.0, 1000.0),
+        True,
+    ),
+    Param(
+        "slop_s",
+        0.05,
+        "Largest stamp difference, in seconds, for an image and a cloud to form a pair.",
+        (0.0, 10.0),
+        True,
+    ),
+    Param(
+        "instruction",
+        "",
+        "Current instruction; the instruction topic overrides it. Empty = wait for the topic.",
+        dynamic=True,
+    ),
+    Param(
+        "max_instruction_chars",
+        512,
+        "Longer instructions are rejected (the previous one stays in force).",
+        (1, 100000),
+        True,
+    ),
+    Param(
+        "fusion_mode",
+        "",
+        "Point/semantics fusion: empty = the model's own; 'global' or 'pixel_aligned' must "
+        "match the checkpoint.",
+        choices=("", "global", "pixel_aligned"),
+    ),
+    Param("gripper.max_width", 0.08, "Largest finger opening, metres.", (0.005, 0.5)),
+    Param(
+        "gripper.finger_depth",
+        0.045,
+        "Finger length along the approach axis, metres.",
+        (0.005, 0.3),
+    ),
+    Param("autostart", True, "Configure and activate on start-up (no lifecycle manager)."),
+)
+
+BY_NAME: dict[str, Param] = {param.name: param for param in PARAMETERS}
+DYNAMIC: frozenset[str] = frozenset(p.name for p in PARAMETERS if p.dynamic)
