@@ -215,7 +215,7 @@ def _image_only(base: type) -> type:
 
 
 # Words of the functional-grasp domain, tokenised into the default compact table.
-DOMAIN_WORDS = (
+_DOMAIN_TEXT = (
     "hand me the pass give bring pick up grasp grab hold take use cut slice hammer nail pour "
     "drink stir open close unscrew screw brush sweep scoop flip fry write tighten loosen hang "
     "over to with from by on in at of a an for it this that its so can I you please want need "
@@ -224,7 +224,8 @@ DOMAIN_WORDS = (
     "brown left right front back behind near far middle center leftmost rightmost closest "
     "biggest smallest large small big tall short round object tool thing one other water tea "
     "coffee milk bread paper wood table"
-).split()
+)
+DOMAIN_WORDS = tuple(_DOMAIN_TEXT.split())
 
 
 class CompactVocab(nn.Module):
