@@ -102,6 +102,15 @@ class GraspSemanticsNode(LifecycleNode):
         self._service_group = MutuallyExclusiveCallbackGroup()
         self._instruction_sub = None
 
+    @property
+    def is_configured(self) -> bool:
+        """True between a successful configure and cleanup/shutdown."""
+        return self._configured
+
+    @property
+    def current_instruction(self) -> str:
+        return self._instruction
+
     # ----------------------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model. FAILURE (node stays unconfigured) when it cannot be loaded."""
@@ -414,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if node.get_parameter("autostart").value:
             node.trigger_configure()
-            if node._configured:
+            if node.is_configured:
                 node.trigger_activate()
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -1,0 +1,55 @@
+"""``grasp-semantics``: the package's command line.
+
+Each sub-command lives in its own module and is imported only when it runs, so
+``grasp-semantics --help`` is quick and commands that need no ROS (generate, train, evaluate,
+bench) work in a pip install without ROS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module with add_arguments(parser) and run(args) -> int, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("grasp_semantics.ros.demo", "replay the sample bag through the node, write outputs"),
+    "replay": ("grasp_semantics.ros.replay", "play a bag through the node, record its outputs"),
+    "bench": ("grasp_semantics.bench", "per-stage latency and memory, printed as JSON"),
+    "generate": ("grasp_semantics.data.cli", "write synthetic scenes as dataset shards"),
+    "make-bag": ("grasp_semantics.data.cli", "write synthetic scenes as a rosbag2 (mcap)"),
+    "show": ("grasp_semantics.data.cli", "render a synthetic scene with its labels to PNG"),
+    "train": ("grasp_semantics.train", "train a model from a YAML config (torchrun-ready)"),
+    "evaluate": ("grasp_semantics.evaluate", "contact, part and grasp metrics with baselines"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grasp-semantics",
+        description="Language-conditioned functional grasping: tools around the ROS 2 node.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        commands.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0].startswith("-"):
+        parser.parse_args(argv)  # prints help or usage
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        parser.parse_args(argv)  # exits with "invalid choice"
+    module = importlib.import_module(COMMANDS[name][0])
+    sub = argparse.ArgumentParser(prog=f"grasp-semantics {name}", description=COMMANDS[name][1])
+    module.add_arguments(sub, name)
+    args = sub.parse_args(argv[1:])
+    return int(module.run(args, name) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
