@@ -94,10 +94,10 @@ class GraspSemanticsNode(LifecycleNode):
         self._predict_lock = threading.Lock()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self._publishers: dict[str, Any] = {}
-        self._subscriptions: list[Any] = []
-        self._services: list[Any] = []
-        self._timers: list[Any] = []
+        self._outputs: dict[str, Any] = {}
+        self._sensor_subs: list[Any] = []
+        self._own_services: list[Any] = []
+        self._own_timers: list[Any] = []
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._service_group = MutuallyExclusiveCallbackGroup()
         self._instruction_sub = None
@@ -133,13 +133,13 @@ class GraspSemanticsNode(LifecycleNode):
             max_width=p("gripper.max_width"), finger_depth=p("gripper.finger_depth")
         )
         self.sync = NewestPairSync(slop_ns=int(p("slop_s") * 1e9))
-        self._publishers = {
+        self._outputs = {
             "prediction": self.create_lifecycle_publisher(GraspPrediction, "~/prediction", 10),
             "contacts": self.create_lifecycle_publisher(PointCloud2, "~/contacts", 10),
             "grasps": self.create_lifecycle_publisher(PoseArray, "~/grasps", 10),
             "markers": self.create_lifecycle_publisher(MarkerArray, "~/markers", 10),
         }
-        self._services = [
+        self._own_services = [
             self.create_service(
                 PredictGrasps, "~/predict", self._on_predict, callback_group=self._service_group
             ),
@@ -150,7 +150,7 @@ class GraspSemanticsNode(LifecycleNode):
         self._instruction_sub = self.create_subscription(
             String, "instruction", self._on_instruction, INSTRUCTION_QOS
         )
-        self._timers = [self.create_timer(1.0, self._publish_diagnostics)]
+        self._own_timers = [self.create_timer(1.0, self._publish_diagnostics)]
         self._set_instruction(p("instruction"), source="parameter", allow_empty=True)
         self._configured = True
         self.get_logger().info(f"configured: model '{model}' ({predictor.describe()})")
@@ -159,7 +159,7 @@ class GraspSemanticsNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the sensors and start the prediction worker."""
         sensor = qos_profile_sensor_data
-        self._subscriptions = [
+        self._sensor_subs = [
             self.create_subscription(Image, "image", self._on_image, sensor),
             self.create_subscription(PointCloud2, "points", self._on_cloud, sensor),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, sensor),
@@ -175,9 +175,9 @@ class GraspSemanticsNode(LifecycleNode):
         """Stop predicting: unsubscribe from the sensors and join the worker."""
         self._active = False
         self._stop_worker()
-        for subscription in self._subscriptions:
+        for subscription in self._sensor_subs:
             self.destroy_subscription(subscription)
-        self._subscriptions = []
+        self._sensor_subs = []
         self.sync.clear()
         self.get_logger().info("inactive")
         return super().on_deactivate(state)
@@ -201,15 +201,15 @@ class GraspSemanticsNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self) -> None:
-        for publisher in self._publishers.values():
+        for publisher in self._outputs.values():
             self.destroy_lifecycle_publisher(publisher)
-        for service in self._services:
+        for service in self._own_services:
             self.destroy_service(service)
-        for timer in self._timers:
+        for timer in self._own_timers:
             self.destroy_timer(timer)
         if self._instruction_sub is not None:
             self.destroy_subscription(self._instruction_sub)
-        self._publishers, self._services, self._timers = {}, [], []
+        self._outputs, self._own_services, self._own_timers = {}, [], []
         self._instruction_sub = None
         self._latest_image = self._latest_cloud = self._latest_info = None
         self._last_cloud_ns = -1
@@ -354,10 +354,10 @@ class GraspSemanticsNode(LifecycleNode):
         )
 
     def _publish(self, message: GraspPrediction) -> None:
-        self._publishers["prediction"].publish(message)
-        self._publishers["contacts"].publish(message.contacts)
-        self._publishers["grasps"].publish(pose_array_msg(message))
-        self._publishers["markers"].publish(markers_msg(message, self.gripper))
+        self._outputs["prediction"].publish(message)
+        self._outputs["contacts"].publish(message.contacts)
+        self._outputs["grasps"].publish(pose_array_msg(message))
+        self._outputs["markers"].publish(markers_msg(message, self.gripper))
 
     def _on_predict(
         self, request: PredictGrasps.Request, response: PredictGrasps.Response

@@ -1,0 +1,98 @@
+"""Parameters: declared with descriptors, mirrored by the YAML file and the launch file."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+from rclpy.parameter import Parameter
+
+from grasp_semantics.ros.node import GraspSemanticsNode
+from grasp_semantics.ros.parameters import PARAMETERS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def test_yaml_holds_every_parameter_with_its_default() -> None:
+    document = yaml.safe_load((ROOT / "config/grasp_semantics.yaml").read_text())
+    values = flatten(document["/**"]["ros__parameters"])
+    assert values == {param.name: param.default for param in PARAMETERS}
+
+
+def launch_arguments() -> dict[str, str]:
+    tree = ast.parse((ROOT / "launch/grasp_semantics.launch.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS":
+            return {key: value[0] for key, value in ast.literal_eval(node.value).items()}
+    raise AssertionError("launch file has no ARGUMENTS table")
+
+
+def test_launch_arguments_default_to_the_yaml_values() -> None:
+    args = launch_arguments()
+    document = yaml.safe_load((ROOT / "config/grasp_semantics.yaml").read_text())
+    values = flatten(document["/**"]["ros__parameters"])
+    assert args["params_file"] == "config/grasp_semantics.yaml"
+    for name in ("model", "device", "autostart"):
+        assert str(args[name]).lower() == str(values[name]).lower()
+    assert {"image", "camera_info", "points", "instruction", "namespace", "rviz"} <= set(args)
+
+
+def test_launch_description_builds_where_launch_is_installed() -> None:
+    pytest.importorskip("launch_ros", reason="launch_ros has no wheel here; runs on a robot")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "gs_launch", ROOT / "launch/grasp_semantics.launch.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.generate_launch_description().entities
+
+
+def test_every_parameter_is_declared_with_a_descriptor_and_ranges_hold(ros_context) -> None:
+    node = GraspSemanticsNode(context=ros_context)
+    try:
+        for param in PARAMETERS:
+            assert node.has_parameter(param.name)
+            descriptor = node.describe_parameter(param.name)
+            assert descriptor.description, param.name
+            if param.range is not None:
+                assert descriptor.floating_point_range or descriptor.integer_range, param.name
+        result = node.set_parameters([Parameter("score_threshold", value=1.5)])[0]
+        assert not result.successful
+        assert node.get_parameter("score_threshold").value == 0.0
+        assert node.set_parameters([Parameter("score_threshold", value=0.25)])[0].successful
+        result = node.set_parameters([Parameter("max_grasps", value=0)])[0]
+        assert not result.successful
+    finally:
+        node.destroy_node()
+
+
+def test_params_file_is_applied_by_ros_args(ros_context, tmp_path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {"/**": {"ros__parameters": {"max_grasps": 3, "gripper": {"max_width": 0.1}}}}
+        )
+    )
+    node = GraspSemanticsNode(
+        context=ros_context, cli_args=["--ros-args", "--params-file", str(params)]
+    )
+    try:
+        assert node.get_parameter("max_grasps").value == 3
+        assert node.get_parameter("gripper.max_width").value == pytest.approx(0.1)
+    finally:
+        node.destroy_node()
+
