@@ -18,7 +18,10 @@ step=0
 say() { step=$((step + 1)); printf '[setup %d/5] %s\n' "$step" "$*"; }
 stamp_ok() { [[ -f "$venv/.stamp-$1" && "$(cat "$venv/.stamp-$1")" == "$2" ]]; }
 stamp_set() { printf '%s' "$2" >"$venv/.stamp-$1"; }
-pip_install() { "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q "$@"; }
+pip_install() {  # quiet, with the full log kept in .venv/pip.log and shown on failure
+    "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off "$@" \
+        >>"$venv/pip.log" 2>&1 || { tail -n 30 "$venv/pip.log" >&2; exit 1; }
+}
 
 say "virtual environment: $venv"
 if [[ ! -x "$venv/bin/python" ]]; then
