@@ -95,4 +95,3 @@ def test_params_file_is_applied_by_ros_args(ros_context, tmp_path) -> None:
         assert node.get_parameter("gripper.max_width").value == pytest.approx(0.1)
     finally:
         node.destroy_node()
-
