@@ -1,0 +1,134 @@
+"""Training losses as named, weighted terms.
+
+Contact: functional-contact points are a small fraction of a scene, so the per-point contact
+loss is class-imbalance aware: a focal loss (Lin et al. 2017; ``alpha`` weighs positives,
+``gamma`` down-weights easy points) by default, or BCE with ``pos_weight = #neg / #pos`` of the
+batch (capped at ``max_pos_weight``).
+
+Grasp (after Contact-GraspNet, Sundermeyer et al. 2021): each ground-truth grasp gives two
+(contact, closing-direction) pairs, one per finger, the closing direction pointing to the other
+finger. A sampled point whose nearest GT finger contact lies within ``grasp_radius`` is
+grasp-positive and takes that grasp's approach direction, that finger's closing direction and
+the grasp width as targets. Losses: grasp-score BCE on all points (positives = points with a
+GT grasp, pos-weighted), and on positives only: 1 - cos for approach and closing, smooth-L1 on
+width (in units of the gripper's max width).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import HeadsConfig, LossConfig
+
+
+def assign_grasp_targets(
+    points: torch.Tensor,
+    grasps: Sequence[torch.Tensor],
+    widths: Sequence[torch.Tensor],
+    contacts: Sequence[torch.Tensor],
+    radius: float,
+) -> dict[str, torch.Tensor]:
+    """Per-point grasp targets for points [B, N, 3] from per-scene GT lists.
+
+    ``grasps[b]`` [G, 4, 4] (gripper poses, +z approach, +x closing), ``widths[b]`` [G],
+    ``contacts[b]`` [G, 2, 3] (finger contacts; the first one's closing direction is +x).
+    Returns positive [B, N] bool, approach [B, N, 3], closing [B, N, 3], width [B, N].
+    """
+    b, n, _ = points.shape
+    out = {
+        "positive": torch.zeros(b, n, dtype=torch.bool, device=points.device),
+        "approach": torch.zeros(b, n, 3, device=points.device),
+        "closing": torch.zeros(b, n, 3, device=points.device),
+        "width": torch.zeros(b, n, device=points.device),
+    }
+    for i in range(b):  # scenes have different grasp counts; all per-point work is batched
+        g = grasps[i].to(points)
+        if g.numel() == 0:
+            continue
+        c = contacts[i].to(points).reshape(-1, 3)  # [2G, 3]: finger 0, finger 1 per grasp
+        x = F.normalize(contacts[i].to(points)[:, 1] - contacts[i].to(points)[:, 0], dim=-1)
+        closing = torch.stack([x, -x], dim=1).reshape(-1, 3)  # [2G, 3] towards the other finger
+        approach = g[:, :3, 2].repeat_interleave(2, dim=0)  # [2G, 3]
+        width = widths[i].to(points).repeat_interleave(2)  # [2G]
+        d2 = torch.cdist(points[i], c).square()  # [N, 2G]
+        nearest_d2, nearest = d2.min(dim=1)  # [N]
+        out["positive"][i] = nearest_d2 <= radius * radius
+        out["approach"][i] = approach[nearest]
+        out["closing"][i] = closing[nearest]
+        out["width"][i] = width[nearest]
+    return out
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float, gamma: float):
+    """Mean binary focal loss over all elements."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * target + (1 - p) * (1 - target)
+    a_t = alpha * target + (1 - alpha) * (1 - target)
+    return (a_t * (1 - p_t).pow(gamma) * bce).mean()
+
+
+def balanced_bce(logits: torch.Tensor, target: torch.Tensor, max_pos_weight: float):
+    """BCE with pos_weight = #negatives / #positives of the batch, clamped to [1, max]."""
+    pos = target.sum()
+    neg = target.numel() - pos
+    weight = (neg / pos.clamp(min=1.0)).clamp(1.0, max_pos_weight).detach()
+    return F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
+
+
+class GraspCriterion(nn.Module):
+    """Loss of a :class:`GraspNet` output against a batch's targets."""
+
+    def __init__(self, cfg: LossConfig, heads: HeadsConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.max_width = heads.max_width
+
+    def forward(
+        self, out: dict[str, torch.Tensor], batch: dict
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its named terms (already weighted; ``loss`` = their sum).
+
+        ``batch``: ``points`` [B, N, 3], ``contact`` [B, N] {0, 1} labels of those points,
+        ``grasps`` list of [G_b, 4, 4], ``grasp_widths`` list of [G_b], ``grasp_contacts``
+        list of [G_b, 2, 3] (all in the cloud frame).
+        """
+        cfg = self.cfg
+        target = batch["contact"].to(out["contact_logits"]).float()
+        if cfg.contact_loss == "focal":
+            contact = focal_loss(out["contact_logits"], target, cfg.focal_alpha, cfg.focal_gamma)
+        elif cfg.contact_loss == "weighted_bce":
+            contact = balanced_bce(out["contact_logits"], target, cfg.max_pos_weight)
+        else:
+            raise ValueError(f"contact_loss must be focal | weighted_bce, not {cfg.contact_loss}")
+        tg = assign_grasp_targets(
+            batch["points"].to(out["approach"]),
+            batch["grasps"],
+            batch["grasp_widths"],
+            batch["grasp_contacts"],
+            cfg.grasp_radius,
+        )
+        pos = tg["positive"]
+        score = balanced_bce(out["grasp_logits"], pos.float(), cfg.max_pos_weight)
+        n_pos = pos.sum().clamp(min=1)
+        approach = ((1 - (out["approach"] * tg["approach"]).sum(-1)) * pos).sum() / n_pos
+        closing = ((1 - (out["closing"] * tg["closing"]).sum(-1)) * pos).sum() / n_pos
+        width_err = F.smooth_l1_loss(
+            out["width"] / self.max_width, tg["width"] / self.max_width, reduction="none", beta=0.1
+        )
+        width = (width_err * pos).sum() / n_pos
+        terms = {
+            "contact": cfg.w_contact * contact,
+            "score": cfg.w_score * score,
+            "approach": cfg.w_approach * approach,
+            "closing": cfg.w_closing * closing,
+            "width": cfg.w_width * width,
+        }
+        total = sum(terms.values())
+        terms["loss"] = total
+        terms["grasp_positive_frac"] = pos.float().mean().detach()
+        return total, terms

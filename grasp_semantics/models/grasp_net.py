@@ -1,0 +1,152 @@
+"""The whole network: Qwen-VL semantics encoder + PointNet++ + fusion + contact/grasp heads.
+
+``GraspNet.forward(batch)`` takes a training/evaluation batch (see :meth:`GraspNet.forward`)
+and returns per-point outputs; the stages are also callable one by one (``encode``,
+``point_features``, ``fuse_and_predict``) so the predictor can time and cache them.
+Checkpoints are a directory with ``config.yaml`` and ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import GraspNetConfig, get_config
+from .fusion import build_fusion
+from .heads import GraspHeads
+from .pointnet2 import PointNet2
+from .semantics_qwen import EncoderOutput, QwenSemanticsEncoder, as_image_batch
+
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class GraspNet(nn.Module):
+    """Language-conditioned functional grasp network."""
+
+    def __init__(self, cfg: GraspNetConfig | str = "tiny") -> None:
+        super().__init__()
+        self.cfg = get_config(cfg) if isinstance(cfg, str) else cfg
+        ecfg = self.cfg.encoder
+        self.encoder = QwenSemanticsEncoder(ecfg)
+        self.pointnet = PointNet2(self.cfg.pointnet)
+        self.fusion = build_fusion(
+            self.cfg.fusion, self.pointnet.out_dim, ecfg.global_dim, ecfg.token_dim
+        )
+        self.heads = GraspHeads(self.cfg.heads, self.cfg.fusion.out_dim)
+
+    @classmethod
+    def from_config(cls, cfg: GraspNetConfig | str) -> GraspNet:
+        return cls(cfg)
+
+    # ------------------------------------------------------------ stages
+    def encode(self, images: Any, instructions: list[str], cached: bool = False) -> EncoderOutput:
+        """Semantic features of uint8 images [B, V, H, W, 3] (or [B, H, W, 3]) + instructions."""
+        if cached:
+            return self.encoder.encode_cached(images, instructions)
+        return self.encoder(images, instructions)
+
+    def point_features(
+        self, points: torch.Tensor, feats: torch.Tensor | None = None, fps_ordered: bool = False
+    ) -> torch.Tensor:
+        """PointNet++ features [B, N, C] of points [B, N, 3] (cloud frame, metres)."""
+        return self.pointnet(points, feats, fps_ordered=fps_ordered)
+
+    def fuse_and_predict(
+        self,
+        points: torch.Tensor,
+        point_feats: torch.Tensor,
+        enc: EncoderOutput,
+        image_hw: tuple[int, int],
+        intrinsics: torch.Tensor | None = None,
+        extrinsics: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Fusion + heads: the per-point output dict of :class:`GraspHeads`."""
+        if self.cfg.fusion.mode == "pixel_aligned":
+            if intrinsics is None:
+                raise ValueError("pixel_aligned fusion needs camera intrinsics [B, 3, 3]")
+            fused = self.fusion(
+                point_feats,
+                enc.global_vec,
+                points,
+                enc.visual_grid,
+                intrinsics.to(points),
+                image_hw,
+                None if extrinsics is None else extrinsics.to(points),
+            )
+        else:
+            fused = self.fusion(point_feats, enc.global_vec)
+        return self.heads(fused)
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Per-point predictions for a batch.
+
+        ``batch`` keys: ``images`` uint8 [B, V, H, W, 3] (or [B, H, W, 3]); ``instructions``
+        list of B strings; ``points`` float [B, N, 3] in the cloud frame (metres);
+        optional ``point_feats`` [B, N, in_features]; ``intrinsics`` [B, 3, 3] of view 0 at
+        its H x W (needed by pixel-aligned fusion); ``extrinsics`` [B, 4, 4] cloud → camera
+        (identity if absent); ``fps_ordered`` bool (points already in FPS order).
+        Returns contact_logits [B, N], grasp_logits [B, N], approach [B, N, 3],
+        closing [B, N, 3], width [B, N].
+        """
+        images = as_image_batch(batch["images"])
+        points = batch["points"]
+        enc = self.encode(images, list(batch["instructions"]))
+        feats = self.point_features(
+            points, batch.get("point_feats"), fps_ordered=bool(batch.get("fps_ordered", False))
+        )
+        image_hw = (int(images.shape[2]), int(images.shape[3]))
+        return self.fuse_and_predict(
+            points, feats, enc, image_hw, batch.get("intrinsics"), batch.get("extrinsics")
+        )
+
+    # ------------------------------------------------------------ checkpoints
+    def _saved_keys(self) -> set[str]:
+        """State-dict keys written to disk: all, except a checkpointed backbone's frozen
+        base weights (they come back from its own directory)."""
+        keys = set(self.state_dict().keys())
+        bcfg = self.cfg.encoder.backbone
+        if bcfg.checkpoint is not None and bcfg.tuning != "full":
+            trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+            keys = {k for k in keys if not k.startswith("encoder.backbone.") or k in trainable}
+        return keys
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``config.yaml`` and ``model.safetensors`` into ``directory``."""
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.cfg.save(out / CONFIG_FILE)
+        keep = self._saved_keys()
+        state = {
+            k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if k in keep
+        }
+        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt", "name": self.cfg.name})
+        return out
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | os.PathLike, device: str | torch.device = "cpu"
+    ) -> GraspNet:
+        """Rebuild from :meth:`save_pretrained` output (weights mapped to ``device``)."""
+        from safetensors.torch import load_file
+
+        path = Path(directory)
+        if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(f"{path} needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+        model = cls(GraspNetConfig.load(path / CONFIG_FILE))
+        state = load_file(str(path / WEIGHTS_FILE), device=str(device))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        allowed = set(model.state_dict()) - model._saved_keys()
+        bad_missing = [k for k in missing if k not in allowed]
+        if bad_missing or unexpected:
+            raise RuntimeError(
+                f"checkpoint {path} does not match its config: missing {bad_missing[:5]}, "
+                f"unexpected {list(unexpected)[:5]}"
+            )
+        return model.to(device)

@@ -1,0 +1,147 @@
+"""Per-point contact and grasp heads, and decoding of their outputs into ranked 4x4 grasps.
+
+Grasp parameterisation after Contact-GraspNet (Sundermeyer et al., ICRA 2021): every point is
+a candidate first-finger contact ``c`` with an approach direction ``a``, a closing direction
+``b`` (from that finger into the object, orthogonal to ``a``), an opening width ``w`` and a
+grasp-success logit. Decoding uses :mod:`grasp_semantics.gripper` (+z approach, +x closing,
+y = z x x, TCP = c + w/2 b). Ranking is grasp score x contact probability (the task-relevant
+part), then greedy non-maximum suppression by pose distance (TCP translation and rotation,
+with the parallel-jaw symmetry: a 180 degree turn about the approach axis is the same grasp).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..gripper import grasp_poses
+from .config import HeadsConfig
+
+
+def orthonormal_directions(
+    approach_raw: torch.Tensor, closing_raw: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit approach [..., 3] and unit closing [..., 3] orthogonal to it (Gram-Schmidt)."""
+    a = F.normalize(approach_raw, dim=-1, eps=1e-6)
+    b = closing_raw - (closing_raw * a).sum(-1, keepdim=True) * a
+    return a, F.normalize(b, dim=-1, eps=1e-6)
+
+
+class GraspHeads(nn.Module):
+    """Fused point features [B, N, C] → contact logit, grasp logit, approach, closing, width."""
+
+    def __init__(self, cfg: HeadsConfig, in_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+        def trunk() -> nn.Sequential:
+            return nn.Sequential(
+                nn.Linear(in_dim, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
+                nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(),
+            )  # fmt: skip
+
+        self.contact = nn.Sequential(trunk(), nn.Linear(cfg.hidden, 1))
+        self.grasp_trunk = trunk()
+        self.grasp_out = nn.Linear(cfg.hidden, 1 + 3 + 3 + 1)  # score, approach, closing, width
+
+    def forward(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Returns contact_logits [B, N], grasp_logits [B, N], approach [B, N, 3] (unit),
+        closing [B, N, 3] (unit, orthogonal to approach), width [B, N] in [0, max_width] m."""
+        g = self.grasp_out(self.grasp_trunk(feats))  # [B, N, 8]
+        approach, closing = orthonormal_directions(g[..., 1:4], g[..., 4:7])
+        return {
+            "contact_logits": self.contact(feats).squeeze(-1),
+            "grasp_logits": g[..., 0],
+            "approach": approach,
+            "closing": closing,
+            "width": torch.sigmoid(g[..., 7]) * self.cfg.max_width,
+        }
+
+
+def rotation_distance(r1: np.ndarray, r2: np.ndarray, symmetric: bool = True) -> np.ndarray:
+    """Pairwise rotation angles (rad) [P, Q] between rotations r1 [P, 3, 3] and r2 [Q, 3, 3].
+
+    ``symmetric``: also compare with r2 turned 180 degrees about its z (approach) axis and keep
+    the smaller angle, since a parallel-jaw grasp is unchanged by swapping the fingers.
+    """
+    m = np.einsum("pji,qjk->pqik", r1, r2)  # r1^T r2, [P, Q, 3, 3]
+    trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
+    cos = (trace - 1.0) / 2.0
+    if symmetric:  # trace of r1^T r2 diag(-1, -1, 1)
+        flipped = (-m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2] - 1.0) / 2.0
+        cos = np.maximum(cos, flipped)
+    return np.arccos(np.clip(cos, -1.0, 1.0))
+
+
+def pose_nms(
+    poses: np.ndarray,
+    scores: np.ndarray,
+    max_keep: int,
+    translation: float,
+    rotation_rad: float,
+) -> np.ndarray:
+    """Greedy NMS over poses [P, 4, 4] by score [P]: indices kept, best first.
+
+    A pose is suppressed by a better kept one when its TCP is within ``translation`` metres and
+    its rotation within ``rotation_rad``. Pairwise distances are computed at once; the loop
+    runs over the (few hundred) candidates only.
+    """
+    order = np.argsort(-scores, kind="stable")
+    poses = poses[order]
+    trans = np.linalg.norm(poses[:, None, :3, 3] - poses[None, :, :3, 3], axis=-1)
+    rot = rotation_distance(poses[:, :3, :3], poses[:, :3, :3])
+    duplicate = (trans < translation) & (rot < rotation_rad)  # [P, P]
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep: list[int] = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        if len(keep) == max_keep:
+            break
+        suppressed |= duplicate[i]
+    return order[np.asarray(keep, dtype=np.int64)]
+
+
+def decode_grasps(
+    points: np.ndarray,
+    contact_prob: np.ndarray,
+    grasp_prob: np.ndarray,
+    approach: np.ndarray,
+    closing: np.ndarray,
+    width: np.ndarray,
+    cfg: HeadsConfig,
+    max_grasps: int = 10,
+) -> dict[str, np.ndarray]:
+    """One sample's per-point outputs (points [M, 3], probabilities [M], directions [M, 3],
+    widths [M]) → the best ``max_grasps`` distinct grasps, best first.
+
+    Returns poses [G, 4, 4], widths [G], scores [G] (grasp probability), contact_scores [G]
+    (contact probability), contact_points [G, 3] and point_index [G] (into ``points``).
+    """
+    rank = grasp_prob * contact_prob
+    n_cand = min(cfg.nms_candidates, len(rank))
+    cand = np.argpartition(-rank, n_cand - 1)[:n_cand] if n_cand > 0 else np.zeros(0, int)
+    poses = grasp_poses(
+        points[cand].astype(np.float64),
+        approach[cand].astype(np.float64),
+        closing[cand].astype(np.float64),
+        width[cand].astype(np.float64),
+    )
+    if len(cand) == 0 or max_grasps <= 0:
+        keep = np.zeros(0, dtype=np.int64)
+    else:
+        keep = pose_nms(
+            poses, rank[cand], max_grasps, cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg)
+        )
+    idx = cand[keep]
+    return {
+        "poses": poses[keep],
+        "widths": width[idx].astype(np.float32),
+        "scores": grasp_prob[idx].astype(np.float32),
+        "contact_scores": contact_prob[idx].astype(np.float32),
+        "contact_points": points[idx].astype(np.float32),
+        "point_index": idx.astype(np.int64),
+    }
