@@ -23,6 +23,23 @@ class Inbox:
             self.messages.append(msg)
             self._cond.notify_all()
 
+    def clear(self) -> None:
+        with self._cond:
+            self.messages.clear()
+
+    def wait_until(self, predicate: Any, timeout: float = 30.0) -> Any:
+        """The first message (received before or during the wait) that satisfies ``predicate``."""
+
+        def found() -> Any:
+            return next((m for m in self.messages if predicate(m)), None)
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: found() is not None, timeout):
+                raise TimeoutError(
+                    f"no matching message among {len(self.messages)} in {timeout} s"
+                )
+            return found()
+
     def wait_for(self, count: int = 1, timeout: float = 30.0) -> list[Any]:
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.messages) >= count, timeout):

@@ -118,8 +118,9 @@ def decode_grasps(
     """One sample's per-point outputs (points [M, 3], probabilities [M], directions [M, 3],
     widths [M]) → the best ``max_grasps`` distinct grasps, best first.
 
-    Returns poses [G, 4, 4], widths [G], scores [G] (grasp probability), contact_scores [G]
-    (contact probability), contact_points [G, 3] and point_index [G] (into ``points``).
+    Returns poses [G, 4, 4], widths [G], scores [G] (the task-conditioned quality the grasps are
+    ranked by: grasp probability x contact probability), contact_scores [G] (contact
+    probability), contact_points [G, 3] and point_index [G] (into ``points``).
     """
     rank = grasp_prob * contact_prob
     n_cand = min(cfg.nms_candidates, len(rank))
@@ -140,7 +141,7 @@ def decode_grasps(
     return {
         "poses": poses[keep],
         "widths": width[idx].astype(np.float32),
-        "scores": grasp_prob[idx].astype(np.float32),
+        "scores": rank[idx].astype(np.float32),
         "contact_scores": contact_prob[idx].astype(np.float32),
         "contact_points": points[idx].astype(np.float32),
         "point_index": idx.astype(np.int64),

@@ -17,12 +17,14 @@ never builds a queue; bad input is logged, reported on diagnostics and skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import sys
 import threading
 import time
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
@@ -64,11 +66,22 @@ def load_predictor(model: str, device: str, dtype: str, num_points: int) -> Any:
     """The core predictor for the node's parameters (imported here: torch loads slowly)."""
     from grasp_semantics.predictor import GraspPredictor
 
-    return GraspPredictor.from_pretrained(
-        model,
-        device=device,
-        dtype=None if dtype == "auto" else dtype,
-        num_points=num_points,
+    predictor = GraspPredictor.from_pretrained(
+        model, device=device, dtype=None if dtype == "auto" else dtype
+    )
+    predictor.num_points = num_points
+    return predictor
+
+
+def select_grasps(prediction: Any, keep: np.ndarray) -> Any:
+    """The prediction with only the grasps where ``keep`` is true (order kept)."""
+    return dataclasses.replace(
+        prediction,
+        poses=prediction.poses[keep],
+        widths=prediction.widths[keep],
+        scores=prediction.scores[keep],
+        contact_scores=prediction.contact_scores[keep],
+        contact_points=prediction.contact_points[keep],
     )
 
 
@@ -120,10 +133,10 @@ class GraspSemanticsNode(LifecycleNode):
         self.get_logger().info(f"loading model '{model}' on device '{p('device')}'")
         try:
             predictor = load_predictor(model, p("device"), p("dtype"), p("num_points"))
-            if fusion_mode and fusion_mode != predictor.fusion_mode:
+            model_fusion = predictor.model.cfg.fusion.mode
+            if fusion_mode and fusion_mode != model_fusion:
                 raise ValueError(
-                    f"fusion_mode '{fusion_mode}' does not match the checkpoint's "
-                    f"'{predictor.fusion_mode}'"
+                    f"fusion_mode '{fusion_mode}' does not match the checkpoint's '{model_fusion}'"
                 )
         except Exception as error:  # any load failure must leave the node alive
             self._report(f"cannot load model '{model}': {error}")
@@ -153,7 +166,11 @@ class GraspSemanticsNode(LifecycleNode):
         self._own_timers = [self.create_timer(1.0, self._publish_diagnostics)]
         self._set_instruction(p("instruction"), source="parameter", allow_empty=True)
         self._configured = True
-        self.get_logger().info(f"configured: model '{model}' ({predictor.describe()})")
+        cfg = predictor.model.cfg
+        self.get_logger().info(
+            f"configured: model '{model}' ({cfg.name}, backbone {cfg.encoder.backbone.name}, "
+            f"fusion {cfg.fusion.mode}) on {predictor.device}"
+        )
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -346,7 +363,7 @@ class GraspSemanticsNode(LifecycleNode):
             self._report(f"input rejected: {error}")
             return None
         keep = prediction.scores >= self._param("score_threshold")
-        prediction = prediction.select(keep)
+        prediction = select_grasps(prediction, keep)
         self._last_cloud_ns = stamp
         self.health.prediction(elapsed_ms)
         return prediction_msg(
