@@ -1,0 +1,260 @@
+"""ROS-free inference: numpy image + cloud + instruction in, contacts and ranked grasps out.
+
+``GraspPredictor.from_pretrained(name_or_dir)`` loads a :class:`GraspNet` (a checkpoint
+directory, ``"default"`` for the shipped weights, or a registry flavour with random weights);
+``predict(rgb, points, instruction, intrinsics=None)`` validates the inputs, samples a fixed
+number of points (static shapes), runs the network under ``torch.inference_mode()`` and returns
+a :class:`Prediction` with per-stage timings. The encoder output is cached per (image,
+instruction), so a robot re-planning on the same view does not rerun the backbone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .models.config import FLAVOURS
+from .models.grasp_net import CONFIG_FILE, GraspNet
+from .models.heads import decode_grasps
+from .models.pointnet2 import farthest_point_sample
+from .models.semantics_qwen import resolve_dtype
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
+MAX_INSTRUCTION_CHARS = 1000
+MIN_POINTS = 32
+MAX_FPS_INPUT = 200_000  # larger clouds are randomly thinned to this before FPS
+
+
+@dataclass
+class Prediction:
+    """One sample's result; every array is in the frame of the input cloud.
+
+    ``points`` are the points the network saw, aligned with ``contact``. Grasps are best
+    first: ``poses`` (+z approach, +x closing, TCP origin), ``widths`` (m), ``scores`` (grasp
+    probability), ``contact_scores`` (contact probability at the grasp's contact point).
+    """
+
+    points: np.ndarray  # [M, 3] float32
+    contact: np.ndarray  # [M] float32 in [0, 1]
+    poses: np.ndarray  # [G, 4, 4] float64
+    widths: np.ndarray  # [G] float32
+    scores: np.ndarray  # [G] float32
+    contact_scores: np.ndarray  # [G] float32
+    contact_points: np.ndarray  # [G, 3] float32
+    instruction: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # stage → ms
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class GraspPredictor:
+    """Wraps a :class:`GraspNet` for inference on numpy inputs."""
+
+    def __init__(
+        self,
+        model: GraspNet,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        backbone_dtype = resolve_dtype(
+            dtype if dtype is not None else model.cfg.encoder.backbone.dtype, self.device
+        )
+        self.model.encoder.backbone.to(backbone_dtype)  # the rest stays fp32
+        self.num_points = model.cfg.pointnet.num_points
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_dir: str | os.PathLike = "default",
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype | None = None,
+    ) -> GraspPredictor:
+        """A checkpoint directory, ``"default"`` (``grasp_semantics/weights/default``) or a
+        registry flavour name (random weights, for tests and benchmarks)."""
+        name = str(name_or_dir)
+        path = DEFAULT_WEIGHTS if name == "default" else Path(name).expanduser()
+        if (path / CONFIG_FILE).is_file():
+            model = GraspNet.from_pretrained(path)
+        elif name == "default":
+            raise FileNotFoundError(
+                f"no default weights at {DEFAULT_WEIGHTS} (config.yaml + model.safetensors); "
+                f"train a model and save it there, or pass a checkpoint directory or one of "
+                f"{sorted(FLAVOURS)}"
+            )
+        elif name in FLAVOURS:
+            log.warning("model %r: registry flavour with untrained random weights", name)
+            model = GraspNet(name)
+        else:
+            raise FileNotFoundError(
+                f"{name!r} is neither a checkpoint directory (with {CONFIG_FILE}) nor a model "
+                f"flavour ({sorted(FLAVOURS)})"
+            )
+        return cls(model, device=device, dtype=dtype)
+
+    # ------------------------------------------------------------ validation
+    def _check_image(self, rgb) -> np.ndarray:
+        views = list(rgb) if isinstance(rgb, list | tuple) else [rgb]
+        arrays = []
+        for view in views:
+            arr = view.detach().cpu().numpy() if isinstance(view, torch.Tensor) else view
+            if not isinstance(arr, np.ndarray):
+                raise ValueError(f"rgb must be a numpy array, got {type(arr).__name__}")
+            if arr.dtype != np.uint8:
+                raise ValueError(f"rgb must be uint8, got {arr.dtype}")
+            if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
+                raise ValueError(f"rgb must be H x W x 3, got shape {arr.shape}")
+            arrays.append(arr)
+        if len({a.shape for a in arrays}) != 1:
+            raise ValueError("all views of a sample must have the same size")
+        return np.stack(arrays)  # [V, H, W, 3]
+
+    @staticmethod
+    def _check_points(points) -> np.ndarray:
+        arr = points.detach().cpu().numpy() if isinstance(points, torch.Tensor) else points
+        arr = np.asarray(arr)
+        if arr.ndim != 2 or arr.shape[1] != 3:
+            raise ValueError(f"points must have shape (N, 3), got {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"points must be numeric, got {arr.dtype}")
+        arr = arr[np.isfinite(arr).all(axis=1)].astype(np.float32)  # NaN / inf rows dropped
+        if len(arr) < MIN_POINTS:
+            raise ValueError(
+                f"too few valid points: {len(arr)} finite points, at least {MIN_POINTS} needed"
+            )
+        return arr
+
+    @staticmethod
+    def _check_instruction(instruction) -> str:
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise ValueError("instruction must be a non-empty string")
+        if len(instruction) > MAX_INSTRUCTION_CHARS:
+            raise ValueError(
+                f"instruction has {len(instruction)} characters, at most "
+                f"{MAX_INSTRUCTION_CHARS} allowed"
+            )
+        return instruction.strip()
+
+    def _check_intrinsics(self, intrinsics) -> np.ndarray | None:
+        if intrinsics is None:
+            if self.model.cfg.fusion.mode == "pixel_aligned":
+                raise ValueError("this model uses pixel-aligned fusion: intrinsics are required")
+            return None
+        k = np.asarray(intrinsics, dtype=np.float32)
+        if k.shape != (3, 3) or not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0:
+            raise ValueError(f"intrinsics must be a finite 3x3 pinhole matrix, got {k.shape}")
+        return k
+
+    # ------------------------------------------------------------ sampling
+    def sample_points(self, points: np.ndarray) -> np.ndarray:
+        """Exactly ``num_points`` points [M, 3]: FPS when there are more, repeats when fewer."""
+        m = self.num_points
+        if len(points) <= m:
+            extra = self.rng.integers(0, len(points), m - len(points))
+            return np.concatenate([points, points[extra]])
+        if len(points) > MAX_FPS_INPUT:
+            points = points[self.rng.choice(len(points), MAX_FPS_INPUT, replace=False)]
+        idx = farthest_point_sample(torch.from_numpy(points)[None], m)[0].numpy()
+        return points[idx]
+
+    # ------------------------------------------------------------ inference
+    @contextmanager
+    def _timer(self, timings: dict[str, float], stage: str):
+        start = time.perf_counter()
+        yield
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        timings[stage] = timings.get(stage, 0.0) + 1000.0 * (time.perf_counter() - start)
+
+    def predict(
+        self,
+        rgb,
+        points,
+        instruction: str,
+        intrinsics=None,
+        max_grasps: int = 10,
+    ) -> Prediction:
+        """Contacts and grasps for one sample: rgb uint8 [H, W, 3] (or a list of views),
+        points [N, 3] in the cloud frame, an instruction, optional K [3, 3] of rgb."""
+        return self.predict_batch([rgb], [points], [instruction], [intrinsics], max_grasps)[0]
+
+    @torch.inference_mode()
+    def predict_batch(
+        self,
+        rgbs: Sequence,
+        points: Sequence,
+        instructions: Sequence[str],
+        intrinsics: Sequence | None = None,
+        max_grasps: int = 10,
+    ) -> list[Prediction]:
+        """Batched :meth:`predict`; images of one batch must share their size."""
+        timings: dict[str, float] = {}
+        b = len(rgbs)
+        if not b or len(points) != b or len(instructions) != b:
+            raise ValueError("rgbs, points and instructions must be non-empty and equally long")
+        intrinsics = list(intrinsics) if intrinsics is not None else [None] * b
+        with self._timer(timings, "preprocess"):
+            images = [self._check_image(x) for x in rgbs]
+            if len({x.shape for x in images}) != 1:
+                raise ValueError("all images of a batch must have the same shape")
+            clouds = [self._check_points(p) for p in points]
+            texts = [self._check_instruction(t) for t in instructions]
+            ks = [self._check_intrinsics(k) for k in intrinsics]
+            image_t = torch.from_numpy(np.stack(images)).to(self.device)  # [B, V, H, W, 3]
+        with self._timer(timings, "encoder"):
+            enc = self.model.encode(image_t, texts, cached=True)
+        with self._timer(timings, "point_sampling"):
+            sampled = np.stack([self.sample_points(c) for c in clouds])  # [B, M, 3]
+            xyz = torch.from_numpy(sampled).to(self.device)
+        with self._timer(timings, "point_net"):
+            feats = self.model.point_features(xyz)
+        with self._timer(timings, "heads"):
+            k_t = None
+            if ks[0] is not None:
+                if any(k is None for k in ks):
+                    raise ValueError("give intrinsics for all samples of a batch or none")
+                k_t = torch.from_numpy(np.stack(ks)).to(self.device)
+            out = self.model.fuse_and_predict(xyz, feats, enc, images[0].shape[1:3], k_t)
+            out = {k: v.float().cpu().numpy() for k, v in out.items()}
+        results = []
+        with self._timer(timings, "decode"):
+            contact = 1.0 / (1.0 + np.exp(-out["contact_logits"]))  # [B, M]
+            grasp = 1.0 / (1.0 + np.exp(-out["grasp_logits"]))
+            for i in range(b):
+                g = decode_grasps(
+                    sampled[i], contact[i], grasp[i], out["approach"][i], out["closing"][i],
+                    out["width"][i], self.model.cfg.heads, max_grasps,
+                )  # fmt: skip
+                results.append(
+                    Prediction(
+                        points=sampled[i],
+                        contact=contact[i].astype(np.float32),
+                        poses=g["poses"],
+                        widths=g["widths"],
+                        scores=g["scores"],
+                        contact_scores=g["contact_scores"],
+                        contact_points=g["contact_points"],
+                        instruction=texts[i],
+                    )
+                )
+        timings["total"] = sum(timings.values())
+        for r in results:
+            r.timings = dict(timings)
+        return results

@@ -1,0 +1,97 @@
+"""Qwen-VL semantics encoder on tiny and small random configs of both real architectures."""
+
+import pytest
+import torch
+
+from grasp_semantics.models.config import get_config
+from grasp_semantics.models.semantics_qwen import QwenSemanticsEncoder, build_backbone
+
+FLAVOURS = ["tiny", "debug_qwen3_vl", "debug_qwen2_5_vl"]
+
+
+def _images(b, h=96, w=128, views=1):
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (b, views, h, w, 3), dtype=torch.uint8, generator=g)
+
+
+@pytest.mark.parametrize("name", FLAVOURS)
+def test_encoder_shapes_and_masks(name):
+    torch.manual_seed(0)
+    cfg = get_config(name).encoder
+    enc = QwenSemanticsEncoder(cfg)
+    texts = ["hand me the knife", "pour water from the red mug, please"]
+    out = enc(_images(2), texts)
+    b, seq, dim = out.hidden.shape
+    assert b == 2 and dim == enc._hidden_size()
+    hg, wg = enc.grid_hw
+    assert out.global_vec.shape == (2, cfg.global_dim)
+    assert out.tokens.shape == (2, seq, cfg.token_dim)
+    assert out.visual_grid.shape == (2, 1, hg, wg, cfg.token_dim)
+    lengths = out.attention_mask.sum(1)
+    assert lengths[1] > lengths[0] and lengths.max() == seq  # right padding, longer text
+    assert out.attention_mask[0, lengths[0] :].sum() == 0
+    visual = out.token_view >= 0
+    assert int(visual.sum(1)[0]) == hg * wg
+    rc = out.token_rc[0][visual[0]]
+    assert rc[:, 0].max() == hg - 1 and rc[:, 1].max() == wg - 1
+    assert torch.isfinite(out.global_vec).all()
+    # Instruction first: every visual token comes after the instruction's tokens.
+    first_visual = int(visual[0].float().argmax())
+    assert first_visual > 4
+
+
+def test_image_first_order_option_and_multiple_views():
+    cfg = get_config("debug_qwen3_vl").encoder
+    cfg.backbone.instruction_first = False
+    enc = QwenSemanticsEncoder(cfg)
+    out = enc(_images(1, views=2), ["stir the soup"])
+    visual = out.token_view[0] >= 0
+    positions = visual.nonzero().squeeze(1)
+    assert int(positions[0]) < 6  # the images come right after "<|im_start|>user\n"
+    assert out.visual_grid.shape[1] == 2
+    assert set(out.token_view[0][visual].tolist()) == {0, 1}
+
+
+def test_lora_trains_only_lora_parameters():
+    cfg = get_config("debug_qwen3_vl").encoder
+    cfg.backbone.tuning = "lora"
+    enc = QwenSemanticsEncoder(cfg)
+    trainable = [n for n, p in enc.backbone.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    lora_a = next(m for n, m in enc.backbone.named_modules() if n.endswith("q_proj")).lora_A
+    assert lora_a["default"].out_features == 32
+    out = enc(_images(1), ["cut the bread"])
+    out.global_vec.sum().backward()
+    with_grad = [n for n, p in enc.backbone.named_parameters() if p.grad is not None]
+    assert with_grad and all("lora_" in n for n in with_grad)
+    assert enc.global_proj[0].weight.grad is not None
+
+
+def test_frozen_backbone_gets_no_gradients():
+    cfg = get_config("debug_qwen2_5_vl").encoder
+    cfg.backbone.tuning = "frozen"
+    enc = QwenSemanticsEncoder(cfg)
+    out = enc(_images(1), ["open the bottle"])
+    out.global_vec.sum().backward()
+    assert all(p.grad is None for p in enc.backbone.parameters())
+    assert enc.global_proj[0].weight.grad is not None
+
+
+def test_encoder_cache_hit_skips_backbone():
+    enc = QwenSemanticsEncoder(get_config("debug_qwen3_vl").encoder).eval()
+    images = _images(2)
+    with torch.inference_mode():
+        first = enc.encode_cached(images, ["a", "b"])
+        calls = enc.backbone_calls
+        again = enc.encode_cached(images, ["a", "b"])
+        assert enc.backbone_calls == calls
+        torch.testing.assert_close(first.global_vec, again.global_vec)
+        enc.encode_cached(images, ["a", "changed"])  # one new (image, instruction) pair
+        assert enc.backbone_calls == calls + 1
+
+
+def test_missing_checkpoint_says_what_to_download(tmp_path):
+    cfg = get_config("qwen2_5_vl_3b").encoder.backbone
+    cfg.checkpoint = str(tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match=r"huggingface-cli download Qwen/Qwen2\.5-VL-3B"):
+        build_backbone(cfg)
