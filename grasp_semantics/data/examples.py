@@ -1,0 +1,175 @@
+"""Compact training examples: what the network sees of a scene, made once and streamed.
+
+A :class:`~grasp_semantics.data.scene.Scene` is large (a 640x480 image, ~20k points, meshes).
+Training needs only the image at the model's input size (with the intrinsics scaled to it),
+the cloud sampled to the model's point count by farthest point sampling (the order the
+predictor uses), the per-point contact labels and the ground-truth grasps. Shards of such
+examples are written atomically as ``.npz`` files, so an interrupted preparation resumes where
+it stopped, and are streamed per DDP rank.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from grasp_semantics.data.scene import Scene, generate_scene
+from grasp_semantics.models.config import GraspNetConfig
+from grasp_semantics.models.pointnet2 import farthest_point_sample
+
+MAX_GRASPS = 32  # ground-truth grasps kept per example (the generator makes at most this many)
+
+
+def resize_image(rgb: np.ndarray, intrinsics: np.ndarray, size_hw: tuple[int, int]):
+    """``rgb`` resized to ``size_hw`` and the intrinsics that go with the resized image."""
+    height, width = rgb.shape[:2]
+    target_h, target_w = size_hw
+    resized = np.asarray(Image.fromarray(rgb).resize((target_w, target_h), Image.BICUBIC))
+    scale = np.diag([target_w / width, target_h / height, 1.0]).astype(np.float32)
+    return resized, scale @ intrinsics.astype(np.float32)
+
+
+def sample_indices(points: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` indices into ``points`` [N, 3]: FPS order, or all points plus repeats."""
+    if len(points) <= count:
+        return np.concatenate(
+            [np.arange(len(points)), rng.integers(0, len(points), count - len(points))]
+        )
+    return farthest_point_sample(torch.from_numpy(points)[None], count)[0].numpy()
+
+
+def example_from_scene(scene: Scene, cfg: GraspNetConfig) -> dict[str, Any]:
+    """The compact training example of ``scene`` for a model configured by ``cfg``."""
+    image, intrinsics = resize_image(
+        scene.rgb, scene.intrinsics, tuple(cfg.encoder.backbone.image_size)
+    )
+    index = sample_indices(
+        scene.points, cfg.pointnet.num_points, np.random.default_rng(scene.seed)
+    )
+    count = min(len(scene.grasps), MAX_GRASPS)
+    grasps = np.zeros((MAX_GRASPS, 4, 4), np.float32)
+    widths = np.zeros(MAX_GRASPS, np.float32)
+    contacts = np.zeros((MAX_GRASPS, 2, 3), np.float32)
+    grasps[:count], widths[:count] = scene.grasps[:count], scene.grasp_widths[:count]
+    contacts[:count] = scene.grasp_contacts[:count]
+    return {
+        "seed": scene.seed,
+        "instruction": scene.instruction,
+        "image": image,
+        "intrinsics": intrinsics,
+        "points": scene.points[index].astype(np.float32),
+        "contact": scene.point_contact[index].astype(np.uint8),
+        "grasps": grasps,
+        "grasp_widths": widths,
+        "grasp_contacts": contacts,
+        "grasp_count": count,
+    }
+
+
+def _make(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
+    seed, split, cfg_dict = job
+    torch.set_num_threads(1)
+    return example_from_scene(generate_scene(seed, split), GraspNetConfig.from_dict(cfg_dict))
+
+
+def _signature(split: str, cfg: GraspNetConfig) -> dict[str, Any]:
+    return {
+        "split": split,
+        "image_size": list(cfg.encoder.backbone.image_size),
+        "num_points": cfg.pointnet.num_points,
+    }
+
+
+def prepare_examples(
+    out_dir: Path,
+    split: str,
+    count: int,
+    seed: int,
+    cfg: GraspNetConfig,
+    per_shard: int = 200,
+    workers: int = 1,
+    progress: bool = True,
+) -> Path:
+    """Make the shards of ``count`` examples of ``split`` (scene seeds ``seed``, ``seed+1``...).
+
+    Shards already present with the same signature are kept, so this resumes and is a no-op
+    when everything exists.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    signature = _signature(split, cfg)
+    index_path = out_dir / "index.json"
+    if index_path.is_file() and json.loads(index_path.read_text())["signature"] != signature:
+        raise ValueError(
+            f"{out_dir} holds examples made differently ({index_path}); use another dir"
+        )
+    index_path.write_text(json.dumps({"signature": signature, "seed": seed}, indent=1))
+    shards = math.ceil(count / per_shard)
+    todo = [k for k in range(shards) if not (out_dir / f"shard-{k:05d}.npz").is_file()]
+    if not todo:
+        return out_dir
+    bar = tqdm(total=len(todo) * per_shard, desc=f"examples {split}", disable=not progress)
+    cfg_dict = cfg.to_dict()
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(max(1, workers)) as pool:
+        for k in todo:
+            seeds = range(seed + k * per_shard, seed + min(count, (k + 1) * per_shard))
+            examples = []
+            for example in pool.imap(_make, [(s, split, cfg_dict) for s in seeds]):
+                examples.append(example)
+                bar.update()
+            _write_shard(out_dir / f"shard-{k:05d}.npz", examples)
+    bar.close()
+    return out_dir
+
+
+def _write_shard(path: Path, examples: list[dict[str, Any]]) -> None:
+    arrays = {key: np.stack([e[key] for e in examples]) for key in examples[0]}
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez(temporary, **arrays)
+    os.replace(temporary, path)
+
+
+class ExampleShards:
+    """The shards of one split; rank ``rank`` of ``world`` reads every world-th shard."""
+
+    def __init__(self, directory: Path, rank: int = 0, world: int = 1) -> None:
+        files = sorted(Path(directory).glob("shard-*.npz"))
+        files = [f for f in files if not f.name.endswith(".tmp.npz")]
+        if not files:
+            raise FileNotFoundError(f"no example shards in {directory}")
+        self.files = files[rank::world] if len(files) >= world else files
+        self.rank, self.world = rank, world
+        self._shared = len(files) < world  # too few shards: split examples instead
+
+    def iterate(self, seed: int | None) -> Iterator[dict[str, Any]]:
+        """Examples in shuffled order (``seed``), or in file order when ``seed`` is None."""
+        rng = np.random.default_rng(seed) if seed is not None else None
+        files = list(self.files)
+        if rng is not None:
+            rng.shuffle(files)
+        for path in files:
+            with np.load(path) as data:
+                arrays = {key: data[key] for key in data.files}
+            order = np.arange(len(arrays["seed"]))
+            if self._shared:
+                order = order[self.rank :: self.world]
+            if rng is not None:
+                rng.shuffle(order)
+            for i in order:
+                example = {key: value[i] for key, value in arrays.items()}
+                example["instruction"] = str(example["instruction"])
+                count = int(example["grasp_count"])
+                for key in ("grasps", "grasp_widths", "grasp_contacts"):
+                    example[key] = example[key][:count]
+                yield example

@@ -1,0 +1,104 @@
+"""Held-out splits, fixed by ``SPLIT_SEED``: by object instance, by instruction paraphrase and by
+task-category pair (the TaskGrasp protocol).
+
+``train`` / ``val`` draw only from what no test split holds out, so one model trained on
+``train`` can be scored on each test split:
+
+- ``test_instance``: every object in the scene is a held-out instance; train paraphrases/pairs.
+- ``test_paraphrase``: held-out instruction templates; train instances and pairs.
+- ``test_pair``: the target's (task, category) pair is held out; train instances/paraphrases.
+- ``all``: no restriction (demos, bags).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from grasp_semantics.data.objects import CATEGORIES, N_INSTANCES
+from grasp_semantics.data.tasks import PAIRS, TASK_PARTS, TEMPLATES
+
+SPLIT_SEED = 20261123
+SPLITS: tuple[str, ...] = ("train", "val", "test_instance", "test_paraphrase", "test_pair", "all")
+HELD_OUT_INSTANCES_PER_CATEGORY = 4
+HELD_OUT_PARAPHRASES_PER_TASK = 2
+HELD_OUT_PAIRS = 7
+
+
+@dataclass(frozen=True)
+class SplitPools:
+    """What a split may draw from."""
+
+    instances: dict[str, tuple[int, ...]]  # category -> instance indices
+    paraphrases: dict[str, tuple[str, ...]]  # task -> paraphrase ids
+    pairs: tuple[tuple[str, str], ...]  # (task, category) pairs a target may have
+
+
+@functools.cache
+def held_out_instances() -> dict[str, tuple[int, ...]]:
+    rng = np.random.default_rng([SPLIT_SEED, 1])
+    return {
+        c: tuple(
+            sorted(int(i) for i in rng.permutation(N_INSTANCES)[:HELD_OUT_INSTANCES_PER_CATEGORY])
+        )
+        for c in CATEGORIES
+    }
+
+
+@functools.cache
+def held_out_paraphrases() -> dict[str, tuple[str, ...]]:
+    rng = np.random.default_rng([SPLIT_SEED, 2])
+    out = {}
+    for task, templates in TEMPLATES.items():
+        idx = sorted(
+            int(i) for i in rng.permutation(len(templates))[:HELD_OUT_PARAPHRASES_PER_TASK]
+        )
+        out[task] = tuple(f"{task}/{i:02d}" for i in idx)
+    return out
+
+
+@functools.cache
+def held_out_pairs() -> tuple[tuple[str, str], ...]:
+    """Pairs held out so that every task and category keeps a training pair, and the held-out
+    pair's part is still grasped on that category by some other training task."""
+    rng = np.random.default_rng([SPLIT_SEED, 3])
+    order = [PAIRS[i] for i in rng.permutation(len(PAIRS))]
+    train = set(PAIRS)
+    held: list[tuple[str, str]] = []
+    for task, cat in order:
+        if len(held) == HELD_OUT_PAIRS:
+            break
+        rest = train - {(task, cat)}
+        part = TASK_PARTS[task][cat]
+        if (
+            any(t == task for t, _ in rest)
+            and any(c == cat for _, c in rest)
+            and any(c == cat and TASK_PARTS[t][c] == part for t, c in rest)
+        ):
+            train = rest
+            held.append((task, cat))
+    return tuple(sorted(held))
+
+
+@functools.cache
+def split_pools(split: str) -> SplitPools:
+    """The pools of ``split`` (one of ``SPLITS``)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    inst_out, para_out, pair_out = held_out_instances(), held_out_paraphrases(), held_out_pairs()
+    all_inst = {c: tuple(range(N_INSTANCES)) for c in CATEGORIES}
+    all_para = {t: tuple(f"{t}/{i:02d}" for i in range(len(ts))) for t, ts in TEMPLATES.items()}
+    train_inst = {c: tuple(i for i in all_inst[c] if i not in inst_out[c]) for c in CATEGORIES}
+    train_para = {t: tuple(p for p in all_para[t] if p not in para_out[t]) for t in TEMPLATES}
+    train_pairs = tuple(p for p in PAIRS if p not in pair_out)
+    if split == "all":
+        return SplitPools(all_inst, all_para, PAIRS)
+    if split == "test_instance":
+        return SplitPools(dict(inst_out), train_para, train_pairs)
+    if split == "test_paraphrase":
+        return SplitPools(train_inst, dict(para_out), train_pairs)
+    if split == "test_pair":
+        return SplitPools(train_inst, train_para, pair_out)
+    return SplitPools(train_inst, train_para, train_pairs)
