@@ -40,8 +40,9 @@ class Prediction:
     """One sample's result; every array is in the frame of the input cloud.
 
     ``points`` are the points the network saw, aligned with ``contact``. Grasps are best
-    first: ``poses`` (+z approach, +x closing, TCP origin), ``widths`` (m), ``scores`` (grasp
-    probability), ``contact_scores`` (contact probability at the grasp's contact point).
+    first: ``poses`` (+z approach, +x closing, TCP origin), ``widths`` (m), ``scores`` (the
+    task-conditioned quality they are ranked by: grasp probability x contact probability),
+    ``contact_scores`` (contact probability at the grasp's contact point).
     """
 
     points: np.ndarray  # [M, 3] float32

@@ -1,0 +1,84 @@
+"""Grasp heads, pose decoding (axis convention), NMS and fusion."""
+
+import numpy as np
+import torch
+
+from grasp_semantics.gripper import grasp_poses
+from grasp_semantics.models.config import FusionConfig, HeadsConfig
+from grasp_semantics.models.fusion import GlobalFusion, PixelAlignedFusion, project_to_grid
+from grasp_semantics.models.heads import GraspHeads, decode_grasps, pose_nms
+
+
+def test_heads_outputs_are_valid_grasp_parameters():
+    cfg = HeadsConfig()
+    out = GraspHeads(cfg, 32)(torch.randn(2, 50, 32))
+    assert out["contact_logits"].shape == (2, 50) and out["grasp_logits"].shape == (2, 50)
+    a, b = out["approach"], out["closing"]
+    torch.testing.assert_close(a.norm(dim=-1), torch.ones(2, 50))
+    torch.testing.assert_close(b.norm(dim=-1), torch.ones(2, 50))
+    assert (a * b).sum(-1).abs().max() < 1e-5
+    assert (out["width"] >= 0).all() and (out["width"] <= cfg.max_width).all()
+
+
+def test_decoded_grasps_are_proper_rotations_with_the_axis_convention():
+    rng = np.random.default_rng(0)
+    m = 200
+    points = rng.uniform(-0.2, 0.2, (m, 3)).astype(np.float32)
+    approach = rng.normal(size=(m, 3))
+    approach /= np.linalg.norm(approach, axis=1, keepdims=True)
+    closing = np.cross(approach, rng.normal(size=(m, 3)))
+    closing /= np.linalg.norm(closing, axis=1, keepdims=True)
+    width = rng.uniform(0.01, 0.08, m).astype(np.float32)
+    g = decode_grasps(points, rng.uniform(size=m), rng.uniform(size=m), approach, closing,
+                      width, HeadsConfig(), max_grasps=20)  # fmt: skip
+    poses = g["poses"]
+    assert poses.shape == (20, 4, 4)
+    rot = poses[:, :3, :3]
+    np.testing.assert_allclose(rot @ rot.transpose(0, 2, 1), np.broadcast_to(np.eye(3), rot.shape),
+                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(np.linalg.det(rot), 1.0, atol=1e-6)
+    idx = g["point_index"]
+    np.testing.assert_allclose(rot[:, :, 2], approach[idx], atol=1e-6)  # +z approach
+    np.testing.assert_allclose(rot[:, :, 0], closing[idx], atol=1e-6)  # +x closing
+    np.testing.assert_allclose(rot[:, :, 1], np.cross(rot[:, :, 2], rot[:, :, 0]), atol=1e-6)
+    tcp = points[idx] + 0.5 * width[idx, None] * closing[idx]  # TCP = c + w/2 * closing
+    np.testing.assert_allclose(poses[:, :3, 3], tcp, atol=1e-6)
+    np.testing.assert_array_equal(poses[:, 3], np.broadcast_to([0, 0, 0, 1], (20, 4)))
+    assert (np.diff(g["scores"]) <= 1e-7).all()  # best first by grasp x contact probability
+    assert (g["scores"] <= g["contact_scores"] + 1e-7).all()
+
+
+def _pose(contact, approach, closing, width=0.04):
+    return grasp_poses(np.array([contact], float), np.array([approach], float),
+                       np.array([closing], float), np.array([width]))  # fmt: skip
+
+
+def test_nms_removes_duplicates_including_the_finger_swap():
+    base = _pose([0, 0, 0], [0, 0, 1], [1, 0, 0])
+    swapped = _pose([0.04, 0, 0], [0, 0, 1], [-1, 0, 0])  # same grasp from the other finger
+    far = _pose([0.2, 0, 0], [0, 0, 1], [1, 0, 0])
+    tilted = _pose([0, 0, 0], [0, 1, 0], [1, 0, 0])
+    poses = np.concatenate([base, swapped, far, tilted])
+    keep = pose_nms(poses, np.array([0.9, 0.8, 0.7, 0.6]), 10, 0.02, np.deg2rad(30))
+    assert keep.tolist() == [0, 2, 3]
+
+
+def test_global_fusion_modes():
+    feats, g = torch.randn(2, 10, 16), torch.randn(2, 8)
+    for op in ("film", "concat"):
+        assert GlobalFusion(16, 8, 12, op)(feats, g).shape == (2, 10, 12)
+
+
+def test_projection_and_pixel_aligned_fusion():
+    k = torch.tensor([[[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]])
+    pts = torch.tensor([[[0.0, 0.0, 1.0], [-0.6, -0.45, 1.0], [0.0, 0.0, -1.0], [5.0, 0, 1.0]]])
+    rows, cols, inside = project_to_grid(pts, k, (480, 640), (8, 10))
+    assert inside.tolist() == [[True, True, False, False]]
+    assert (rows[0, 0].item(), cols[0, 0].item()) == (4, 5)  # image centre
+    assert (rows[0, 1].item(), cols[0, 1].item()) == (0, 0)  # top-left corner
+    fusion = PixelAlignedFusion(16, 8, 6, FusionConfig(mode="pixel_aligned", out_dim=12))
+    grid = torch.randn(1, 1, 8, 10, 6)
+    out = fusion(torch.zeros(1, 4, 16), torch.zeros(1, 8), pts, grid, k, (480, 640))
+    assert out.shape == (1, 4, 12)
+    assert not torch.allclose(out[0, 0], out[0, 1])  # different cells, different features
+    torch.testing.assert_close(out[0, 2], out[0, 3])  # both get the learned "no token"

@@ -1,0 +1,94 @@
+"""PointNet++ layers and farthest point sampling."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grasp_semantics.models.config import PointNetConfig, SetAbstractionConfig
+from grasp_semantics.models.pointnet2 import (
+    FeaturePropagation,
+    PointNet2,
+    SetAbstraction,
+    ball_query,
+    farthest_point_sample,
+    fps_reference,
+    fps_torch,
+    index_points,
+    square_distance,
+)
+
+
+def test_fps_torch_matches_loop_reference():
+    pts = np.random.default_rng(0).normal(size=(3000, 3)).astype(np.float32)
+    ref = fps_reference(pts, 256)
+    ours = fps_torch(torch.from_numpy(pts)[None], 256)[0].numpy()
+    np.testing.assert_array_equal(ours, ref)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(20, 400),
+    frac=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.01, 10.0),
+)
+def test_fps_points_are_distinct_and_spread(n, frac, seed, scale):
+    pts = (np.random.default_rng(seed).uniform(-1, 1, (n, 3)) * scale).astype(np.float32)
+    k = max(2, int(n * frac))
+    idx = fps_torch(torch.from_numpy(pts)[None], k)[0].numpy()
+    assert len(set(idx.tolist())) == k  # distinct
+    chosen = pts[idx].astype(np.float64)
+    pair = np.linalg.norm(chosen[:, None] - chosen[None], axis=-1)
+    np.fill_diagonal(pair, np.inf)
+    cover = np.linalg.norm(pts[:, None].astype(np.float64) - chosen[None], axis=-1).min(1).max()
+    # Greedy FPS: every chosen point was the farthest one when picked, so the chosen points
+    # are at least the final covering radius apart from each other.
+    assert pair.min() >= cover * (1 - 1e-4) - 1e-6
+
+
+@pytest.mark.parametrize("use_fpsample", [False, True])
+def test_farthest_point_sample_backends(use_fpsample):
+    pytest.importorskip("fpsample")
+    pts = torch.rand(2, 5000, 3)
+    idx = farthest_point_sample(pts, 512, use_fpsample=use_fpsample)
+    assert idx.shape == (2, 512)
+    for row in idx:
+        assert len(set(row.tolist())) == 512 and int(row.max()) < 5000
+
+
+def test_square_distance_and_ball_query():
+    xyz = torch.rand(2, 300, 3)
+    centers = xyz[:, :10]
+    d = square_distance(centers, xyz)
+    ref = ((centers[:, :, None] - xyz[:, None]) ** 2).sum(-1)
+    torch.testing.assert_close(d, ref, atol=1e-5, rtol=1e-4)
+    idx = ball_query(xyz, centers, 0.2, 16)
+    assert idx.shape == (2, 10, 16)
+    grouped = index_points(xyz, idx)
+    assert ((grouped - centers[:, :, None]).norm(dim=-1) <= 0.2 + 1e-5).all()
+    assert (idx[..., 0] == torch.arange(10)).all()  # the nearest is the center itself
+
+
+def test_layer_shapes():
+    xyz, feats = torch.rand(2, 256, 3), torch.rand(2, 256, 4)
+    sa = SetAbstraction(SetAbstractionConfig(64, (0.1, 0.2), (8, 16), ((16, 32), (16, 24))), 4)
+    new_xyz, new_feats = sa(xyz, feats)
+    assert new_xyz.shape == (2, 64, 3) and new_feats.shape == (2, 64, 56)
+    fp = FeaturePropagation(56, 4, (32, 16))
+    assert fp(xyz, new_xyz, feats, new_feats).shape == (2, 256, 16)
+
+
+def test_pointnet2_shapes_and_fps_order_shortcut():
+    torch.manual_seed(0)
+    cfg = PointNetConfig(num_points=512)
+    net = PointNet2(cfg).eval()
+    xyz = torch.rand(2, 512, 3) * 0.4
+    with torch.no_grad():
+        out = net(xyz)
+        assert out.shape == (2, 512, net.out_dim)
+        ordered = index_points(xyz, fps_torch(xyz, 512))  # same cloud, in FPS order
+        a = net(ordered)
+        b = net(ordered, fps_ordered=True)
+    torch.testing.assert_close(a, b)
