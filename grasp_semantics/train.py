@@ -1,0 +1,339 @@
+"""Training: ``grasp-semantics train --config config/train_tiny.yaml``, one process or torchrun.
+
+    torchrun --nproc_per_node=2 -m grasp_semantics.cli train --config config/train_tiny.yaml
+
+Scenes from the synthetic generator are turned once into compact training examples (the image
+at the model's input size, the cloud sampled to the model's point count by farthest point
+sampling, labels and ground-truth grasps) and written as shards; training streams the shards,
+each rank reading its own. The model is wrapped in DDP (gloo on CPU, NCCL on GPU); with a real
+Qwen backbone on several GPUs, FSDP2 (``fully_shard`` per decoder layer) instead. The loop logs
+the named loss terms, validates periodically (loss, contact AP, part accuracy), keeps
+``checkpoint.pt`` for resuming and writes the best model with ``save_pretrained``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from grasp_semantics.data.examples import ExampleShards, prepare_examples
+from grasp_semantics.metrics import contact_metrics, mean_metrics
+from grasp_semantics.models.config import GraspNetConfig, get_config
+from grasp_semantics.models.criterion import GraspCriterion
+from grasp_semantics.models.grasp_net import GraspNet
+
+
+@dataclass
+class DataConfig:
+    """Where the compact examples live and how many to make of each split."""
+
+    cache_dir: str = "outputs/data"
+    train_split: str = "train"
+    train_scenes: int = 4000
+    val_split: str = "val"
+    val_scenes: int = 128
+    seed: int = 0
+    scenes_per_shard: int = 200
+    workers: int = 2  # processes generating scenes (only when the cache is incomplete)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    backbone_lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    steps: int = 4000
+    batch_size: int = 8  # per process
+    grad_clip: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """A training run; ``model`` names a registry flavour, ``model_overrides`` edits it."""
+
+    model: str = "tiny"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    out_dir: str = "outputs/train/tiny"
+    log_every: int = 25
+    val_every: int = 500
+    checkpoint_every: int = 250
+    seed: int = 0
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        raw["data"] = DataConfig(**raw.get("data", {}))
+        raw["optim"] = OptimConfig(**raw.get("optim", {}))
+        return cls(**raw)
+
+    def model_config(self) -> GraspNetConfig:
+        merged = _merge(get_config(self.model).to_dict(), self.model_overrides)
+        return GraspNetConfig.from_dict(merged)
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# ----------------------------------------------------------------------------- distributed
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Dist:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+        # share the cores between the processes of this machine
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world)))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Dist(rank, world, device)
+
+
+def parallelize(model: GraspNet, env: Dist) -> torch.nn.Module:
+    """DDP for small models; FSDP2 per decoder layer for real Qwen backbones on GPUs."""
+    if env.world == 1:
+        return model
+    real_backbone = model.cfg.encoder.backbone.checkpoint is not None
+    if real_backbone and env.device.type == "cuda":
+        from torch.distributed.fsdp import fully_shard
+
+        for module in model.encoder.backbone.modules():
+            if type(module).__name__.endswith("DecoderLayer"):
+                fully_shard(module)
+        fully_shard(model)
+        return model
+    return DistributedDataParallel(model, find_unused_parameters=True)
+
+
+# ---------------------------------------------------------------------------------- batches
+def to_batch(examples: list[dict[str, Any]], device: torch.device) -> dict[str, Any]:
+    """Stack compact examples into the batch format of :meth:`GraspNet.forward` + targets."""
+    return {
+        "images": torch.from_numpy(np.stack([e["image"] for e in examples])).to(device),
+        "instructions": [e["instruction"] for e in examples],
+        "points": torch.from_numpy(np.stack([e["points"] for e in examples])).to(device),
+        "intrinsics": torch.from_numpy(np.stack([e["intrinsics"] for e in examples])).to(device),
+        "contact": torch.from_numpy(np.stack([e["contact"] for e in examples])).to(device),
+        "grasps": [torch.from_numpy(e["grasps"]) for e in examples],
+        "grasp_widths": [torch.from_numpy(e["grasp_widths"]) for e in examples],
+        "grasp_contacts": [torch.from_numpy(e["grasp_contacts"]) for e in examples],
+        "fps_ordered": True,
+    }
+
+
+def batches(shards: ExampleShards, batch_size: int, seed: int) -> Iterator[list[dict]]:
+    """Endless shuffled batches (each epoch in a new order)."""
+    epoch = 0
+    while True:
+        chunk: list[dict] = []
+        for example in shards.iterate(seed=seed + epoch):
+            chunk.append(example)
+            if len(chunk) == batch_size:
+                yield chunk
+                chunk = []
+        epoch += 1
+
+
+# ------------------------------------------------------------------------------------ loop
+def lr_factor(step: int, cfg: OptimConfig) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: GraspNet, cfg: OptimConfig) -> torch.optim.Optimizer:
+    backbone, rest = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (backbone if name.startswith("encoder.backbone.") else rest).append(param)
+    groups = [{"params": rest, "lr": cfg.lr}]
+    if backbone:
+        groups.append({"params": backbone, "lr": cfg.backbone_lr})
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def validate(
+    model: GraspNet, criterion: GraspCriterion, examples: list[dict], device: torch.device
+) -> dict[str, float]:
+    """Mean loss terms and contact metrics over ``examples``."""
+    model.eval()
+    rows = []
+    for start in range(0, len(examples), 16):
+        chunk = examples[start : start + 16]
+        batch = to_batch(chunk, device)
+        out = model(batch)
+        _, terms = criterion(out, batch)
+        probs = torch.sigmoid(out["contact_logits"]).cpu().numpy()
+        for i, example in enumerate(chunk):
+            rows.append(
+                {
+                    **contact_metrics(probs[i], example["contact"]),
+                    **{f"loss_{k}": float(v) for k, v in terms.items()},
+                }
+            )
+    model.train()
+    return mean_metrics(rows)
+
+
+def train(cfg: TrainConfig, env: Dist | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the training described by ``cfg``; returns the last validation."""
+    env = env or init_distributed()
+    out_dir = Path(cfg.out_dir)
+    model_cfg = cfg.model_config()
+    data_dir = Path(cfg.data.cache_dir)
+    if env.main:
+        for split, count, seed in (
+            (cfg.data.train_split, cfg.data.train_scenes, cfg.data.seed),
+            (cfg.data.val_split, cfg.data.val_scenes, cfg.data.seed + 10_000_000),
+        ):
+            prepare_examples(
+                data_dir / split, split, count, seed, model_cfg,
+                cfg.data.scenes_per_shard, cfg.data.workers, progress,
+            )  # fmt: skip
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    if env.world > 1:
+        dist.barrier()
+    train_shards = ExampleShards(data_dir / cfg.data.train_split, env.rank, env.world)
+    val_examples = list(ExampleShards(data_dir / cfg.data.val_split).iterate(seed=None))
+
+    torch.manual_seed(cfg.seed)
+    model = GraspNet(model_cfg).to(env.device)
+    criterion = GraspCriterion(model_cfg.loss, model_cfg.heads)
+    wrapped = parallelize(model, env)
+    optimizer = make_optimizer(model, cfg.optim)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg.optim))
+    step, best = 0, -1.0
+    checkpoint = out_dir / "checkpoint.pt"
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=env.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, best = state["step"], state["best"]
+        if env.main:
+            print(f"resumed from {checkpoint} at step {step}")
+
+    stream = batches(train_shards, cfg.optim.batch_size, cfg.seed + 1000 * env.rank + step)
+    bar = tqdm(total=cfg.optim.steps, initial=step, disable=not (progress and env.main))
+    log = (out_dir / "log.jsonl").open("a") if env.main else None
+    last_val: dict[str, float] = {}
+    model.train()
+    started, first_step = time.perf_counter(), step
+    while step < cfg.optim.steps:
+        batch = to_batch(next(stream), env.device)
+        loss, terms = criterion(wrapped(batch), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        bar.update()
+        if env.main and (step % cfg.log_every == 0 or step == 1):
+            row = {
+                "step": step,
+                "lr": scheduler.get_last_lr()[0],
+                "grad_norm": float(grad_norm),
+                "sec_per_step": (time.perf_counter() - started) / (step - first_step),
+                **{k: round(float(v.detach()), 5) for k, v in terms.items()},
+            }
+            bar.set_postfix(loss=f"{row['loss']:.3f}", contact=f"{row['contact']:.3f}")
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+        is_last = step == cfg.optim.steps
+        if step % cfg.val_every == 0 or is_last:
+            if env.main:
+                last_val = validate(model, criterion, val_examples, env.device)
+                log.write(json.dumps({"step": step, "val": last_val}) + "\n")
+                log.flush()
+                bar.write(
+                    f"step {step}: val loss {last_val['loss_loss']:.3f} "
+                    f"part acc {last_val['part_accuracy']:.3f} AP {last_val['contact_ap']:.3f}"
+                )
+                if last_val["part_accuracy"] >= best:
+                    best = last_val["part_accuracy"]
+                    model.save_pretrained(out_dir / "best")
+            if env.world > 1:
+                dist.barrier()
+        if env.main and (step % cfg.checkpoint_every == 0 or is_last):
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "step": step,
+                    "best": best,
+                },
+                checkpoint,
+            )
+    bar.close()
+    if env.main:
+        model.save_pretrained(out_dir / "final")
+        log.close()
+    return last_val
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--config", type=Path, default=Path("config/train_tiny.yaml"))
+    parser.add_argument("--steps", type=int, help="override optim.steps")
+    parser.add_argument("--out-dir", help="override out_dir")
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    cfg = TrainConfig.load(args.config)
+    if args.steps is not None:
+        cfg.optim.steps = args.steps
+    if args.out_dir:
+        cfg.out_dir = args.out_dir
+    env = init_distributed()
+    try:
+        train(cfg, env)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
