@@ -1,0 +1,110 @@
+"""Whole network: config round trip, checkpoints, criterion targets, optimisation."""
+
+import numpy as np
+import pytest
+import torch
+
+from grasp_semantics.gripper import grasp_poses
+from grasp_semantics.models.config import FLAVOURS, GraspNetConfig, get_config
+from grasp_semantics.models.criterion import GraspCriterion, assign_grasp_targets
+from grasp_semantics.models.grasp_net import GraspNet
+
+K = torch.tensor([[300.0, 0, 80], [0, 300, 60], [0, 0, 1]])
+
+
+def small_config(fusion="global"):
+    cfg = get_config("tiny")
+    cfg.pointnet.num_points = 256
+    cfg.fusion.mode = fusion
+    return cfg
+
+
+def make_batch(b=2, n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    points = torch.rand(b, n, 3, generator=g) * 0.2 + torch.tensor([-0.1, -0.1, 0.5])
+    grasps, widths, contacts = [], [], []
+    for i in range(b):
+        idx = rng.choice(n, 8, replace=False)
+        c0 = points[i, idx].double().numpy()
+        w = rng.uniform(0.02, 0.06, 8)
+        poses = grasp_poses(c0, rng.normal(size=(8, 3)), rng.normal(size=(8, 3)), w)
+        c1 = c0 + w[:, None] * poses[:, :3, 0]
+        grasps.append(torch.tensor(poses, dtype=torch.float32))
+        widths.append(torch.tensor(w, dtype=torch.float32))
+        contacts.append(torch.tensor(np.stack([c0, c1], 1), dtype=torch.float32))
+    return {
+        "images": torch.randint(0, 256, (b, 120, 160, 3), dtype=torch.uint8, generator=g),
+        "instructions": ["hand me the knife", "pour from the red mug"][:b] * (b // 2 or 1),
+        "points": points,
+        "intrinsics": K.expand(b, 3, 3),
+        "contact": (points[..., 0] < -0.05).float(),
+        "grasps": grasps,
+        "grasp_widths": widths,
+        "grasp_contacts": contacts,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(FLAVOURS))
+def test_config_yaml_round_trip(name, tmp_path):
+    cfg = get_config(name)
+    cfg.save(tmp_path / "config.yaml")
+    assert GraspNetConfig.load(tmp_path / "config.yaml") == cfg
+    assert GraspNetConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_unknown_config_key_is_rejected():
+    with pytest.raises(ValueError, match="unknown keys"):
+        GraspNetConfig.from_dict({"encoder": {"bogus": 1}})
+
+
+@pytest.mark.parametrize("fusion", ["global", "pixel_aligned"])
+def test_save_load_round_trip_gives_identical_outputs(fusion, tmp_path):
+    torch.manual_seed(0)
+    model = GraspNet(small_config(fusion)).eval()
+    batch = make_batch()
+    with torch.no_grad():
+        before = model(batch)
+    model.save_pretrained(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "model.safetensors").is_file()
+    loaded = GraspNet.from_pretrained(tmp_path / "ckpt").eval()
+    assert loaded.cfg == model.cfg
+    with torch.no_grad():
+        after = loaded(batch)
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, rtol=0, atol=0)
+
+
+def test_grasp_targets_follow_the_finger_contacts():
+    c0, c1 = np.array([[0.0, 0, 0.5]]), np.array([[0.04, 0, 0.5]])
+    pose = grasp_poses(c0, np.array([[0, 0, 1.0]]), np.array([[1.0, 0, 0]]), np.array([0.04]))
+    points = torch.tensor([[[0.0, 0, 0.5], [0.04, 0, 0.5], [0.3, 0.3, 0.3]]])
+    tg = assign_grasp_targets(points, [torch.tensor(pose, dtype=torch.float32)],
+                              [torch.tensor([0.04])],
+                              [torch.tensor(np.stack([c0, c1], 1), dtype=torch.float32)],
+                              radius=0.01)  # fmt: skip
+    assert tg["positive"].tolist() == [[True, True, False]]
+    torch.testing.assert_close(tg["closing"][0, 0], torch.tensor([1.0, 0, 0]))
+    torch.testing.assert_close(tg["closing"][0, 1], torch.tensor([-1.0, 0, 0]))  # other finger
+    torch.testing.assert_close(tg["approach"][0, 1], torch.tensor([0.0, 0, 1]))
+    torch.testing.assert_close(tg["width"][0, :2], torch.tensor([0.04, 0.04]))
+
+
+@pytest.mark.parametrize("contact_loss", ["focal", "weighted_bce"])
+def test_a_few_steps_on_one_batch_reduce_the_loss(contact_loss):
+    torch.manual_seed(0)
+    cfg = small_config("pixel_aligned")
+    cfg.loss.contact_loss = contact_loss
+    model = GraspNet(cfg).train()
+    criterion = GraspCriterion(cfg.loss, cfg.heads)
+    batch = make_batch()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(6):
+        loss, terms = criterion(model(batch), batch)
+        assert set(terms) >= {"contact", "score", "approach", "closing", "width", "loss"}
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

@@ -1,0 +1,112 @@
+"""GraspPredictor: input validation, outputs, batching, checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+
+from grasp_semantics.models.config import get_config
+from grasp_semantics.models.grasp_net import GraspNet
+from grasp_semantics.predictor import DEFAULT_WEIGHTS, GraspPredictor, Prediction
+
+K = np.array([[300.0, 0, 80], [0, 300, 60], [0, 0, 1]], dtype=np.float32)
+STAGES = {"preprocess", "encoder", "point_sampling", "point_net", "heads", "decode"}
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    torch.manual_seed(0)
+    cfg = get_config("tiny")
+    cfg.pointnet.num_points = 256
+    return GraspPredictor(GraspNet(cfg), device="cpu")
+
+
+def inputs(n=1000, seed=0):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    points = rng.uniform(-0.1, 0.1, (n, 3)).astype(np.float32)
+    points[:, 2] += 0.5
+    return rgb, points
+
+
+def test_predict_outputs(predictor):
+    rgb, points = inputs()
+    pred = predictor.predict(rgb, points, "hand me the knife", intrinsics=K, max_grasps=5)
+    assert isinstance(pred, Prediction)
+    assert pred.points.shape == (256, 3) and pred.points.dtype == np.float32
+    assert pred.contact.shape == (256,) and ((pred.contact >= 0) & (pred.contact <= 1)).all()
+    g = len(pred.poses)
+    assert 1 <= g <= 5 and pred.poses.shape == (g, 4, 4)
+    assert pred.widths.shape == pred.scores.shape == pred.contact_scores.shape == (g,)
+    assert pred.contact_points.shape == (g, 3)
+    assert set(pred.timings) >= STAGES and all(v >= 0 for v in pred.timings.values())
+    # sampled points come from the input cloud
+    d = np.linalg.norm(pred.points[:, None] - points[None], axis=-1).min(1)
+    assert d.max() < 1e-6
+
+
+def test_nan_points_are_removed_and_few_points_are_padded(predictor):
+    rgb, points = inputs(n=100)
+    points[:10] = np.nan
+    points[10] = np.inf
+    pred = predictor.predict(rgb, points, "pour the water")
+    assert np.isfinite(pred.points).all() and pred.points.shape == (256, 3)
+
+
+def test_encoder_cache_reused_across_predictions(predictor):
+    rgb, points = inputs(seed=3)
+    predictor.predict(rgb, points, "stir the soup")
+    calls = predictor.model.encoder.backbone_calls
+    predictor.predict(rgb, points + 0.01, "stir the soup")
+    assert predictor.model.encoder.backbone_calls == calls
+
+
+def test_predict_batch(predictor):
+    (rgb, points), (rgb2, points2) = inputs(seed=1), inputs(n=500, seed=2)
+    preds = predictor.predict_batch([rgb, rgb2], [points, points2], ["cut", "open"], max_grasps=3)
+    assert len(preds) == 2 and all(len(p.poses) <= 3 for p in preds)
+    assert preds[1].instruction == "open"
+
+
+@pytest.mark.parametrize(
+    ("rgb", "points", "instruction", "match"),
+    [
+        (np.zeros((120, 160, 3), np.float32), None, "x", "uint8"),
+        (np.zeros((120, 160), np.uint8), None, "x", "H x W x 3"),
+        (np.zeros((120, 160, 4), np.uint8), None, "x", "H x W x 3"),
+        (None, np.zeros((100, 2), np.float32), "x", r"\(N, 3\)"),
+        (None, np.full((100, 3), np.nan, np.float32), "x", "too few"),
+        (None, np.zeros((5, 3), np.float32), "x", "too few"),
+        (None, None, "   ", "non-empty"),
+        (None, None, "x" * 5000, "at most"),
+    ],
+)
+def test_input_validation(predictor, rgb, points, instruction, match):
+    good_rgb, good_points = inputs()
+    rgb = good_rgb if rgb is None else rgb
+    points = good_points if points is None else points
+    with pytest.raises(ValueError, match=match):
+        predictor.predict(rgb, points, instruction)
+
+
+def test_bad_intrinsics_and_pixel_aligned_needs_them():
+    cfg = get_config("tiny")
+    cfg.pointnet.num_points = 128
+    cfg.fusion.mode = "pixel_aligned"
+    pred = GraspPredictor(GraspNet(cfg), device="cpu")
+    rgb, points = inputs()
+    with pytest.raises(ValueError, match="intrinsics"):
+        pred.predict(rgb, points, "hand me the mug")
+    with pytest.raises(ValueError, match="3x3"):
+        pred.predict(rgb, points, "hand me the mug", intrinsics=np.eye(2))
+    assert len(pred.predict(rgb, points, "hand me the mug", intrinsics=K).poses) > 0
+
+
+def test_from_pretrained_directory_and_missing_default(tmp_path, predictor):
+    predictor.model.save_pretrained(tmp_path / "ckpt")
+    loaded = GraspPredictor.from_pretrained(tmp_path / "ckpt", device="cpu")
+    assert loaded.num_points == 256
+    if not DEFAULT_WEIGHTS.exists():
+        with pytest.raises(FileNotFoundError, match="default weights"):
+            GraspPredictor.from_pretrained("default")
+    with pytest.raises(FileNotFoundError, match="neither a checkpoint"):
+        GraspPredictor.from_pretrained(tmp_path / "nothing")
