@@ -178,7 +178,8 @@ def sensor_depth(
     rng: np.random.Generator,
     noise: SensorNoise,
 ) -> np.ndarray:
-    """Noisy depth image ``[H,W]`` float32 with 0 where the sensor returns nothing."""
+    """Noisy depth image ``[H,W]`` float32 with 0 where the sensor returns nothing, quantised
+    to ``DEPTH_UNIT``."""
     h, w = depth.shape
     valid = np.isfinite(depth) & (depth < noise.max_depth)
     z = np.where(valid, depth, 0.0)
@@ -202,7 +203,30 @@ def sensor_depth(
     r = rng.random((h, w))
     drop = (r < noise.dropout) | (jump & (rng.random((h, w)) < noise.edge_dropout)) | grazing
     keep = valid & ~drop & (noisy > 0)
-    return np.where(keep, noisy, 0.0).astype(np.float32)
+    return depth_from_u16(depth_to_u16(np.where(keep, noisy, 0.0)))
+
+
+DEPTH_UNIT = 1e-4  # m; depth is quantised to 0.1 mm (and so fits uint16 up to 6.5 m)
+
+
+def depth_to_u16(depth: np.ndarray) -> np.ndarray:
+    """Depth (m, 0 = invalid) as uint16 in ``DEPTH_UNIT`` steps."""
+    return np.round(np.asarray(depth, np.float64) / DEPTH_UNIT).astype(np.uint16)
+
+
+def depth_from_u16(q: np.ndarray) -> np.ndarray:
+    """Inverse of ``depth_to_u16``: float32 metres (exact for quantised depth)."""
+    return (q.astype(np.float64) * DEPTH_UNIT).astype(np.float32)
+
+
+def pixels_to_points(depth: np.ndarray, pixels: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Camera-frame points ``[N,3]`` float32 of ``pixels`` ``[N,2]`` (u, v) of a depth image."""
+    u, v = pixels[:, 0].astype(np.float64), pixels[:, 1].astype(np.float64)
+    z = depth[pixels[:, 1], pixels[:, 0]].astype(np.float64)
+    kk = np.asarray(k, np.float64)
+    x = (u - kk[0, 2]) / kk[0, 0] * z
+    y = (v - kk[1, 2]) / kk[1, 1] * z
+    return np.stack([x, y, z], 1).astype(np.float32)
 
 
 def backproject(depth: np.ndarray, k: np.ndarray, mask: np.ndarray | None = None):
@@ -212,10 +236,8 @@ def backproject(depth: np.ndarray, k: np.ndarray, mask: np.ndarray | None = None
     if mask is not None:
         ok &= mask
     v, u = np.nonzero(ok)
-    z = depth[v, u].astype(np.float64)
-    x = (u - k[0, 2]) / k[0, 0] * z
-    y = (v - k[1, 2]) / k[1, 1] * z
-    return np.stack([x, y, z], 1).astype(np.float32), np.stack([u, v], 1).astype(np.int32)
+    pixels = np.stack([u, v], 1).astype(np.int32)
+    return pixels_to_points(depth, pixels, k), pixels
 
 
 def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:

@@ -323,7 +323,7 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
     points, pixels = points[inside], pixels[inside]
     if cfg.max_points is not None and len(points) > cfg.max_points:
         idx = np.sort(rng.choice(len(points), cfg.max_points, replace=False))
-        points, pixels = points[idx], pixels[idx]
+        points, pixels = points[idx], pixels[idx]  # points == pixels_to_points(depth, pixels, k)
     p_obj = mask_object[pixels[:, 1], pixels[:, 0]]
     p_part = mask_part[pixels[:, 1], pixels[:, 0]]
     contact = ((p_obj == target) & (p_part == fp)).astype(np.uint8)

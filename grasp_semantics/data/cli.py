@@ -1,0 +1,105 @@
+"""Command-line jobs of the data package: ``generate``, ``make-bag`` and ``show``.
+
+Used by ``grasp_semantics.cli`` (``add_arguments(parser, name)`` / ``run(args, name)``), or on
+its own: ``python -m grasp_semantics.data.cli generate --scenes 100 --seed 0 --out DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from grasp_semantics.data.splits import SPLITS
+
+COMMANDS = ("generate", "make-bag", "show")
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Add the arguments of command ``name`` to ``parser``."""
+    parser.add_argument("--seed", type=int, default=0, help="first scene seed")
+    parser.add_argument(
+        "--split", choices=SPLITS, default="train" if name == "generate" else "all"
+    )
+    if name == "generate":
+        parser.add_argument("--scenes", type=int, required=True, help="number of scenes")
+        parser.add_argument("--out", required=True, help="output directory (shards + index.json)")
+        parser.add_argument("--scenes-per-shard", type=int, default=256)
+        parser.add_argument("--workers", type=int, default=1, help="generator processes")
+    elif name == "make-bag":
+        parser.add_argument("--scenes", type=int, default=10)
+        parser.add_argument("--out", required=True, help="bag directory to create")
+        parser.add_argument("--period", type=float, default=0.5, help="seconds between scenes")
+    elif name == "show":
+        parser.add_argument("--out", required=True, help="PNG file")
+        parser.add_argument("--grasps", type=int, default=5, help="ground-truth grasps to draw")
+    else:
+        raise ValueError(f"unknown data command {name!r}")
+
+
+def run(args: argparse.Namespace, name: str) -> int:
+    """Run command ``name``; returns the exit status."""
+    from grasp_semantics.data.scene import generate_scene
+
+    t0 = time.perf_counter()
+    if name == "generate":
+        from grasp_semantics.data.dataset import write_shards
+
+        index = write_shards(
+            args.out, args.scenes, args.seed, args.split, args.scenes_per_shard,
+            workers=args.workers, progress=True,
+        )  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "index": str(index),
+                    "scenes": args.scenes,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
+        )
+    elif name == "make-bag":
+        from grasp_semantics.data.bag import write_bag
+
+        if Path(args.out).exists():
+            print(f"error: {args.out} exists", file=sys.stderr)
+            return 1
+        scenes = (generate_scene(args.seed + i, args.split) for i in range(args.scenes))
+        write_bag(args.out, scenes, period_s=args.period)
+        print(
+            json.dumps(
+                {
+                    "bag": args.out,
+                    "scenes": args.scenes,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
+        )
+    elif name == "show":
+        from grasp_semantics.data.visualize import save_scene_png
+
+        scene = generate_scene(args.seed, args.split)
+        save_scene_png(scene, args.out, args.grasps)
+        print(json.dumps({"png": args.out, "instruction": scene.instruction}))
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    """Register the three commands on an ``argparse`` sub-parser set (``args.func`` runs it)."""
+    for name in COMMANDS:
+        p = subparsers.add_parser(name)
+        add_arguments(p, name)
+        p.set_defaults(func=lambda a, n=name: run(a, n))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grasp_semantics.data.cli")
+    add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
