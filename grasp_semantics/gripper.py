@@ -53,3 +53,24 @@ def grasp_poses(
     pose[..., :3, 3] = tcp
     pose[..., 3, 3] = 1.0
     return pose
+
+
+def gripper_segments(width: float, gripper: GripperConfig | None = None) -> np.ndarray:
+    """Line segments ``[6, 2, 3]`` that draw the gripper in its own frame at opening ``width``.
+
+    Fingertips at z = 0 (the TCP plane), finger roots at -finger_depth, the palm across them and
+    a stem along -z that shows the approach direction; short pads mark the fingertips.
+    """
+    gripper = gripper or GripperConfig()
+    half = 0.5 * width
+    depth, stem = gripper.finger_depth, gripper.finger_depth + gripper.palm_depth
+    return np.array(
+        [
+            [[-half, 0, 0], [-half, 0, -depth]],  # finger 1
+            [[half, 0, 0], [half, 0, -depth]],  # finger 2
+            [[-half, 0, -depth], [half, 0, -depth]],  # palm
+            [[0, 0, -depth], [0, 0, -stem]],  # stem
+            [[-half, 0, 0], [-0.75 * half, 0, 0]],  # fingertip pads
+            [[half, 0, 0], [0.75 * half, 0, 0]],
+        ]
+    )

@@ -14,7 +14,7 @@ from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from grasp_semantics.gripper import GripperConfig
+from grasp_semantics.gripper import GripperConfig, gripper_segments
 from grasp_semantics.msg import Grasp, GraspPrediction
 from grasp_semantics.ros.conversions import xyz_to_cloud
 
@@ -88,26 +88,6 @@ def _score_colour(score: float) -> ColorRGBA:
     return ColorRGBA(r=float(min(1.0, 2 - 2 * score)), g=float(min(1.0, 2 * score)), b=0.1, a=0.9)
 
 
-def gripper_lines(width: float, gripper: GripperConfig) -> np.ndarray:
-    """Line segments ``[6, 2, 3]`` drawing the gripper in its own frame at opening ``width``.
-
-    Fingertips at z = 0 (the TCP plane), finger roots at -finger_depth, the palm behind them and
-    a stem along -z that shows the approach direction.
-    """
-    half = 0.5 * width
-    depth, stem = gripper.finger_depth, gripper.finger_depth + gripper.palm_depth
-    return np.array(
-        [
-            [[-half, 0, 0], [-half, 0, -depth]],  # finger 1
-            [[half, 0, 0], [half, 0, -depth]],  # finger 2
-            [[-half, 0, -depth], [half, 0, -depth]],  # palm
-            [[0, 0, -depth], [0, 0, -stem]],  # stem
-            [[-half, 0, 0], [-half + 0.25 * half, 0, 0]],  # fingertip pads
-            [[half, 0, 0], [half - 0.25 * half, 0, 0]],
-        ]
-    )
-
-
 def markers_msg(
     message: GraspPrediction, gripper: GripperConfig, namespace: str = "grasp_semantics"
 ) -> MarkerArray:
@@ -128,7 +108,7 @@ def markers_msg(
         marker.color = _score_colour(grasp.score)
         marker.points = [
             Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))
-            for p in gripper_lines(grasp.width, gripper).reshape(-1, 3)
+            for p in gripper_segments(grasp.width, gripper).reshape(-1, 3)
         ]
         markers.append(marker)
     text = Marker(
