@@ -86,3 +86,10 @@ def test_compact_vocab_maps_known_ids_and_unknown_to_zero(tok):
     for idx in REAL_IDS.values():
         assert table.row(idx) > 0
     assert int(rows.max()) < 64
+
+
+def test_corpus_table_keeps_special_rows(tok):
+    default = CompactVocab.default(256)
+    corpus = CompactVocab.from_texts(["flip the pancake with the spatula"], 256, tokenizer=tok)
+    for idx in REAL_IDS.values():
+        assert default.row(idx) == corpus.row(idx)  # backbone token ids stay valid

@@ -272,6 +272,19 @@ class QwenSemanticsEncoder(nn.Module):
                 gradient_checkpointing_kwargs={"use_reentrant": False}
             )
 
+    def set_compact_vocab(self, texts: Sequence[str]) -> None:
+        """Rebuild the tiny backbone's compact id table from a corpus (before training).
+
+        The special tokens keep their rows (they sort last), so the backbone config's
+        image/vision token ids stay valid; other rows are re-assigned, so do this before
+        training, never on a trained model.
+        """
+        if self.compact is None:
+            raise ValueError("this backbone uses the full Qwen vocabulary")
+        table = CompactVocab.from_texts(texts, self.compact.size, self.tokenizer)
+        self.compact.kept_ids.copy_(table.kept_ids.to(self.compact.kept_ids.device))
+        self.clear_cache()
+
     def backbone_dtype(self) -> torch.dtype:
         return next(self.backbone.parameters()).dtype
 
