@@ -95,3 +95,12 @@ def test_missing_checkpoint_says_what_to_download(tmp_path):
     cfg.checkpoint = str(tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match=r"huggingface-cli download Qwen/Qwen2\.5-VL-3B"):
         build_backbone(cfg)
+
+
+def test_gradient_checkpointing_full_tuning_backward():
+    cfg = get_config("debug_qwen2_5_vl").encoder
+    cfg.backbone.gradient_checkpointing = True
+    enc = QwenSemanticsEncoder(cfg).train()
+    assert enc.backbone.is_gradient_checkpointing
+    enc(_images(2), ["hammer the nail", "brush"]).global_vec.sum().backward()
+    assert any(p.grad is not None for p in enc.backbone.parameters())

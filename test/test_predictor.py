@@ -110,3 +110,14 @@ def test_from_pretrained_directory_and_missing_default(tmp_path, predictor):
             GraspPredictor.from_pretrained("default")
     with pytest.raises(FileNotFoundError, match="neither a checkpoint"):
         GraspPredictor.from_pretrained(tmp_path / "nothing")
+
+
+def test_bf16_backbone_on_cpu():
+    cfg = get_config("debug_qwen3_vl")
+    cfg.pointnet.num_points = 128
+    pred = GraspPredictor(GraspNet(cfg), device="cpu", dtype=torch.bfloat16)
+    assert pred.model.encoder.backbone_dtype() == torch.bfloat16
+    assert next(pred.model.heads.parameters()).dtype == torch.float32
+    rgb, points = inputs()
+    out = pred.predict(rgb, points, "hand me the scissors")
+    assert np.isfinite(out.contact).all() and len(out.poses) > 0
