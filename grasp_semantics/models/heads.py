@@ -66,12 +66,11 @@ def rotation_distance(r1: np.ndarray, r2: np.ndarray, symmetric: bool = True) ->
     ``symmetric``: also compare with r2 turned 180 degrees about its z (approach) axis and keep
     the smaller angle, since a parallel-jaw grasp is unchanged by swapping the fingers.
     """
-    m = np.einsum("pji,qjk->pqik", r1, r2)  # r1^T r2, [P, Q, 3, 3]
-    trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    cos = (trace - 1.0) / 2.0
-    if symmetric:  # trace of r1^T r2 diag(-1, -1, 1)
-        flipped = (-m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2] - 1.0) / 2.0
-        cos = np.maximum(cos, flipped)
+    # trace(r1^T r2) = sum over the columns c of <r1[:, c], r2[:, c]>: three [P, Q] matmuls.
+    dx, dy, dz = (r1[:, :, c] @ r2[:, :, c].T for c in range(3))
+    cos = (dx + dy + dz - 1.0) / 2.0
+    if symmetric:  # r2 diag(-1, -1, 1): x and y columns flipped
+        cos = np.maximum(cos, (-dx - dy + dz - 1.0) / 2.0)
     return np.arccos(np.clip(cos, -1.0, 1.0))
 
 
