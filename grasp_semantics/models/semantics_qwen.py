@@ -51,14 +51,11 @@ def resolve_dtype(name: str | torch.dtype | None, device: torch.device | str) ->
         return name
     if name in (None, "auto"):
         return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
-    return {
-        "bf16": torch.bfloat16,
-        "bfloat16": torch.bfloat16,
-        "fp16": torch.float16,
-        "float16": torch.float16,
-        "fp32": torch.float32,
-        "float32": torch.float32,
-    }[name]
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    dtypes |= {str(v).removeprefix("torch."): v for v in dtypes.values()}  # "bfloat16"...
+    if name not in dtypes:
+        raise ValueError(f"dtype must be auto or one of {sorted(dtypes)}, got {name!r}")
+    return dtypes[name]
 
 
 def resolve_attn(name: str) -> str:
