@@ -58,10 +58,17 @@ def test_unknown_config_key_is_rejected():
         GraspNetConfig.from_dict({"encoder": {"bogus": 1}})
 
 
-@pytest.mark.parametrize("fusion", ["global", "pixel_aligned"])
-def test_save_load_round_trip_gives_identical_outputs(fusion, tmp_path):
+@pytest.mark.parametrize(("fusion", "tuning"), [("global", "full"), ("pixel_aligned", "lora")])
+def test_save_load_round_trip_gives_identical_outputs(fusion, tuning, tmp_path):
     torch.manual_seed(0)
-    model = GraspNet(small_config(fusion)).eval()
+    cfg = small_config(fusion)
+    cfg.encoder.backbone.tuning = tuning
+    model = GraspNet(cfg)
+    if tuning == "lora":  # LoRA B starts at zero: perturb so the adapters matter
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.data.normal_(0, 0.02)
+    model.eval()
     batch = make_batch()
     with torch.no_grad():
         before = model(batch)
