@@ -30,11 +30,12 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from grasp_semantics.data.examples import ExampleShards, prepare_examples
+from grasp_semantics.data.examples import ExampleShards, instruction_corpus, prepare_examples
 from grasp_semantics.metrics import contact_metrics, mean_metrics
 from grasp_semantics.models.config import GraspNetConfig, get_config
 from grasp_semantics.models.criterion import GraspCriterion
 from grasp_semantics.models.grasp_net import GraspNet
+from grasp_semantics.models.tokenizer import CompactVocab
 
 
 @dataclass
@@ -219,13 +220,19 @@ def validate(
     return mean_metrics(rows)
 
 
-def train(cfg: TrainConfig, env: Dist | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) the training described by ``cfg``; returns the last validation."""
+def train(
+    cfg: TrainConfig, env: Dist | None = None, progress: bool = True, prepare: bool = True
+) -> dict[str, Any]:
+    """Run (or resume) the training described by ``cfg``; returns the last validation.
+
+    ``prepare=False`` trains on the shards that exist (another process may still be adding
+    them) instead of making the missing ones first.
+    """
     env = env or init_distributed()
     out_dir = Path(cfg.out_dir)
     model_cfg = cfg.model_config()
     data_dir = Path(cfg.data.cache_dir)
-    if env.main:
+    if env.main and prepare:
         for split, count, seed in (
             (cfg.data.train_split, cfg.data.train_scenes, cfg.data.seed),
             (cfg.data.val_split, cfg.data.val_scenes, cfg.data.seed + 10_000_000),
@@ -234,6 +241,7 @@ def train(cfg: TrainConfig, env: Dist | None = None, progress: bool = True) -> d
                 data_dir / split, split, count, seed, model_cfg,
                 cfg.data.scenes_per_shard, cfg.data.workers, progress,
             )  # fmt: skip
+    if env.main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     if env.world > 1:
@@ -242,7 +250,11 @@ def train(cfg: TrainConfig, env: Dist | None = None, progress: bool = True) -> d
     val_examples = list(ExampleShards(data_dir / cfg.data.val_split).iterate(seed=None))
 
     torch.manual_seed(cfg.seed)
-    model = GraspNet(model_cfg).to(env.device)
+    model = GraspNet(model_cfg)
+    if model.encoder.compact is not None:  # rows for every word the instructions can use
+        table = CompactVocab.from_texts(instruction_corpus(), model.encoder.compact.size)
+        model.encoder.compact.kept_ids.copy_(table.kept_ids)
+    model = model.to(env.device)
     criterion = GraspCriterion(model_cfg.loss, model_cfg.heads)
     wrapped = parallelize(model, env)
     optimizer = make_optimizer(model, cfg.optim)
@@ -322,6 +334,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--config", type=Path, default=Path("config/train_tiny.yaml"))
     parser.add_argument("--steps", type=int, help="override optim.steps")
     parser.add_argument("--out-dir", help="override out_dir")
+    parser.add_argument(
+        "--no-prepare", action="store_true", help="train on the example shards that exist"
+    )
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -332,7 +347,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         cfg.out_dir = args.out_dir
     env = init_distributed()
     try:
-        train(cfg, env)
+        train(cfg, env, prepare=not args.no_prepare)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -23,7 +23,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from grasp_semantics.data.objects import COLOUR_NAMES
 from grasp_semantics.data.scene import Scene, generate_scene
+from grasp_semantics.data.tasks import NOUNS, POSITION_PHRASES, TEMPLATES, instruction
 from grasp_semantics.models.config import GraspNetConfig
 from grasp_semantics.models.pointnet2 import farthest_point_sample
 
@@ -140,29 +142,59 @@ def _write_shard(path: Path, examples: list[dict[str, Any]]) -> None:
     os.replace(temporary, path)
 
 
+def instruction_corpus() -> list[str]:
+    """Instructions covering every word the generator can use (templates x nouns, colours and
+    position phrases), to build the compact vocabulary of a small model from."""
+    texts = [
+        instruction(f"{task}/{i}", f"the {colour} {noun}")
+        for task, templates in TEMPLATES.items()
+        for i in range(len(templates))
+        for nouns in NOUNS.values()
+        for noun in nouns
+        for colour in COLOUR_NAMES[:1]
+    ]
+    texts += [f"the {colour} one" for colour in COLOUR_NAMES]
+    texts += [
+        phrase.format(n=noun)
+        for phrases in POSITION_PHRASES.values()
+        for phrase in phrases
+        for nouns in NOUNS.values()
+        for noun in nouns
+    ]
+    return texts
+
+
 class ExampleShards:
-    """The shards of one split; rank ``rank`` of ``world`` reads every world-th shard."""
+    """The shards of one split; rank ``rank`` of ``world`` reads every world-th shard.
+
+    The directory is listed again at every pass, so training can start while
+    :func:`prepare_examples` is still adding shards.
+    """
 
     def __init__(self, directory: Path, rank: int = 0, world: int = 1) -> None:
-        files = sorted(Path(directory).glob("shard-*.npz"))
-        files = [f for f in files if not f.name.endswith(".tmp.npz")]
-        if not files:
+        self.directory, self.rank, self.world = Path(directory), rank, world
+        if not self._files():
             raise FileNotFoundError(f"no example shards in {directory}")
-        self.files = files[rank::world] if len(files) >= world else files
-        self.rank, self.world = rank, world
-        self._shared = len(files) < world  # too few shards: split examples instead
+
+    def _files(self) -> list[Path]:
+        return sorted(
+            f for f in self.directory.glob("shard-*.npz") if not f.name.endswith(".tmp.npz")
+        )
 
     def iterate(self, seed: int | None) -> Iterator[dict[str, Any]]:
         """Examples in shuffled order (``seed``), or in file order when ``seed`` is None."""
         rng = np.random.default_rng(seed) if seed is not None else None
-        files = list(self.files)
+        files = self._files()
+        shared = len(files) < self.world  # too few shards: split their examples instead
+        if not shared:
+            files = files[self.rank :: self.world]
         if rng is not None:
             rng.shuffle(files)
         for path in files:
             with np.load(path) as data:
                 arrays = {key: data[key] for key in data.files}
             order = np.arange(len(arrays["seed"]))
-            if self._shared:
+            if shared:
                 order = order[self.rank :: self.world]
             if rng is not None:
                 rng.shuffle(order)
