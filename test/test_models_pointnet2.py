@@ -54,8 +54,11 @@ def test_farthest_point_sample_backends(use_fpsample):
     pts = torch.rand(2, 5000, 3)
     idx = farthest_point_sample(pts, 512, use_fpsample=use_fpsample)
     assert idx.shape == (2, 512)
-    for row in idx:
+    for b, row in enumerate(idx):
         assert len(set(row.tolist())) == 512 and int(row.max()) < 5000
+        # FPS order: re-sampling the chosen points in order gives them back in that order
+        again = fps_torch(pts[b, row][None], 512)[0]
+        assert (again == torch.arange(512)).all()
 
 
 def test_square_distance_and_ball_query():

@@ -66,23 +66,34 @@ def fps_torch(xyz: torch.Tensor, k: int, start: int = 0) -> torch.Tensor:
     return out
 
 
-def farthest_point_sample(xyz: torch.Tensor, k: int, use_fpsample: bool | None = None):
-    """FPS indices [B, k] for xyz [B, N, 3]; ``fpsample`` on CPU when available (default).
+def farthest_point_sample(
+    xyz: torch.Tensor, k: int, use_fpsample: bool | None = None, ordered: bool = True
+) -> torch.Tensor:
+    """FPS indices [B, k] for xyz [B, N, 3]; ``fpsample`` on CPU by default.
 
-    Both start at point 0 and return exact FPS orders (ties may break differently).
+    ``ordered=True`` (default): the indices are **in FPS order**, i.e. every prefix is a
+    farthest point sample of the chosen points, which lets :class:`PointNet2` take its
+    set-abstraction centroids as prefixes (``fps_ordered=True``). ``fpsample`` returns a
+    sorted index *set* (from its own start point), so its sample is then ordered by
+    :func:`fps_torch` over the k chosen points. ``ordered=False`` skips that step (the
+    indices are then a set in no useful order: pass ``fps_ordered=False`` to the network).
+    With ``fpsample`` the chosen set may differ slightly from exact FPS of all N points.
     """
     if use_fpsample is None:
         use_fpsample = _fpsample is not None and xyz.device.type == "cpu"
-    if not use_fpsample:
+    if not use_fpsample or k >= xyz.shape[1]:
         return fps_torch(xyz, k)
     if _fpsample is None:
         raise RuntimeError("fpsample is not installed")
     arr = xyz.detach().float().cpu().numpy()
-    idx = [
-        _fpsample.bucket_fps_kdline_sampling(cloud, k, h=7, start_idx=0).astype(np.int64)
-        for cloud in arr
-    ]
-    return torch.from_numpy(np.stack(idx)).to(xyz.device)
+    chosen = np.stack(
+        [_fpsample.bucket_fps_kdline_sampling(cloud, k, h=7).astype(np.int64) for cloud in arr]
+    )
+    chosen_t = torch.from_numpy(chosen).to(xyz.device)  # [B, k] sorted set
+    if not ordered:
+        return chosen_t
+    order = fps_torch(index_points(xyz.detach().float(), chosen_t), k)  # [B, k] FPS order
+    return torch.gather(chosen_t, 1, order)
 
 
 def square_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
