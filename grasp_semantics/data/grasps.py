@@ -31,6 +31,7 @@ from grasp_semantics.gripper import GripperConfig, grasp_poses
 DEFAULT_GRIPPER = GripperConfig()
 OPENING_CLEARANCE = 0.005  # m opened beyond the grasp width on each side before closing
 SURFACE_DENSITY = 2.5e5  # surface samples per m^2 for collision checks (~2 mm spacing)
+GEN_MARGIN = 0.001  # m, ground truth clears the table and objects by this much more
 
 
 @dataclass
@@ -73,14 +74,16 @@ def sample_surface(
     rng: np.random.Generator,
     density: float | None = None,
     count: int | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Area-weighted random surface points ``[S,3]`` and their triangle indices ``[S]``;
-    ``count`` points, or ``density`` points per m^2."""
+    ``count`` points, or ``density`` points per m^2; ``weights`` [T] scale the areas."""
     v = vertices[triangles]  # [T,3,3]
     area = 0.5 * np.linalg.norm(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), axis=1)
     if count is None:
         count = max(1, int(area.sum() * density))
-    tri = rng.choice(len(triangles), size=count, p=area / area.sum())
+    p = area if weights is None else area * weights
+    tri = rng.choice(len(triangles), size=count, p=p / p.sum())
     r1, r2 = rng.random(count), rng.random(count)
     s = np.sqrt(r1)
     w = np.stack([1 - s, s * (1 - r2), s * r2], 1)
@@ -231,6 +234,12 @@ class Closing:
     normals: np.ndarray  # [G,2,3] outward normals there (facing the finger)
     objects: np.ndarray  # [G,2] int object index (-1 where no hit)
     parts: np.ndarray  # [G,2] int part index (-1 where no hit)
+    mixed: np.ndarray  # [G,2] bool, the contact patch spans more than one part or object
+
+    def on(self, object_id: int, part_id: int) -> np.ndarray:
+        """``[G]``: both fingers touch only part ``part_id`` of object ``object_id``."""
+        ok = self.hit & ~self.mixed & (self.objects == object_id) & (self.parts == part_id)
+        return ok.all(axis=1)
 
 
 def close_fingers(
@@ -240,9 +249,12 @@ def close_fingers(
     gripper: GripperConfig = DEFAULT_GRIPPER,
     row_spacing: float = 0.002,
     columns: int = 3,
+    patch_tolerance: float = 0.0005,
 ) -> Closing:
     """Close both fingers from the opening towards each other; each stops at the first surface
-    any point of its pad (a grid over y x z) touches."""
+    any point of its pad (a grid of rays over y x z) touches. The contact normal is the mean
+    normal of the pad's contact patch (the rays stopping within ``patch_tolerance`` of the
+    first), so a flat pad resting on two points of a concave surface pushes along their mean."""
     poses = np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)
     g = len(poses)
     w_open = opening(np.reshape(widths, -1), gripper)
@@ -270,15 +282,25 @@ def close_fingers(
     hit = np.isfinite(tb)
     ob = np.take_along_axis(o, best[..., None, None].repeat(3, -1), 2)[:, :, 0]
     contacts = np.where(hit[..., None], ob + d * np.where(hit, tb, 0)[..., None], np.nan)
+    # the pad's contact patch: every pad ray that stops within patch_tolerance of the first
+    patch = t <= (tb + patch_tolerance)[..., None]  # [G,2,M]
+    safe_all = np.where(patch, tri, 0)
+    n_all = world.normals(safe_all)  # [G,2,M,3]
+    n_all = np.where((np.einsum("gfmi,gfi->gfm", n_all, d) > 0)[..., None], -n_all, n_all)
+    normals = np.sum(n_all * patch[..., None], axis=2)
+    normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-12)
     safe = np.where(hit, trib, 0)
-    normals = world.normals(safe)
-    normals = np.where((np.sum(normals * d, axis=-1) > 0)[..., None], -normals, normals)
+    obj, part = world.triangle_object[safe], world.triangle_part[safe]
+    same = (world.triangle_object[safe_all] == obj[..., None]) & (
+        world.triangle_part[safe_all] == part[..., None]
+    )
     return Closing(
         hit=hit,
         contacts=contacts,
         normals=np.where(hit[..., None], normals, np.nan),
-        objects=np.where(hit, world.triangle_object[safe], -1),
-        parts=np.where(hit, world.triangle_part[safe], -1),
+        objects=np.where(hit, obj, -1),
+        parts=np.where(hit, part, -1),
+        mixed=hit & ~np.all(same | ~patch, axis=2),
     )
 
 
@@ -291,8 +313,7 @@ def fingers_on_part(
     gripper: GripperConfig = DEFAULT_GRIPPER,
 ) -> np.ndarray:
     """Whether both fingers, closing, first touch part ``part_id`` of object ``object_id`` [G]."""
-    c = close_fingers(world, poses, widths, gripper)
-    return (c.hit & (c.objects == object_id) & (c.parts == part_id)).all(axis=1)
+    return close_fingers(world, poses, widths, gripper).on(object_id, part_id)
 
 
 @dataclass
@@ -339,7 +360,7 @@ def check_grasps(
         width_ok=(widths > 0) & (widths <= gripper.max_width),
         collision_free=~in_collision(world, poses, widths, gripper, margin=margin),
         closes=closes,
-        on_part=closes & ((c.objects == object_id) & (c.parts == part_id)).all(axis=1),
+        on_part=c.on(object_id, part_id),
         antipodal=antipodal,
         closing=c,
     )
@@ -360,6 +381,22 @@ def _perpendicular(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return r / np.linalg.norm(r, axis=1, keepdims=True)
 
 
+def _approach(d: np.ndarray, up: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Approach directions ``[N,3]`` perpendicular to closing directions ``d`` [N,3], never
+    from below the table: half of them within 20 deg of the most top-down one, half uniform."""
+    down = -up - (d @ -up)[:, None] * d  # top-down approach projected off the closing axis
+    norm = np.linalg.norm(down, axis=1, keepdims=True)
+    down = np.where(norm > 1e-6, down / np.maximum(norm, 1e-12), _perpendicular(d, rng))
+    side = np.cross(d, down)
+    angle = np.where(
+        rng.random(len(d)) < 0.5,
+        rng.uniform(-0.6, 0.6, len(d)),
+        rng.uniform(-np.pi, np.pi, len(d)),
+    )
+    a = np.cos(angle)[:, None] * down + np.sin(angle)[:, None] * side
+    return np.where((a @ up > 0)[:, None], -a, a)
+
+
 def sample_grasps(
     world: GraspWorld,
     object_id: int,
@@ -373,10 +410,11 @@ def sample_grasps(
 ) -> GraspSet:
     """Ground-truth grasps on part ``part_id`` of object ``object_id``.
 
-    Antipodal sampling: a contact on the part, a closing direction inside its friction cone,
+    Antipodal sampling: a contact on the part (side-facing surfaces favoured), a closing
+    direction inside its friction cone,
     the opposite finger's contact by casting back from beyond the part; a random approach
     perpendicular to the closing direction (turned to face the table). Candidates are kept
-    only if they pass ``check_grasps`` with stricter settings (mu * 0.8, 2 mm margin), so they
+    only if they pass ``check_grasps`` with stricter settings (mu * 0.8, 1 mm margin), so they
     still pass the plain check after rounding to float32.
     """
     sel = np.nonzero((world.triangle_object == object_id) & (world.triangle_part == part_id))[0]
@@ -384,12 +422,14 @@ def sample_grasps(
         return GraspSet(np.zeros((0, 4, 4)), np.zeros(0), np.zeros((0, 2, 3)), np.zeros(0))
     w_lim = gripper.max_width - 2 * OPENING_CLEARANCE
     up = world.table_plane[:3]
+    # favour side-facing surfaces: closing across them can be done from above the table
+    bias = np.where(np.abs(world.normals(sel) @ up) < 0.3, 1.0, 0.1)
     kept: list[tuple] = []
     tried = 0
     while tried < max_candidates and len(kept) < 2 * n_grasps:
         n = min(batch, max_candidates - tried)
         tried += n
-        p1, ti = sample_surface(world.vertices, world.triangles[sel], rng, count=n)
+        p1, ti = sample_surface(world.vertices, world.triangles[sel], rng, count=n, weights=bias)
         n1 = world.normals(sel[ti])
         # closing direction: the inward normal tilted inside half the friction cone
         tilt = np.arctan(mu) * 0.5 * np.sqrt(rng.random(n))
@@ -407,13 +447,12 @@ def sample_grasps(
         if not ok.any():
             continue
         p1, d, width = p1[ok], d[ok], width[ok]
-        approach = _perpendicular(d, rng)
-        approach = np.where((approach @ up > 0)[:, None], -approach, approach)
+        approach = _approach(d, up, rng)
         poses = grasp_poses(p1, approach, d, width)
         # cheap criteria first (rays, table), the point-based collision test on survivors
         c = close_fingers(world, poses, width, gripper)
         x = poses[:, :3, 0]
-        good = c.hit.all(axis=1) & ((c.objects == object_id) & (c.parts == part_id)).all(axis=1)
+        good = c.on(object_id, part_id)
         good &= is_antipodal(
             np.nan_to_num(c.contacts[:, 0]),
             np.nan_to_num(c.normals[:, 0]),
@@ -422,11 +461,11 @@ def sample_grasps(
             mu=0.8 * mu,
             closing=x,
         )
-        good &= ~table_collision(world, poses, width, gripper, margin=0.002)
+        good &= ~table_collision(world, poses, width, gripper, margin=GEN_MARGIN)
         idx = np.nonzero(good)[0]
         if len(idx) == 0:
             continue
-        idx = idx[~object_collision(world, poses[idx], width[idx], gripper, margin=0.002)]
+        idx = idx[~object_collision(world, poses[idx], width[idx], gripper, margin=GEN_MARGIN)]
         for i in idx:
             cn = c.normals[i]
             score = min(-cn[0] @ x[i], cn[1] @ x[i])

@@ -227,17 +227,20 @@ def _pan(rng, colour):
 
 def _scissors(rng, colour):
     m = Mesh.empty()
-    major, minor = rng.uniform(0.011, 0.015), rng.uniform(0.003, 0.0045)
-    lh = rng.uniform(0.035, 0.045)
-    ring = torus_arc(major, minor, 0, 2 * np.pi, 20, 8)
-    off = major + minor + 0.002
+    major, minor = rng.uniform(0.016, 0.02), rng.uniform(0.0045, 0.006)
+    lh = rng.uniform(0.04, 0.05)
+    v, t = torus_arc(major, minor, 0, 2 * np.pi, 20, 8)
+    v = v @ rot_x(np.pi / 2).T  # lying flat
+    v[:, 2] *= 1.5  # plastic loops are taller than wide: oval cross-section
+    zc = 1.5 * minor
+    off = major + minor + rng.uniform(0.006, 0.012)
     for side in (-1, 1):
-        m.add(ring, 1, colour, 0.3, pose(rot_x(np.pi / 2), (-lh, side * off, minor)))
+        m.add((v, t), 1, colour, 0.3, pose(None, (-lh, side * off, zc)))
         conn = box((lh - major, 2 * minor, 2 * minor))
-        m.add(conn, 1, colour, 0.3, pose(None, ((-lh + major) / 2, side * off * 0.5, minor)))
+        m.add(conn, 1, colour, 0.3, pose(None, ((-lh + major) / 2, side * off * 0.5, zc)))
     lb, bw = rng.uniform(0.07, 0.1), rng.uniform(0.016, 0.022)
     blade = np.array([[-0.004, -bw / 2], [lb, -0.002], [lb, 0.002], [-0.004, bw / 2]])
-    m.add(extrude(blade, minor - 0.002, minor + 0.002), 0, _jitter(rng, STEEL), 0.8)
+    m.add(extrude(blade, zc - 0.002, zc + 0.002), 0, _jitter(rng, STEEL), 0.8)
     return m
 
 
@@ -246,9 +249,9 @@ def _brush(rng, colour):
     r = rng.uniform(0.006, 0.009)
     lh = rng.uniform(0.12, 0.17)
     m.add(_along_x(lh, r * 0.8, r, 14), 1, colour, 0.3, pose(None, (-lh, 0, r)))
-    hb, wb, lb = rng.uniform(0.008, 0.012), rng.uniform(0.025, 0.045), rng.uniform(0.025, 0.045)
+    hb, wb, lb = rng.uniform(0.009, 0.013), rng.uniform(0.025, 0.042), rng.uniform(0.035, 0.055)
     m.add(box((0.02, wb, hb)), 1, _jitter(rng, STEEL), 0.8, pose(None, (0.01, 0, r)))
-    tuft = np.array([[0, -wb / 2], [lb, -wb * 0.45], [lb, wb * 0.45], [0, wb / 2]])
+    tuft = np.array([[0, -wb / 2], [lb, -wb * 0.56], [lb, wb * 0.56], [0, wb / 2]])  # flared
     bristle = BRISTLE if rng.random() < 0.6 else PALETTE["black"]
     m.add(
         extrude(tuft, r - hb * 0.4, r + hb * 0.4),
