@@ -97,17 +97,15 @@ def test_grasp_targets_follow_the_finger_contacts():
     torch.testing.assert_close(tg["width"][0, :2], torch.tensor([0.04, 0.04]))
 
 
-@pytest.mark.parametrize("contact_loss", ["focal", "weighted_bce"])
-def test_a_few_steps_on_one_batch_reduce_the_loss(contact_loss):
+def test_a_few_steps_on_one_batch_reduce_the_loss():
     torch.manual_seed(0)
     cfg = small_config("pixel_aligned")
-    cfg.loss.contact_loss = contact_loss
     model = GraspNet(cfg).train()
     criterion = GraspCriterion(cfg.loss, cfg.heads)
     batch = make_batch()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
-    for _ in range(6):
+    for _ in range(5):
         loss, terms = criterion(model(batch), batch)
         assert set(terms) >= {"contact", "score", "approach", "closing", "width", "loss"}
         opt.zero_grad()
@@ -115,3 +113,24 @@ def test_a_few_steps_on_one_batch_reduce_the_loss(contact_loss):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_weighted_bce_contact_loss():
+    cfg = small_config()
+    cfg.loss.contact_loss = "weighted_bce"
+    criterion = GraspCriterion(cfg.loss, cfg.heads)
+    batch = make_batch()
+    logits = torch.zeros(2, 256, requires_grad=True)
+    out = {
+        "contact_logits": logits,
+        "grasp_logits": torch.zeros(2, 256),
+        "approach": torch.tensor([0.0, 0, 1]).expand(2, 256, 3),
+        "closing": torch.tensor([1.0, 0, 0]).expand(2, 256, 3),
+        "width": torch.full((2, 256), 0.04),
+    }
+    loss, terms = criterion(out, batch)
+    loss.backward()
+    assert torch.isfinite(loss) and terms["contact"] > 0
+    # positives are rarer, so their (negative) gradient outweighs a negative's
+    pos = batch["contact"] > 0
+    assert logits.grad[pos].abs().mean() > logits.grad[~pos].abs().mean()
