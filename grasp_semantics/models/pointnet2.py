@@ -73,8 +73,8 @@ def farthest_point_sample(
 
     ``ordered=True`` (default): the indices are **in FPS order**, i.e. every prefix is a
     farthest point sample of the chosen points, which lets :class:`PointNet2` take its
-    set-abstraction centroids as prefixes (``fps_ordered=True``). ``fpsample`` returns a
-    sorted index *set* (from its own start point), so its sample is then ordered by
+    set-abstraction centroids as prefixes (``fps_ordered=True``). ``fpsample`` returns an
+    index *set*, not an FPS order (and ignores the start point), so its sample is ordered by
     :func:`fps_torch` over the k chosen points. ``ordered=False`` skips that step (the
     indices are then a set in no useful order: pass ``fps_ordered=False`` to the network).
     With ``fpsample`` the chosen set may differ slightly from exact FPS of all N points.
@@ -87,9 +87,12 @@ def farthest_point_sample(
         raise RuntimeError("fpsample is not installed")
     arr = xyz.detach().float().cpu().numpy()
     chosen = np.stack(
-        [_fpsample.bucket_fps_kdline_sampling(cloud, k, h=7).astype(np.int64) for cloud in arr]
+        [
+            _fpsample.bucket_fps_kdline_sampling(cloud, k, h=7, start_idx=0).astype(np.int64)
+            for cloud in arr
+        ]
     )
-    chosen_t = torch.from_numpy(chosen).to(xyz.device)  # [B, k] sorted set
+    chosen_t = torch.from_numpy(chosen).to(xyz.device)  # [B, k], a set
     if not ordered:
         return chosen_t
     order = fps_torch(index_points(xyz.detach().float(), chosen_t), k)  # [B, k] FPS order
