@@ -103,9 +103,7 @@ def test_scene_ground_truth_grasps_pass_every_check(seed):
     assert len(scene.grasps) >= 3
     gripper = GripperConfig()
     assert (scene.grasp_widths <= gripper.max_width).all()
-    c = check_grasps(
-        scene.grasp_world(), scene.grasps, scene.grasp_widths, scene.target, scene.functional_part
-    )
+    c = scene.check_grasps(scene.grasps, scene.grasp_widths)
     assert c.width_ok.all() and c.collision_free.all() and c.closes.all()
     assert c.on_part.all() and c.antipodal.all()
     np.testing.assert_allclose(c.closing.contacts, scene.grasp_contacts, atol=1e-3)
@@ -121,3 +119,15 @@ def test_scene_ground_truth_grasps_pass_every_check(seed):
     assert (along > 0).all()  # finger 1 on the -x side, finger 2 on the +x side
     mid_x = np.einsum("gi,gi->g", scene.grasp_contacts.mean(axis=1) - tcp, x)
     np.testing.assert_allclose(mid_x, 0, atol=2e-3)
+
+
+def test_scene_rejects_perturbed_grasps():
+    scene = generate_scene(3, "all")
+    g = scene.grasps[:4].astype(np.float64)
+    shifted = g.copy()
+    shifted[:, :3, 3] += shifted[:, :3, 2] * 0.06  # pushed 6 cm along the approach: into things
+    assert not scene.check_grasps(shifted, scene.grasp_widths[:4]).success.any()
+    away = g.copy()
+    away[:, :3, 3] -= away[:, :3, 2] * 0.08  # pulled back 8 cm: the fingers close on air
+    assert not scene.check_grasps(away, scene.grasp_widths[:4]).closes.any()
+    assert not scene.check_grasps(g, np.full(4, 0.1)).success.any()  # wider than the gripper

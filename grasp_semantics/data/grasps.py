@@ -30,7 +30,7 @@ from grasp_semantics.gripper import GripperConfig, grasp_poses
 
 DEFAULT_GRIPPER = GripperConfig()
 OPENING_CLEARANCE = 0.005  # m opened beyond the grasp width on each side before closing
-SURFACE_DENSITY = 2.5e5  # surface samples per m^2 for collision checks (~2 mm spacing)
+SURFACE_DENSITY = 1.6e5  # surface samples per m^2 for collision checks (~2.5 mm spacing)
 GEN_MARGIN = 0.001  # m, ground truth clears the table and objects by this much more
 
 

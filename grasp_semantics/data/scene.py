@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from grasp_semantics.data import tasks as task_lib
-from grasp_semantics.data.grasps import GraspWorld, sample_grasps
+from grasp_semantics.data.grasps import GraspCheck, GraspWorld, check_grasps, sample_grasps
 from grasp_semantics.data.mesh import Mesh, box, pose, rot_z, transform_points
 from grasp_semantics.data.objects import CATEGORIES, ObjectModel, make_object
 from grasp_semantics.data.render import (
@@ -45,7 +45,7 @@ class SceneConfig:
     min_objects: int = 1
     max_objects: int = 5
     duplicate_prob: float = 0.35  # a distractor shares the target's category
-    place_radius: float = 0.2  # m, object centres within this of the table centre
+    place_radius: float = 0.25  # m, object centres within this of the table centre
     gap: float = 0.03  # m, minimum free space between object footprints
     camera_distance: tuple[float, float] = (0.55, 0.9)  # m
     camera_elevation_deg: tuple[float, float] = (40.0, 80.0)
@@ -111,6 +111,14 @@ class Scene:
                 self.table_plane.astype(np.float64),
             )
         return self._world
+
+    def check_grasps(self, poses: np.ndarray, widths: np.ndarray, mu: float = 0.5) -> GraspCheck:
+        """Score grasps ``poses`` [G,4,4] / ``widths`` [G] (camera frame) for this scene's task:
+        fingers close on the target's functional part, antipodal within ``mu``, width within
+        the gripper, no collision (``GraspCheck.success`` [G], best-ranked first)."""
+        return check_grasps(
+            self.grasp_world(), poses, widths, self.target, self.functional_part, mu=mu
+        )
 
     def to_dict(self) -> dict:
         """Flat dict of numpy arrays and scalars (``objects`` as a JSON string)."""
@@ -296,10 +304,13 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
     grain = rng.uniform(60, 140)
 
     def texture(pts, tri):
-        wx = pts @ t_cw[0, :3] + t_cw[0, 3]  # world x, y of each pixel's surface point
-        wy = pts @ t_cw[1, :3] + t_cw[1, 3]
-        g = 1 + 0.035 * np.sin(grain * wx + 3 * np.sin(7 * wy))
-        return np.where(tri >= n_obj_tris, g, 1.0)
+        gain = np.ones(len(tri), np.float32)
+        on = tri >= n_obj_tris  # table and floor: wood grain in world x, y
+        p = pts[on]
+        wx = p @ t_cw[0, :3].astype(np.float32) + np.float32(t_cw[0, 3])
+        wy = p @ t_cw[1, :3].astype(np.float32) + np.float32(t_cw[1, 3])
+        gain[on] = 1 + 0.035 * np.sin(np.float32(grain) * wx + 3 * np.sin(7 * wy))
+        return gain
 
     img = cast_image(rc, k, w, h)
     tri_img = img.triangle
