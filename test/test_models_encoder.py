@@ -101,6 +101,6 @@ def test_gradient_checkpointing_full_tuning_backward():
     cfg = get_config("debug_qwen2_5_vl").encoder
     cfg.backbone.gradient_checkpointing = True
     enc = QwenSemanticsEncoder(cfg).train()
-    assert enc.backbone.is_gradient_checkpointing
+    assert any(getattr(m, "gradient_checkpointing", False) for m in enc.backbone.modules())
     enc(_images(2), ["hammer the nail", "brush"]).global_vec.sum().backward()
     assert any(p.grad is not None for p in enc.backbone.parameters())

@@ -265,9 +265,13 @@ class QwenSemanticsEncoder(nn.Module):
             )
             self.backbone = get_peft_model(self.backbone, lora)
         if bcfg.gradient_checkpointing and bcfg.tuning != "frozen":
-            self.backbone.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            kwargs = {"use_reentrant": False}
+            if hasattr(self.backbone, "activation_checkpointing_enable"):  # transformers >= 5
+                self.backbone.activation_checkpointing_enable(
+                    activation_checkpointing_kwargs=kwargs
+                )
+            else:
+                self.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
     def set_compact_vocab(self, texts: Sequence[str]) -> None:
         """Rebuild the tiny backbone's compact id table from a corpus (before training).
