@@ -9,16 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from grasp_semantics.data.render import project
 from grasp_semantics.gripper import GripperConfig, gripper_segments
-
-
-def project(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
-    """Pixel coordinates ``[N, 2]`` (u, v) of camera-frame points ``[N, 3]``."""
-    z = points[:, 2]
-    k = intrinsics
-    return np.stack(
-        [k[0, 0] * points[:, 0] / z + k[0, 2], k[1, 1] * points[:, 1] / z + k[1, 2]], 1
-    )
 
 
 def contact_colour(probability: float) -> tuple[int, int, int]:

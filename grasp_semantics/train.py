@@ -76,6 +76,7 @@ class TrainConfig:
     val_every: int = 500
     checkpoint_every: int = 250
     seed: int = 0
+    threads: int = 0  # torch CPU threads per process; 0 = the machine's cores / processes
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
@@ -114,7 +115,7 @@ class Dist:
         return self.rank == 0
 
 
-def init_distributed() -> Dist:
+def init_distributed(threads: int = 0) -> Dist:
     """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -125,7 +126,7 @@ def init_distributed() -> Dist:
     else:
         device = torch.device("cpu")
         # share the cores between the processes of this machine
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world)))
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // max(1, world)))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(rank, world, device)
@@ -345,7 +346,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         cfg.optim.steps = args.steps
     if args.out_dir:
         cfg.out_dir = args.out_dir
-    env = init_distributed()
+    env = init_distributed(cfg.threads)
     try:
         train(cfg, env, prepare=not args.no_prepare)
     finally:

@@ -16,21 +16,12 @@ from grasp_semantics.ros.conversions import cloud_fields, cloud_to_xyz
 from grasp_semantics.ros.messages import (
     markers_msg,
     pose_array_msg,
+    pose_matrix,
+    pose_msg,
     prediction_msg,
+    quaternion_to_rotation,
     rotation_to_quaternion,
 )
-
-
-def quaternion_to_rotation(q: np.ndarray) -> np.ndarray:
-    x, y, z, w = q
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
 
 vectors = st.lists(st.floats(-1, 1, allow_nan=False), min_size=3, max_size=3).filter(
     lambda v: np.linalg.norm(v) > 0.1
@@ -48,6 +39,7 @@ def test_quaternion_reproduces_any_grasp_rotation(approach, closing) -> None:
     q = rotation_to_quaternion(pose[:3, :3])
     assert np.isclose(np.linalg.norm(q), 1.0)
     np.testing.assert_allclose(quaternion_to_rotation(q), pose[:3, :3], atol=1e-9)
+    np.testing.assert_allclose(pose_matrix(pose_msg(pose)), pose, atol=1e-9)
 
 
 def fake_prediction(n_grasps: int = 3) -> SimpleNamespace:

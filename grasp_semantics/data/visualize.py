@@ -13,24 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from grasp_semantics.data.grasps import DEFAULT_GRIPPER
 from grasp_semantics.data.render import project
 from grasp_semantics.data.scene import Scene
-from grasp_semantics.gripper import GripperConfig
-
-
-def gripper_outline(width: float, gripper: GripperConfig = DEFAULT_GRIPPER) -> np.ndarray:
-    """Line segments ``[S,2,3]`` of a gripper opened to ``width``, in the gripper frame."""
-    d, p = gripper.finger_depth, gripper.palm_depth
-    h = width / 2
-    return np.array(
-        [
-            [[-h, 0, -d], [-h, 0, 0]],
-            [[h, 0, -d], [h, 0, 0]],
-            [[-h, 0, -d], [h, 0, -d]],
-            [[0, 0, -d], [0, 0, -d - p - 0.03]],
-        ]
-    )
+from grasp_semantics.gripper import gripper_segments
 
 
 def label_image(scene: Scene) -> np.ndarray:
@@ -61,7 +46,7 @@ def draw_scene(scene: Scene, max_grasps: int = 5) -> Image.Image:
     k = scene.intrinsics.astype(np.float64)
     for rank in range(min(max_grasps, len(scene.grasps)) - 1, -1, -1):
         pose = scene.grasps[rank].astype(np.float64)
-        seg = gripper_outline(float(scene.grasp_widths[rank]))
+        seg = gripper_segments(float(scene.grasp_widths[rank]))
         pts = seg.reshape(-1, 3) @ pose[:3, :3].T + pose[:3, 3]
         if np.any(pts[:, 2] <= 0.01):
             continue

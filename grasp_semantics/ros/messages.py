@@ -38,6 +38,27 @@ def rotation_to_quaternion(rotation: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
+def quaternion_to_rotation(q: np.ndarray) -> np.ndarray:
+    """3x3 rotation matrix of a unit quaternion (x, y, z, w)."""
+    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def pose_matrix(pose: Pose) -> np.ndarray:
+    """4x4 homogeneous transform of a geometry_msgs/Pose."""
+    o, p = pose.orientation, pose.position
+    matrix = np.eye(4)
+    matrix[:3, :3] = quaternion_to_rotation(np.array([o.x, o.y, o.z, o.w]))
+    matrix[:3, 3] = (p.x, p.y, p.z)
+    return matrix
+
+
 def pose_msg(pose: np.ndarray) -> Pose:
     """geometry_msgs/Pose of a 4x4 homogeneous transform."""
     x, y, z, w = rotation_to_quaternion(pose[:3, :3])
