@@ -58,11 +58,13 @@ def resolve_dtype(name: str | torch.dtype | None, device: torch.device | str) ->
     return dtypes[name]
 
 
-def resolve_attn(name: str) -> str:
-    """``auto``: flash_attention_2 when flash-attn is importable and CUDA is up, else sdpa."""
+def resolve_attn(name: str, dtype: torch.dtype = torch.bfloat16) -> str:
+    """``auto``: flash_attention_2 when flash-attn is importable, CUDA is up and the weights
+    are half precision (flash-attn has no fp32 kernels); sdpa otherwise."""
     if name != "auto":
         return name
-    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+    half = dtype in (torch.bfloat16, torch.float16)
+    if half and torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return "sdpa"
 
@@ -125,10 +127,18 @@ def _hf_config(cfg: BackboneConfig, token_ids: dict[str, int]):
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
 
 
-def build_backbone(cfg: BackboneConfig, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """The base Qwen-VL model (vision tower + LM, no LM head): random init or a local dir."""
+def build_backbone(cfg: BackboneConfig, dtype: torch.dtype | None = None) -> nn.Module:
+    """The base Qwen-VL model (vision tower + LM, no LM head): random init or a local dir.
+
+    ``dtype`` None: a checkpoint loads in ``cfg.dtype`` (auto: bf16 when CUDA is available, so
+    a 3B model never sits in fp32 first); a random-init model is fp32 (master weights for
+    training from scratch; the predictor casts it for inference).
+    """
     arch = architecture(cfg)
-    attn = resolve_attn(cfg.attn_implementation)
+    if dtype is None:
+        on = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = resolve_dtype(cfg.dtype, on) if cfg.checkpoint is not None else torch.float32
+    attn = resolve_attn(cfg.attn_implementation, dtype)
     if cfg.checkpoint is not None:
         path = Path(cfg.checkpoint).expanduser()
         if not (path / "config.json").is_file():
