@@ -104,3 +104,31 @@ def test_gradient_checkpointing_full_tuning_backward():
     assert any(getattr(m, "gradient_checkpointing", False) for m in enc.backbone.modules())
     enc(_images(2), ["hammer the nail", "brush"]).global_vec.sum().backward()
     assert any(p.grad is not None for p in enc.backbone.parameters())
+
+
+@pytest.mark.parametrize("name", ["debug_qwen3_vl", "debug_qwen2_5_vl"])
+def test_local_checkpoint_directory_loads_like_a_hub_snapshot(name, tmp_path):
+    """A ...ForConditionalGeneration directory (weights + tokenizer files) loads through the
+    real-checkpoint path and gives the same hidden states as the model that wrote it."""
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen3VLForConditionalGeneration
+
+    from grasp_semantics.models.semantics_qwen import _TOKEN_KEYS, _hf_config
+    from grasp_semantics.models.tokenizer import SPECIAL_IDS, load_tokenizer
+
+    torch.manual_seed(0)
+    cfg = get_config(name).encoder
+    ids = {k: SPECIAL_IDS[v] for k, v in _TOKEN_KEYS.items()}
+    cls = (
+        Qwen3VLForConditionalGeneration if "qwen3" in name else Qwen2_5_VLForConditionalGeneration
+    )
+    full = cls(_hf_config(cfg.backbone, ids)).eval()
+    full.save_pretrained(tmp_path)
+    load_tokenizer(None).save_pretrained(tmp_path)
+    cfg.backbone.checkpoint = str(tmp_path)
+    enc = QwenSemanticsEncoder(cfg).eval()
+    assert not hasattr(enc.backbone, "lm_head")
+    with torch.no_grad():
+        inputs = enc.pack(_images(1), ["hand me the knife"])
+        ours = enc.backbone(**inputs, use_cache=False).last_hidden_state
+        ref = full.model(**inputs, use_cache=False).last_hidden_state
+    torch.testing.assert_close(ours, ref)
