@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import BackboneConfig, EncoderConfig
-from .tokenizer import SPECIAL_IDS, CompactVocab, load_tokenizer
+from .tokenizer import CHAT_TEMPLATE, SPECIAL_IDS, CompactVocab, load_tokenizer
 
 IMAGE_TOKEN = "<|image_pad|>"
 _MEAN_STD = {
@@ -308,8 +308,10 @@ class QwenSemanticsEncoder(nn.Module):
         messages = [{"role": "user", "content": content}]
         if bcfg.system_prompt:
             messages.insert(0, {"role": "system", "content": bcfg.system_prompt})
+        # Some snapshots keep the chat template only in the processor's files: fall back to ours.
+        template = None if getattr(self.tokenizer, "chat_template", None) else CHAT_TEMPLATE
         prompt = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
+            messages, tokenize=False, add_generation_prompt=True, chat_template=template
         )
         tokens_per_view = self.grid_hw[0] * self.grid_hw[1]
         return prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * tokens_per_view)
