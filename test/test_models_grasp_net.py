@@ -134,3 +134,39 @@ def test_weighted_bce_contact_loss():
     # positives are rarer, so their (negative) gradient outweighs a negative's
     pos = batch["contact"] > 0
     assert logits.grad[pos].abs().mean() > logits.grad[~pos].abs().mean()
+
+
+def test_checkpoint_backed_lora_model_saves_only_what_it_trained(tmp_path):
+    from safetensors import safe_open
+    from transformers import Qwen3VLForConditionalGeneration
+
+    from grasp_semantics.models.semantics_qwen import _TOKEN_KEYS, _hf_config
+    from grasp_semantics.models.tokenizer import SPECIAL_IDS, load_tokenizer
+
+    torch.manual_seed(0)
+    cfg = get_config("debug_qwen3_vl")
+    cfg.pointnet.num_points = 256
+    ids = {k: SPECIAL_IDS[v] for k, v in _TOKEN_KEYS.items()}
+    Qwen3VLForConditionalGeneration(_hf_config(cfg.encoder.backbone, ids)).save_pretrained(
+        tmp_path / "backbone"
+    )
+    load_tokenizer(None).save_pretrained(tmp_path / "backbone")
+    cfg.encoder.backbone.checkpoint = str(tmp_path / "backbone")
+    cfg.encoder.backbone.tuning = "lora"
+    model = GraspNet(cfg)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.02)
+    model.eval()
+    batch = make_batch()
+    with torch.no_grad():
+        before = model(batch)
+    model.save_pretrained(tmp_path / "ckpt")
+    with safe_open(str(tmp_path / "ckpt" / "model.safetensors"), "pt") as f:
+        backbone_keys = [k for k in f.keys() if k.startswith("encoder.backbone.")]  # noqa: SIM118
+    assert backbone_keys and all("lora_" in k for k in backbone_keys)
+    loaded = GraspNet.from_pretrained(tmp_path / "ckpt").eval()
+    with torch.no_grad():
+        after = loaded(batch)
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, rtol=0, atol=0)
