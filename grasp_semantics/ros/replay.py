@@ -104,6 +104,7 @@ class _Recorder:
         self.writer.open()
         typestore = output_typestore()
         self.predictions: list[Any] = []
+        self.counts = dict.fromkeys(OUTPUTS, 0)
         self.changed = threading.Condition()
         self._subscriptions = []
         for name, msgtype in OUTPUTS.items():
@@ -121,6 +122,7 @@ class _Recorder:
     def _on_message(self, connection: Any, name: str, msg: Any) -> None:
         with self.changed:
             self.writer.write(connection, stamp_ns(_header(msg)), serialize_message(msg))
+            self.counts[name] += 1
             if name == "prediction":
                 self.predictions.append(msg)
                 self.changed.notify_all()
@@ -171,6 +173,8 @@ def replay(
             )
         node.trigger_activate()
         _play(in_bag, inputs, node, player, recorder, summary, realtime, timeout_s, progress)
+        # the other outputs of the last prediction are published right after it
+        _wait(lambda: len(set(recorder.counts.values())) == 1, 5.0)
     finally:
         executor.shutdown()
         spinner.join(timeout=10)
