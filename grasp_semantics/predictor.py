@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
 MAX_INSTRUCTION_CHARS = 1000
+MAX_UNKNOWN_TOKEN_FRACTION = 0.5  # of a compact-vocabulary model's instruction tokens
 MIN_POINTS = 32
 MAX_FPS_INPUT = 200_000  # larger clouds are randomly thinned to this before FPS
 
@@ -142,8 +143,13 @@ class GraspPredictor:
             )
         return arr
 
-    @staticmethod
-    def _check_instruction(instruction) -> str:
+    def check_instruction(self, instruction) -> str:
+        """The stripped instruction, or a ValueError saying why the model cannot take it.
+
+        A model with a compact vocabulary (the tiny default) only knows the words of its
+        training instructions: text that is mostly unknown to it (another language, say) is
+        refused rather than answered with a guess.
+        """
         if not isinstance(instruction, str) or not instruction.strip():
             raise ValueError("instruction must be a non-empty string")
         if len(instruction) > MAX_INSTRUCTION_CHARS:
@@ -151,6 +157,16 @@ class GraspPredictor:
                 f"instruction has {len(instruction)} characters, at most "
                 f"{MAX_INSTRUCTION_CHARS} allowed"
             )
+        compact = self.model.encoder.compact
+        if compact is not None:
+            ids = self.model.encoder.tokenizer.encode(instruction, add_special_tokens=False)
+            unknown = int((compact(torch.tensor(ids)) == 0).sum())
+            if unknown > MAX_UNKNOWN_TOKEN_FRACTION * len(ids):
+                raise ValueError(
+                    f"instruction is outside the vocabulary of model "
+                    f"'{self.model.cfg.name}' ({unknown} of {len(ids)} tokens unknown); it "
+                    f"was trained on English instructions"
+                )
         return instruction.strip()
 
     def _check_intrinsics(self, intrinsics) -> np.ndarray | None:
@@ -218,7 +234,7 @@ class GraspPredictor:
             if len({x.shape for x in images}) != 1:
                 raise ValueError("all images of a batch must have the same shape")
             clouds = [self._check_points(p) for p in points]
-            texts = [self._check_instruction(t) for t in instructions]
+            texts = [self.check_instruction(t) for t in instructions]
             ks = [self._check_intrinsics(k) for k in intrinsics]
             image_t = torch.from_numpy(np.stack(images)).to(self.device)  # [B, V, H, W, 3]
         with self._timer(timings, "encoder"):

@@ -62,11 +62,20 @@ def spinning(*nodes: Node) -> Iterator[MultiThreadedExecutor]:
         thread.join(timeout=10)
 
 
-def wait_for_subscribers(publisher: Any, count: int = 1, timeout: float = 10.0) -> None:
-    """Block until ``publisher`` has matched ``count`` subscriptions (DDS discovery)."""
-    pause = threading.Event()  # never set: a bounded wait between discovery checks
+def wait_until(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    """Block until ``condition()`` holds (state another thread changes), at most ``timeout``."""
+    pause = threading.Event()  # never set: a bounded wait between checks
     for _ in range(int(timeout / 0.02)):
-        if publisher.get_subscription_count() >= count:
+        if condition():
             return
         pause.wait(0.02)
-    raise TimeoutError(f"no subscriber matched {publisher.topic_name} in {timeout} s")
+    raise TimeoutError(f"{what} did not hold within {timeout} s")
+
+
+def wait_for_subscribers(publisher: Any, count: int = 1, timeout: float = 10.0) -> None:
+    """Block until ``publisher`` has matched ``count`` subscriptions (DDS discovery)."""
+    wait_until(
+        lambda: publisher.get_subscription_count() >= count,
+        timeout,
+        f"a subscriber on {publisher.topic_name}",
+    )

@@ -1,7 +1,12 @@
-"""The node over real rclpy topics: inputs in, GraspPrediction out, bad input survived."""
+"""The node over real rclpy topics: inputs in, GraspPrediction out, bad input survived.
+
+One node serves the whole module (loading a model takes seconds); every test clears the
+inboxes and uses later stamps than the tests before it.
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -10,15 +15,17 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
-from ros_helpers import Inbox, spinning, wait_for_subscribers
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from ros_helpers import Inbox, spinning, wait_for_subscribers, wait_until
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header, String
 
 from grasp_semantics.msg import GraspPrediction
 from grasp_semantics.ros.conversions import cloud_fields, cloud_to_xyz, rgb_to_image, xyz_to_cloud
 from grasp_semantics.ros.node import INSTRUCTION_QOS, GraspSemanticsNode
+from grasp_semantics.srv import DescribeScene, PredictGrasps
 
 FRAME = "camera_color_optical_frame"
+STAMPS = itertools.count(100)
 
 
 def scene_inputs(stamp_sec: int, nanosec: int = 0) -> tuple[Image, PointCloud2, CameraInfo]:
@@ -56,12 +63,32 @@ class Harness:
         )
         self.peer.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics, 50)
 
-    def send(self, stamp_sec: int, nanosec: int = 0) -> PointCloud2:
-        image, cloud, info = scene_inputs(stamp_sec, nanosec)
+    def send(self, image=None, cloud=None) -> PointCloud2:
+        """Publish camera_info, image and cloud of a new stamp (or the given messages)."""
+        good_image, good_cloud, info = scene_inputs(next(STAMPS))
         self.info.publish(info)
-        self.image.publish(image)
-        self.points.publish(cloud)
-        return cloud
+        self.image.publish(image or good_image)
+        self.points.publish(cloud or good_cloud)
+        return cloud or good_cloud
+
+    def instruct(self, text: str) -> None:
+        self.instruction.publish(String(data=text))
+
+    def error(self, text: str) -> DiagnosticStatus:
+        """Wait for an ERROR diagnostic of the node whose message contains ``text``."""
+        array = self.diagnostics.wait_until(
+            lambda a: any(
+                s.level == DiagnosticStatus.ERROR and text in s.message for s in a.status
+            )
+        )
+        return next(s for s in array.status if text in s.message)
+
+    def expect_good_prediction(self) -> None:
+        """The node still answers a good pair, with that pair's stamp."""
+        self.predictions.clear()
+        cloud = self.send()
+        prediction = self.predictions.wait_until(lambda m: m.header.stamp == cloud.header.stamp)
+        assert prediction.header.frame_id == FRAME
 
     def close(self) -> None:
         self.node.on_shutdown(None)
@@ -69,9 +96,17 @@ class Harness:
         self.peer.destroy_node()
 
 
-@pytest.fixture
-def harness(ros_context) -> Iterator[Harness]:
-    harness = Harness(ros_context)
+@pytest.fixture(scope="module")
+def module_context() -> Iterator[rclpy.Context]:
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    context.try_shutdown()
+
+
+@pytest.fixture(scope="module")
+def running(module_context) -> Iterator[Harness]:
+    harness = Harness(module_context)
     with spinning(harness.node, harness.peer):
         harness.node.trigger_configure()
         harness.node.trigger_activate()
@@ -81,41 +116,174 @@ def harness(ros_context) -> Iterator[Harness]:
     harness.close()
 
 
+@pytest.fixture
+def harness(running: Harness) -> Harness:
+    if running.node.current_instruction != "hand me the knife":
+        running.instruct("hand me the knife")
+        wait_until(lambda: running.node.current_instruction == "hand me the knife")
+    running.predictions.clear()
+    running.diagnostics.clear()
+    return running
+
+
 def test_prediction_carries_the_cloud_header_and_the_points_it_saw(harness: Harness) -> None:
-    harness.instruction.publish(String(data="hand me the knife"))
-    cloud = harness.send(stamp_sec=100, nanosec=250)
-    (prediction,) = harness.predictions.wait_for(1)
+    cloud = harness.send()
+    prediction = harness.predictions.wait_until(lambda m: m.header.stamp == cloud.header.stamp)
     assert prediction.header.frame_id == cloud.header.frame_id == FRAME
-    assert prediction.header.stamp == cloud.header.stamp
     assert prediction.instruction == "hand me the knife"
     assert prediction.model == "tiny" and prediction.inference_ms > 0
     contacts = cloud_fields(prediction.contacts, ("x", "y", "z", "contact"))
     assert contacts.shape == (512,)
     assert np.all((contacts["contact"] >= 0) & (contacts["contact"] <= 1))
     seen = cloud_to_xyz(prediction.contacts).points
-    inputs = {tuple(p) for p in cloud_to_xyz(cloud).points}
-    assert all(tuple(p) in inputs for p in seen)  # contacts are input points, unchanged
+    inputs = {p.tobytes() for p in cloud_to_xyz(cloud).points}
+    assert all(p.tobytes() in inputs for p in seen)  # contacts are input points, unchanged
     assert len(prediction.grasps) <= 10
     scores = [g.score for g in prediction.grasps]
     assert scores == sorted(scores, reverse=True)
 
 
-def error_status(harness: Harness, text: str) -> DiagnosticStatus:
-    """Wait for an ERROR diagnostic of the node whose message contains ``text``."""
-    array = harness.diagnostics.wait_until(
-        lambda a: any(s.level == DiagnosticStatus.ERROR and text in s.message for s in a.status)
-    )
-    return next(s for s in array.status if text in s.message)
-
-
-def test_bad_inputs_are_reported_and_the_next_good_pair_is_predicted(harness: Harness) -> None:
-    harness.instruction.publish(String(data="pour from the red mug"))
-    image, cloud, _ = scene_inputs(200)
+def bad_encoding() -> tuple[Image, None]:
+    image, _, _ = scene_inputs(0)
     image.encoding = "yuv422"
+    return image, None
+
+
+def bad_step() -> tuple[Image, None]:
+    image, _, _ = scene_inputs(0)
+    image.step = image.width * 3 - 1
+    return image, None
+
+
+def empty_cloud() -> tuple[None, PointCloud2]:
+    return None, xyz_to_cloud(np.zeros((0, 3), np.float32))
+
+
+def nan_cloud() -> tuple[None, PointCloud2]:
+    return None, xyz_to_cloud(np.full((500, 3), np.nan, np.float32))
+
+
+def cloud_without_xyz() -> tuple[None, PointCloud2]:
+    cloud = xyz_to_cloud(np.ones((500, 3), np.float32))
+    cloud.fields = [PointField(name="intensity", offset=0, datatype=PointField.FLOAT32, count=1)]
+    return None, cloud
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (bad_encoding, "unsupported image encoding 'yuv422'"),
+        (bad_step, "step 239 is smaller than width 80"),
+        (empty_cloud, "point cloud is empty"),
+        (nan_cloud, "too few valid points: 0 finite points"),
+        (cloud_without_xyz, "point cloud has no field x, y, z"),
+    ],
+)
+def test_bad_sensor_input_is_reported_and_the_node_goes_on(harness: Harness, make, message):
+    image, cloud = make()
+    if cloud is not None:
+        _, good_cloud, _ = scene_inputs(0)
+        cloud.header = good_cloud.header
+    stamp = next(STAMPS)
+    for msg in (image, cloud):
+        if msg is not None:
+            msg.header.stamp.sec = stamp
+    good_image, good_cloud, _ = scene_inputs(stamp)
+    harness.image.publish(image or good_image)
+    harness.points.publish(cloud or good_cloud)
+    status = harness.error(message)
+    values = {v.key: v.value for v in status.values}
+    assert int(values["rejected_inputs"]) >= 1 and message in values["last_error"]
+    harness.expect_good_prediction()
+
+
+def test_mismatched_stamps_are_not_paired_and_warned(harness: Harness) -> None:
+    image, _, _ = scene_inputs(next(STAMPS))
+    _, cloud, _ = scene_inputs(next(STAMPS) + 10)
     harness.image.publish(image)
     harness.points.publish(cloud)
-    status = error_status(harness, "unsupported image encoding 'yuv422'")
-    assert dict((v.key, v.value) for v in status.values)["rejected_inputs"] == "1"
-    good = harness.send(stamp_sec=201)
-    (prediction,) = harness.predictions.wait_for(1)
-    assert prediction.header.stamp == good.header.stamp
+    array = harness.diagnostics.wait_until(
+        lambda a: any(
+            "not paired" in s.message and s.level == DiagnosticStatus.WARN for s in a.status
+        )
+    )
+    assert "differ by 11.000 s" in array.status[0].message
+    assert not harness.predictions.messages
+    harness.expect_good_prediction()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("x" * 600, "600 characters, more than max_instruction_chars=512"),
+        ("reich mir bitte das Messer", "outside the vocabulary of model 'tiny'"),
+        ("   ", "empty instruction"),
+    ],
+)
+def test_bad_instructions_are_rejected_and_the_old_one_stays(harness: Harness, text, message):
+    harness.instruct(text)
+    harness.error(message)
+    assert harness.node.current_instruction == "hand me the knife"
+    harness.expect_good_prediction()
+    assert harness.predictions.messages[-1].instruction == "hand me the knife"
+
+
+def test_runtime_parameters_apply_without_restart(harness: Harness) -> None:
+    node = harness.node
+    assert node.set_parameters([Parameter("max_grasps", value=2)])[0].successful
+    assert node.set_parameters([Parameter("instruction", value="pour from the mug")])[0].successful
+    harness.expect_good_prediction()
+    last = harness.predictions.messages[-1]
+    assert len(last.grasps) <= 2 and last.instruction == "pour from the mug"
+    assert node.set_parameters([Parameter("score_threshold", value=1.0)])[0].successful
+    harness.expect_good_prediction()
+    assert harness.predictions.messages[-1].grasps == []  # no grasp scores a full 1.0
+    result = node.set_parameters([Parameter("model", value="other")])[0]
+    assert not result.successful and "read at configure" in result.reason
+    node.set_parameters(
+        [Parameter("max_grasps", value=10), Parameter("score_threshold", value=0.0)]
+    )
+
+
+def call(node, client, request, timeout: float = 30.0):
+    assert client.wait_for_service(timeout_sec=10.0)
+    future = client.call_async(request)
+    done = __import__("threading").Event()
+    future.add_done_callback(lambda _: done.set())
+    assert done.wait(timeout), "service call timed out"
+    return future.result()
+
+
+def test_predict_service_on_given_and_latest_inputs(harness: Harness) -> None:
+    client = harness.peer.create_client(PredictGrasps, "/grasp_semantics/predict")
+    image, cloud, info = scene_inputs(next(STAMPS))
+    request = PredictGrasps.Request(
+        image=image, cloud=cloud, camera_info=info, instruction="open the bottle", max_grasps=3
+    )
+    response = call(harness.peer, client, request)
+    assert response.success, response.message
+    assert response.prediction.header.stamp == cloud.header.stamp
+    assert response.prediction.instruction == "open the bottle"
+    assert len(response.prediction.grasps) <= 3
+    latest = call(harness.peer, client, PredictGrasps.Request())
+    assert latest.success and latest.prediction.instruction == "hand me the knife"
+    image.encoding = "bayer_rggb8"
+    bad = call(harness.peer, client, PredictGrasps.Request(image=image, cloud=cloud))
+    assert not bad.success and "unsupported image encoding 'bayer_rggb8'" in bad.message
+    harness.peer.destroy_client(client)
+
+
+def test_describe_service_says_it_is_not_available(harness: Harness) -> None:
+    client = harness.peer.create_client(DescribeScene, "/grasp_semantics/describe")
+    response = call(harness.peer, client, DescribeScene.Request(task="caption"))
+    assert not response.success and "not available" in response.message
+    harness.peer.destroy_client(client)
+
+
+def test_stale_stamps_are_skipped(harness: Harness) -> None:
+    harness.expect_good_prediction()  # sets the newest predicted stamp
+    image, cloud, _ = scene_inputs(5)  # far older than every stamp used so far
+    harness.image.publish(image)
+    harness.points.publish(cloud)
+    harness.error("is older than the last predicted one")
+    harness.expect_good_prediction()

@@ -286,6 +286,11 @@ class GraspSemanticsNode(LifecycleNode):
             return f"{len(text)} characters, more than max_instruction_chars={limit}"
         if not text.isprintable():
             return "contains control characters"
+        if self.predictor is not None:
+            try:
+                self.predictor.check_instruction(text)
+            except ValueError as error:
+                return str(error)
         return ""
 
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
@@ -318,11 +323,19 @@ class GraspSemanticsNode(LifecycleNode):
             pair = self.sync.take(timeout=0.1)
             if pair is None:
                 continue
+            if pair.cloud_stamp_ns < self._last_cloud_ns:
+                self._report(
+                    f"cloud stamp {pair.cloud_stamp_ns / 1e9:.3f} s is older than the last "
+                    f"predicted one ({self._last_cloud_ns / 1e9:.3f} s): stale input skipped"
+                )
+                continue
             rate = self._param("max_rate_hz")
             next_allowed = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
             message = self._predict(pair.image, pair.cloud, self._latest_info, None, 0)
-            if message is not None and self._active:
-                self._publish(message)
+            if message is not None:
+                self._last_cloud_ns = pair.cloud_stamp_ns
+                if self._active:
+                    self._publish(message)
 
     def _predict(
         self,
@@ -336,13 +349,6 @@ class GraspSemanticsNode(LifecycleNode):
         instruction = instruction or self._instruction
         if not instruction:
             self.health.warn("waiting for an instruction on the 'instruction' topic")
-            return None
-        stamp = stamp_ns(cloud.header)
-        if stamp < self._last_cloud_ns:
-            self._report(
-                f"cloud stamp {stamp / 1e9:.3f} s is older than the last predicted one "
-                f"({self._last_cloud_ns / 1e9:.3f} s): stale input skipped"
-            )
             return None
         try:
             rgb = image_to_rgb(image)
@@ -364,7 +370,6 @@ class GraspSemanticsNode(LifecycleNode):
             return None
         keep = prediction.scores >= self._param("score_threshold")
         prediction = select_grasps(prediction, keep)
-        self._last_cloud_ns = stamp
         self.health.prediction(elapsed_ms)
         return prediction_msg(
             prediction, cloud.header, instruction, self._param("model"), elapsed_ms
