@@ -1,0 +1,91 @@
+"""Lifecycle: configure / activate / deactivate / cleanup, twice, and a bad checkpoint."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import rclpy
+from lifecycle_msgs.msg import State
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from ros_helpers import spinning, wait_until
+
+from grasp_semantics.ros.node import GraspSemanticsNode
+
+PREDICTION = "/grasp_semantics/prediction"
+
+
+def make_node(context: rclpy.Context, model: str = "tiny") -> GraspSemanticsNode:
+    return GraspSemanticsNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("model", value=model),
+            Parameter("num_points", value=256),
+            Parameter("autostart", value=False),
+        ],
+    )
+
+
+def state_id(node: GraspSemanticsNode) -> int:
+    return node._state_machine.current_state[0]
+
+
+def test_two_full_cycles_free_the_model_and_leave_no_publisher(ros_context) -> None:
+    node = make_node(ros_context)
+    try:
+        with spinning(node):
+            for _ in range(2):
+                assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+                assert state_id(node) == State.PRIMARY_STATE_INACTIVE
+                model = weakref.ref(node.predictor.model)
+                wait_until(lambda: node.count_publishers(PREDICTION) == 1)
+                wait_until(
+                    lambda: node.count_subscribers("/image") == 0
+                )  # sensors only while active
+
+                assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+                assert state_id(node) == State.PRIMARY_STATE_ACTIVE
+                wait_until(lambda: node.count_subscribers("/image") == 1)
+                wait_until(lambda: node.count_subscribers("/points") == 1)
+
+                assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+                assert state_id(node) == State.PRIMARY_STATE_INACTIVE
+                wait_until(lambda: node.count_subscribers("/image") == 0)
+                assert all(not p.is_activated for p in node._outputs.values())
+
+                assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+                assert state_id(node) == State.PRIMARY_STATE_UNCONFIGURED
+                assert node.predictor is None
+                gc.collect()
+                assert model() is None, "the model is still referenced after cleanup"
+                wait_until(lambda: node.count_publishers(PREDICTION) == 0)
+    finally:
+        node.destroy_node()
+
+
+def test_missing_or_corrupt_checkpoint_fails_configure_and_the_node_recovers(
+    ros_context, tmp_path
+) -> None:
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "config.yaml").write_text("encoder: [this is not a config\n")
+    (corrupt / "model.safetensors").write_bytes(b"not safetensors")
+    node = make_node(ros_context, model=str(tmp_path / "missing"))
+    try:
+        with spinning(node):
+            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+            assert state_id(node) == State.PRIMARY_STATE_UNCONFIGURED
+            assert "cannot load model" in node.health.last_error
+            assert "missing" in node.health.last_error
+
+            node.set_parameters([Parameter("model", value=str(corrupt))])
+            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+            assert str(corrupt) in node.health.last_error
+
+            node.set_parameters([Parameter("model", value="tiny")])
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    finally:
+        node.on_shutdown(None)
+        node.destroy_node()
