@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -116,18 +117,34 @@ def run_bench(model: str = "tiny", device: str = "cpu", quick: bool = False) -> 
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``grasp-semantics bench [--model tiny] [--device cpu] [--quick] [--json]``."""
-    parser = argparse.ArgumentParser(prog="grasp-semantics bench", description=__doc__)
-    parser.add_argument("--model", default="tiny", help="flavour name or checkpoint directory")
+def add_arguments(parser: argparse.ArgumentParser, command: str = "bench") -> None:
+    parser.add_argument("--model", default="default", help="model name or checkpoint dir")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--quick", action="store_true", help="few runs (smoke test)")
-    parser.add_argument("--json", action="store_true", help="print JSON (the default output)")
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="OUT",
+        help="also write the JSON to OUT (it is always printed)",
+    )
+
+
+def run(args: argparse.Namespace, command: str = "bench") -> int:
     result = run_bench(args.model, args.device, args.quick)
-    json.dump(result, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    text = json.dumps(result, indent=2)
+    sys.stdout.write(text + "\n")
+    if args.json and args.json != "-":
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``grasp-semantics bench [--model default] [--device cpu] [--quick] [--json [OUT]]``."""
+    parser = argparse.ArgumentParser(prog="grasp-semantics bench", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(list(argv) if argv is not None else None))
 
 
 if __name__ == "__main__":

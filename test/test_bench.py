@@ -18,7 +18,10 @@ def test_bench_quick_schema():
     assert fps["speedup_vs_reference"] > 0
 
 
-def test_main_prints_json(capsys, monkeypatch):
+def test_main_prints_json_and_writes_the_file(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr("grasp_semantics.bench.run_bench", lambda *a, **k: {"ok": True})
     assert main(["--quick", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"ok": True}
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == {"ok": True}

@@ -1,7 +1,7 @@
 """Command-line jobs of the data package: ``generate``, ``make-bag`` and ``show``.
 
-Used by ``grasp_semantics.cli`` (``add_arguments(parser, name)`` / ``run(args, name)``), or on
-its own: ``python -m grasp_semantics.data.cli generate --scenes 100 --seed 0 --out DIR``.
+Run through ``grasp_semantics.cli`` (``add_arguments(parser, name)`` / ``run(args, name)``):
+``grasp-semantics generate --scenes 100 --seed 0 --out DIR``.
 """
 
 from __future__ import annotations
@@ -84,22 +84,3 @@ def run(args: argparse.Namespace, name: str) -> int:
         save_scene_png(scene, args.out, args.grasps)
         print(json.dumps({"png": args.out, "instruction": scene.instruction}))
     return 0
-
-
-def add_subcommands(subparsers) -> None:
-    """Register the three commands on an ``argparse`` sub-parser set (``args.func`` runs it)."""
-    for name in COMMANDS:
-        p = subparsers.add_parser(name)
-        add_arguments(p, name)
-        p.set_defaults(func=lambda a, n=name: run(a, n))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grasp_semantics.data.cli")
-    add_subcommands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
