@@ -171,8 +171,11 @@ class GraspPredictor:
 
     def _check_intrinsics(self, intrinsics) -> np.ndarray | None:
         if intrinsics is None:
-            if self.model.cfg.fusion.mode == "pixel_aligned":
-                raise ValueError("this model uses pixel-aligned fusion: intrinsics are required")
+            if self.model.cfg.fusion.mode == "pixel_aligned" or self.model.cfg.pointnet.colour:
+                raise ValueError(
+                    "this model projects points into the image (pixel-aligned fusion or point "
+                    "colours): camera intrinsics are required"
+                )
             return None
         k = np.asarray(intrinsics, dtype=np.float32)
         if k.shape != (3, 3) or not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0:
@@ -242,14 +245,14 @@ class GraspPredictor:
         with self._timer(timings, "point_sampling"):
             sampled = np.stack([self.sample_points(c) for c in clouds])  # [B, M, 3]
             xyz = torch.from_numpy(sampled).to(self.device)
-        with self._timer(timings, "point_net"):
-            feats = self.model.point_features(xyz)
-        with self._timer(timings, "heads"):
             k_t = None
             if ks[0] is not None:
                 if any(k is None for k in ks):
                     raise ValueError("give intrinsics for all samples of a batch or none")
                 k_t = torch.from_numpy(np.stack(ks)).to(self.device)
+        with self._timer(timings, "point_net"):
+            feats = self.model.point_features(xyz, self.model.point_inputs(xyz, image_t, k_t))
+        with self._timer(timings, "heads"):
             out = self.model.fuse_and_predict(xyz, feats, enc, images[0].shape[1:3], k_t)
             out = {k: v.float().cpu().numpy() for k, v in out.items()}
         results = []

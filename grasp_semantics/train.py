@@ -47,7 +47,8 @@ class DataConfig:
     train_scenes: int = 4000
     val_split: str = "val"
     val_scenes: int = 128
-    seed: int = 0
+    seed: int = 0  # scene seeds of the training split start here
+    val_seed: int = 10_000_000  # and those of the validation split here
     scenes_per_shard: int = 200
     workers: int = 2  # processes generating scenes (only when the cache is incomplete)
 
@@ -236,7 +237,7 @@ def train(
     if env.main and prepare:
         for split, count, seed in (
             (cfg.data.train_split, cfg.data.train_scenes, cfg.data.seed),
-            (cfg.data.val_split, cfg.data.val_scenes, cfg.data.seed + 10_000_000),
+            (cfg.data.val_split, cfg.data.val_scenes, cfg.data.val_seed),
         ):
             prepare_examples(
                 data_dir / split, split, count, seed, model_cfg,
@@ -325,6 +326,15 @@ def train(
                 checkpoint,
             )
     bar.close()
+    if env.world > 1:  # replicas must hold the same weights after every step
+        checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum()
+        gathered = [torch.zeros_like(checksum) for _ in range(env.world)]
+        dist.all_gather(gathered, checksum)
+        if env.main:
+            log.write(
+                json.dumps({"step": step, "replica_checksums": [float(c) for c in gathered]})
+            )
+            log.write("\n")
     if env.main:
         model.save_pretrained(out_dir / "final")
         log.close()

@@ -82,3 +82,17 @@ def test_projection_and_pixel_aligned_fusion():
     assert out.shape == (1, 4, 12)
     assert not torch.allclose(out[0, 0], out[0, 1])  # different cells, different features
     torch.testing.assert_close(out[0, 2], out[0, 3])  # both get the learned "no token"
+
+
+def test_sample_colours_reads_each_points_pixel():
+    from grasp_semantics.models.fusion import sample_colours
+
+    image = torch.zeros(1, 1, 4, 6, 3, dtype=torch.uint8)
+    image[0, 0, 2, 5] = torch.tensor([255, 0, 51], dtype=torch.uint8)
+    k = torch.tensor([[[10.0, 0.0, 3.0], [0.0, 10.0, 2.0], [0.0, 0.0, 1.0]]])
+    # pixel (u=5, v=2) centre at z=1: x = (5.5 - 3) / 10, y = (2.5 - 2) / 10; then one behind
+    # the camera and one outside the image
+    points = torch.tensor([[[0.25, 0.05, 1.0], [0.0, 0.0, -1.0], [5.0, 0.0, 1.0]]])
+    colours = sample_colours(points, image, k)
+    assert torch.allclose(colours[0, 0], torch.tensor([1.0, 0.0, 0.2]))
+    assert torch.equal(colours[0, 1:], torch.zeros(2, 3))

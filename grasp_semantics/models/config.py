@@ -101,6 +101,9 @@ class PointNetConfig:
 
     num_points: int = 2048  # points the network sees per sample (static shape)
     in_features: int = 0  # extra per-point input channels beside xyz (0: geometry only)
+    # Sample the image colour at each point's pixel as 3 more input channels (needs intrinsics):
+    # parts and objects differ in appearance, which geometry alone does not show.
+    colour: bool = False
     sa: tuple[SetAbstractionConfig, ...] = (
         SetAbstractionConfig(512, (0.02, 0.04), (16, 32), ((32, 32, 64), (32, 32, 64))),
         SetAbstractionConfig(128, (0.08,), (32,), ((128, 128, 256),)),

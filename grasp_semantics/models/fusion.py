@@ -50,12 +50,13 @@ def project_to_grid(
     grid_hw: tuple[int, int],
     extrinsics: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Token cell of each point: rows [B, N], cols [B, N] (long) and validity [B, N] (bool).
+    """Grid cell of each point: rows [B, N], cols [B, N] (long) and validity [B, N] (bool).
 
     ``points`` [B, N, 3] in the cloud frame; ``extrinsics`` [B, 4, 4] maps them into the camera
     optical frame (identity when None: organised clouds of the same RGB-D camera).
     ``intrinsics`` [B, 3, 3] is for the original image of size ``image_hw`` (H, W); the
-    image is resized, not cropped, to the token grid, so u and v scale independently.
+    image is resized, not cropped, to the grid (the token grid, or the image itself for
+    ``grid_hw == image_hw``), so u and v scale independently.
     """
     if extrinsics is not None:
         points = points @ extrinsics[:, :3, :3].transpose(1, 2) + extrinsics[:, None, :3, 3]
@@ -110,3 +111,21 @@ def build_fusion(cfg: FusionConfig, point_dim: int, global_dim: int, token_dim: 
     if cfg.mode == "pixel_aligned":
         return PixelAlignedFusion(point_dim, global_dim, token_dim, cfg)
     raise ValueError(f"fusion mode must be global | pixel_aligned, got {cfg.mode!r}")
+
+
+def sample_colours(
+    points: torch.Tensor,
+    images: torch.Tensor,
+    intrinsics: torch.Tensor,
+    extrinsics: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """RGB in [0, 1] of the pixel each point projects to in view 0: [B, N, 3] (0 outside).
+
+    ``images`` uint8 [B, V, H, W, 3], ``intrinsics`` [B, 3, 3] of that H x W.
+    """
+    b, _, h, w, _ = images.shape
+    rows, cols, inside = project_to_grid(points, intrinsics, (h, w), (h, w), extrinsics)
+    flat = images[:, 0].reshape(b, h * w, 3)  # [B, H*W, 3]
+    pixel = (rows * w + cols).unsqueeze(-1).expand(-1, -1, 3)  # [B, N, 3]
+    colours = torch.gather(flat, 1, pixel).to(points.dtype) / 255.0
+    return colours * inside.unsqueeze(-1)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .config import GraspNetConfig, get_config
-from .fusion import build_fusion
+from .fusion import build_fusion, sample_colours
 from .heads import GraspHeads
 from .pointnet2 import PointNet2
 from .semantics_qwen import EncoderOutput, QwenSemanticsEncoder, as_image_batch
@@ -49,6 +49,28 @@ class GraspNet(nn.Module):
         if cached:
             return self.encoder.encode_cached(images, instructions)
         return self.encoder(images, instructions)
+
+    def point_inputs(
+        self,
+        points: torch.Tensor,
+        images: torch.Tensor,
+        intrinsics: torch.Tensor | None,
+        extrinsics: torch.Tensor | None = None,
+        feats: torch.Tensor | None = None,
+    ) -> torch.Tensor | None:
+        """Per-point input features [B, N, F]: ``feats`` and, with ``pointnet.colour``, the
+        colour of each point's pixel (images uint8 [B, V, H, W, 3], intrinsics [B, 3, 3])."""
+        if not self.cfg.pointnet.colour:
+            return feats
+        if intrinsics is None:
+            raise ValueError("point colours need camera intrinsics [B, 3, 3]")
+        colours = sample_colours(
+            points,
+            images.to(points.device),
+            intrinsics.to(points),
+            None if extrinsics is None else extrinsics.to(points),
+        )
+        return colours if feats is None else torch.cat([feats, colours], dim=-1)
 
     def point_features(
         self, points: torch.Tensor, feats: torch.Tensor | None = None, fps_ordered: bool = False
@@ -96,8 +118,15 @@ class GraspNet(nn.Module):
         images = as_image_batch(batch["images"])
         points = batch["points"]
         enc = self.encode(images, list(batch["instructions"]))
+        inputs = self.point_inputs(
+            points,
+            images,
+            batch.get("intrinsics"),
+            batch.get("extrinsics"),
+            batch.get("point_feats"),
+        )
         feats = self.point_features(
-            points, batch.get("point_feats"), fps_ordered=bool(batch.get("fps_ordered", False))
+            points, inputs, fps_ordered=bool(batch.get("fps_ordered", False))
         )
         image_hw = (int(images.shape[2]), int(images.shape[3]))
         return self.fuse_and_predict(

@@ -238,7 +238,8 @@ class PointNet2(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.sa = nn.ModuleList()
-        dims = [cfg.in_features]
+        self.in_features = cfg.in_features + 3 * cfg.colour
+        dims = [self.in_features]
         for level in cfg.sa:
             self.sa.append(SetAbstraction(level, dims[-1]))
             dims.append(self.sa[-1].out_dim)
@@ -258,9 +259,9 @@ class PointNet2(nn.Module):
         """xyz [B, N, 3] (metres), optional feats [B, N, in_features] → [B, N, out_dim]."""
         if self.cfg.center:
             xyz = xyz - xyz.mean(dim=1, keepdim=True)
-        if self.cfg.in_features and feats is None:
-            raise ValueError(f"PointNet2 expects {self.cfg.in_features} input features")
-        levels = [(xyz, feats if self.cfg.in_features else None)]
+        if self.in_features and (feats is None or feats.shape[-1] != self.in_features):
+            raise ValueError(f"PointNet2 expects {self.in_features} input features per point")
+        levels = [(xyz, feats if self.in_features else None)]
         for i, sa in enumerate(self.sa):
             # FPS centroids come out in FPS order, and a prefix of an FPS order is the FPS
             # of that prefix: only the first level (of an unordered cloud) needs to sample.
