@@ -1,0 +1,48 @@
+"""The shipped default model measured on held-out scenes: a real evaluation that can fail.
+
+The scenes (held-out object instances, seeds from 5000) are not the ones README's table uses
+(seed 0), so this checks that the model generalises, not that a table was copied.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from grasp_semantics.evaluate import evaluate
+from grasp_semantics.predictor import DEFAULT_WEIGHTS
+
+SCENES = 24
+# Measured on these 24 scenes: part accuracy 0.708, contact AP 0.640, 0.333 above the
+# geometry-only baseline. The bounds sit a little below, for numerical differences between
+# machines. The issue's targets (part accuracy 0.90, success@1 0.85) are NOT reached yet.
+PART_ACCURACY = 0.6
+CONTACT_AP = 0.55
+INSTRUCTION_GAIN = 0.2
+
+
+@pytest.fixture(scope="module")
+def held_out() -> dict:
+    assert (DEFAULT_WEIGHTS / "model.safetensors").is_file(), "the default model is not shipped"
+    results = evaluate(
+        "default", ["test_instance"], SCENES, seed=5000, device="cpu", progress=False
+    )
+    return results["splits"]["test_instance"]
+
+
+def test_the_default_model_finds_the_functional_part(held_out) -> None:
+    model = held_out["model"]
+    assert model["count"] == SCENES
+    assert model["part_accuracy"] >= PART_ACCURACY
+    assert model["contact_ap"] >= CONTACT_AP
+
+
+def test_the_instruction_matters(held_out) -> None:
+    model, geometry = held_out["model"], held_out["geometry_only"]
+    assert model["part_accuracy"] >= geometry["part_accuracy"] + INSTRUCTION_GAIN
+    assert model["contact_ap"] > geometry["contact_ap"]
+
+
+def test_better_than_random(held_out) -> None:
+    model, random = held_out["model"], held_out["random"]
+    assert model["contact_ap"] >= random["contact_ap"] + 0.2
+    assert model["success_at_5"] >= random["success_at_5"]
