@@ -24,7 +24,7 @@ import torch
 from .models.config import FLAVOURS
 from .models.grasp_net import CONFIG_FILE, GraspNet
 from .models.heads import decode_grasps
-from .models.pointnet2 import farthest_point_sample
+from .models.pointnet2 import sample_indices
 from .models.semantics_qwen import resolve_dtype
 
 log = logging.getLogger(__name__)
@@ -185,16 +185,11 @@ class GraspPredictor:
     # ------------------------------------------------------------ sampling
     def sample_points(self, points: np.ndarray) -> np.ndarray:
         """Exactly ``num_points`` points [M, 3]: FPS when there are more, repeats when fewer."""
-        m = self.num_points
-        if len(points) <= m:
-            extra = self.rng.integers(0, len(points), m - len(points))
-            return np.concatenate([points, points[extra]])
         if len(points) > MAX_FPS_INPUT:
             points = points[self.rng.choice(len(points), MAX_FPS_INPUT, replace=False)]
         # An FPS *set* is enough: the network's first set-abstraction level samples its own
         # centroids (cheaper than ordering all M points).
-        idx = farthest_point_sample(torch.from_numpy(points)[None], m, ordered=False)[0]
-        return points[idx.numpy()]
+        return points[sample_indices(points, self.num_points, self.rng, ordered=False)]
 
     # ------------------------------------------------------------ inference
     @contextmanager

@@ -27,7 +27,7 @@ from grasp_semantics.data.objects import COLOUR_NAMES
 from grasp_semantics.data.scene import Scene, generate_scene
 from grasp_semantics.data.tasks import NOUNS, POSITION_PHRASES, TEMPLATES, instruction
 from grasp_semantics.models.config import GraspNetConfig
-from grasp_semantics.models.pointnet2 import farthest_point_sample
+from grasp_semantics.models.pointnet2 import sample_indices
 
 MAX_GRASPS = 32  # ground-truth grasps kept per example (the generator makes at most this many)
 
@@ -39,15 +39,6 @@ def resize_image(rgb: np.ndarray, intrinsics: np.ndarray, size_hw: tuple[int, in
     resized = np.asarray(Image.fromarray(rgb).resize((target_w, target_h), Image.BICUBIC))
     scale = np.diag([target_w / width, target_h / height, 1.0]).astype(np.float32)
     return resized, scale @ intrinsics.astype(np.float32)
-
-
-def sample_indices(points: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` indices into ``points`` [N, 3]: FPS order, or all points plus repeats."""
-    if len(points) <= count:
-        return np.concatenate(
-            [np.arange(len(points)), rng.integers(0, len(points), count - len(points))]
-        )
-    return farthest_point_sample(torch.from_numpy(points)[None], count)[0].numpy()
 
 
 def example_from_scene(scene: Scene, cfg: GraspNetConfig) -> dict[str, Any]:

@@ -99,6 +99,19 @@ def farthest_point_sample(
     return torch.gather(chosen_t, 1, order)
 
 
+def sample_indices(
+    points: np.ndarray, count: int, rng: np.random.Generator, ordered: bool = True
+) -> np.ndarray:
+    """Exactly ``count`` indices into ``points`` [N, 3]: a farthest point sample when N is
+    larger (in FPS order when ``ordered``, see :func:`farthest_point_sample`), else every
+    point once plus random repeats."""
+    if len(points) <= count:
+        extra = rng.integers(0, len(points), count - len(points))
+        return np.concatenate([np.arange(len(points)), extra])
+    idx = farthest_point_sample(torch.from_numpy(points)[None], count, ordered=ordered)
+    return idx[0].numpy()
+
+
 def square_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pairwise squared distances: a [B, S, 3], b [B, N, 3] → [B, S, N].
 
