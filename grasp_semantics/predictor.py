@@ -72,6 +72,7 @@ class GraspPredictor:
         device: str | torch.device = "auto",
         dtype: str | torch.dtype | None = None,
         seed: int = 0,
+        compile: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -81,6 +82,25 @@ class GraspPredictor:
         self.model.encoder.backbone.to(backbone_dtype)  # the rest stays fp32
         self.num_points = model.cfg.pointnet.num_points
         self.rng = np.random.default_rng(seed)
+        self.compiled = compile
+        if compile:  # in place: parameter names (and checkpoints) stay as they are
+            for module in (self.model.pointnet, self.model.fusion, self.model.heads):
+                module.compile(dynamic=False)
+
+    def warm_up(self, runs: int = 2) -> float:
+        """Run ``runs`` predictions on synthetic inputs of the configured sizes (compiles the
+        network when ``compile`` is set; first-call allocations); returns the seconds taken."""
+        start = time.perf_counter()
+        h, w = self.model.cfg.encoder.backbone.image_size
+        rng = np.random.default_rng(0)
+        rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        points = rng.uniform(-0.2, 0.2, (4 * self.num_points, 3)).astype(np.float32)
+        points[:, 2] += 0.7
+        k = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], dtype=np.float32)
+        for _ in range(runs):
+            self.predict(rgb, points, "pick up the object", intrinsics=k)
+        self.model.encoder.clear_cache()
+        return time.perf_counter() - start
 
     @classmethod
     def from_pretrained(
@@ -88,9 +108,12 @@ class GraspPredictor:
         name_or_dir: str | os.PathLike = "default",
         device: str | torch.device = "auto",
         dtype: str | torch.dtype | None = None,
+        compile: bool = False,
     ) -> GraspPredictor:
         """A checkpoint directory, ``"default"`` (``grasp_semantics/weights/default``) or a
-        registry flavour name (random weights, for tests and benchmarks)."""
+        registry flavour name (random weights, for tests and benchmarks). ``compile``:
+        ``torch.compile`` the point network, fusion and heads (static shapes; call
+        :meth:`warm_up` before timing-critical use)."""
         name = str(name_or_dir)
         path = DEFAULT_WEIGHTS if name == "default" else Path(name).expanduser()
         if (path / CONFIG_FILE).is_file():
@@ -109,7 +132,7 @@ class GraspPredictor:
                 f"{name!r} is neither a checkpoint directory (with {CONFIG_FILE}) nor a model "
                 f"flavour ({sorted(FLAVOURS)})"
             )
-        return cls(model, device=device, dtype=dtype)
+        return cls(model, device=device, dtype=dtype, compile=compile)
 
     # ------------------------------------------------------------ validation
     def _check_image(self, rgb) -> np.ndarray:

@@ -1,27 +1,111 @@
-"""Benchmark smoke run: the JSON schema, not the timings."""
+"""Benchmark smoke run: the JSON schema and sane values, never the timings themselves."""
 
 import json
 
-from grasp_semantics.bench import STAGES, main, run_bench
+import pytest
+
+from grasp_semantics import flops
+from grasp_semantics.bench import (
+    BATCH_SWEEP,
+    IMAGE_SWEEP,
+    POINT_SWEEP,
+    REAL_FLAVOURS,
+    SCHEMA,
+    STAGES,
+    TARGETS,
+    main,
+    markdown,
+    run_bench,
+)
 
 
-def test_bench_quick_schema():
-    result = run_bench("tiny", "cpu", quick=True)
-    assert result["image"] == [480, 640] and result["input_points"] == 20_000
+@pytest.fixture(scope="module")
+def result():
+    return run_bench("default", "cpu", quick=True, soak_predictions=12)
+
+
+def _positive_stats(stats):
+    assert set(stats) == {"median", "p95"} and stats["p95"] >= stats["median"] > 0
+
+
+def test_bench_quick_schema(result):
+    assert result["schema"] == SCHEMA
+    assert (
+        result["settings"]["image"] == [480, 640] and result["settings"]["input_points"] == 20_000
+    )
+    assert result["machine"]["cores"] >= 1 and result["machine"]["torch"]
+    ros = result["ros"] is not None  # the ROS stages run where rclpy and the messages import
     for stage in STAGES:
-        stats = result["latency_ms"][stage]
-        assert set(stats) == {"median", "p95"} and stats["p95"] >= stats["median"] >= 0
-    assert result["memory"]["peak_rss_mb"] > 0
-    fps = result["fps"]
+        if stage in ("ros_conversion", "message_building") and not ros:
+            assert stage not in result["latency_ms"]
+            continue
+        _positive_stats(result["latency_ms"][stage])
+    lat = result["latency_ms"]
+    assert lat["end_to_end"]["median"] >= lat["vision_encoder"]["median"]
+    assert result["throughput_hz"] > 0 and result["memory"]["peak_rss_mb"] > 0
+    _positive_stats(result["cached"]["cached_ms"])
+    _positive_stats(result["cached"]["uncached_ms"])
+    assert result["cached"]["speedup"] > 0
+
+
+def test_bench_references_and_sweeps(result):
+    refs = result["references"]
+    fps = refs["fps_20k_to_2048"]
     assert fps["n_points"] == 20_000 and fps["n_samples"] == 2048
-    assert fps["reference_loop_ms"] > 0 and fps["torch_vectorised_ms"] > 0
-    assert fps["speedup_vs_reference"] > 0
+    assert fps["reference_loop_ms"] > 0 and fps["speedup_vs_reference"] > 0
+    for key in ("fps_exact_2048_to_512", "point_net"):
+        assert refs[key]["reference_ms"] > 0 and refs[key]["fast_ms"] > 0
+    sweeps = result["sweeps"]
+    assert [r["input_points"] for r in sweeps["points"]] == list(POINT_SWEEP)
+    assert [tuple(r["image"]) for r in sweeps["image"]] == list(IMAGE_SWEEP)
+    assert [r["batch"] for r in sweeps["batch"]] == list(BATCH_SWEEP)
+    for row in sweeps["batch"]:
+        assert row["per_sample_ms"] > 0 and row["encoder_per_sample_calls"]["speedup"] > 0
+    soak = result["soak"]
+    assert soak["predictions"] == 12 and soak["rss_end_mb"] > 0
+    assert set(result["targets"]) == set(TARGETS)
+    for target in result["targets"].values():
+        assert target["met"] in (True, False, None)
 
 
-def test_main_prints_json_and_writes_the_file(capsys, monkeypatch, tmp_path):
+def test_bench_flops(result):
+    report = result["flops"]
+    assert set(REAL_FLAVOURS) <= set(report["flavours"])
+    for name, flavour in report["flavours"].items():
+        stages = flavour["stages"]
+        assert all(s["gflops"] > 0 and s["h100_bound_ms"] > 0 for s in stages.values()), name
+        assert flavour["h100_bound_ms"] > 0
+    big = report["flavours"]["qwen2_5_vl_3b"]["stages"]["language_model"]
+    assert 2500 < big["params_m"] < 3500  # the 3B model's transformer layers
+    # the analytic encoder count agrees with torch's FLOP counter on the model that ran
+    check = report["check"]
+    assert check["analytic_without_attention_scores_gflops"] == pytest.approx(
+        check["flop_counter_gflops"], rel=0.02
+    )
+
+
+def test_analytic_count_grows_with_the_image():
+    dims = flops.PUBLISHED["qwen3_vl_2b"]
+    small = flops.encoder_counts(dims, (240, 320), 20)
+    large = flops.encoder_counts(dims, (480, 640), 20)
+    assert large["_detail"]["visual_tokens"] == 4 * small["_detail"]["visual_tokens"]
+    assert large["vision_encoder"]["flops"] > 4 * small["vision_encoder"]["flops"]  # attention
+    assert large["language_model"]["params"] == small["language_model"]["params"]
+
+
+def test_markdown_names_every_section(result):
+    text = markdown({**result, "command": "grasp-semantics bench --quick"})
+    for heading in ("## Stages", "## Targets", "## Speed-ups", "## How cost grows", "## FLOPs"):
+        assert heading in text
+    assert "qwen3_vl_4b" in text and "grasp-semantics bench --quick" in text
+
+
+def test_main_prints_json_and_writes_the_files(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr("grasp_semantics.bench.run_bench", lambda *a, **k: {"ok": True})
+    monkeypatch.setattr("grasp_semantics.bench.markdown", lambda r: "# table")
     assert main(["--quick", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"ok": True}
-    out = tmp_path / "bench.json"
-    assert main(["--quick", "--json", str(out)]) == 0
-    assert json.loads(out.read_text()) == {"ok": True}
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ok"] and printed["command"].startswith("grasp-semantics bench")
+    out, md = tmp_path / "bench.json", tmp_path / "bench.md"
+    assert main(["--quick", "--json", str(out), "--markdown", str(md)]) == 0
+    assert json.loads(out.read_text())["ok"] and md.read_text() == "# table\n"

@@ -69,6 +69,7 @@ def fps_torch(xyz: torch.Tensor, k: int, start: int = 0) -> torch.Tensor:
     return out
 
 
+@torch.compiler.disable  # numpy and C++ calls: runs eagerly inside a compiled network
 def fps_exact(xyz: torch.Tensor, k: int) -> torch.Tensor:
     """Exact farthest point sampling from index 0, in FPS order: indices [B, k] of xyz [B, N, 3].
 
@@ -169,7 +170,9 @@ def knn(
         d2.masked_fill_(d2 > radius * radius, float("inf"))
     d2, idx = d2.topk(k_eff, dim=-1, largest=False, sorted=True)
     empty = torch.isinf(d2[..., :1])  # [B, S, 1] balls without a point (rare)
-    if radius is not None and bool(empty.any()):
+    # Eagerly the nearest point is only looked up when needed; a compiled graph always looks
+    # it up rather than break on the data-dependent branch.
+    if radius is not None and (torch.compiler.is_compiling() or bool(empty.any())):
         nearest = square_distance(centers, xyz).argmin(-1, keepdim=True)
         idx[..., :1] = torch.where(empty, nearest, idx[..., :1])
     if k_eff < k:

@@ -62,14 +62,22 @@ def stamp_ns(header: Header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
-def load_predictor(model: str, device: str, dtype: str, num_points: int) -> Any:
-    """The core predictor for the node's parameters (imported here: torch loads slowly)."""
+def load_predictor(
+    model: str, device: str, dtype: str, num_points: int, compile: bool = False
+) -> Any:
+    """The core predictor for the node's parameters (imported here: torch loads slowly).
+
+    With ``compile`` the network is compiled here, by a warm-up on synthetic inputs, rather
+    than on the first camera frame.
+    """
     from grasp_semantics.predictor import GraspPredictor
 
     predictor = GraspPredictor.from_pretrained(
-        model, device=device, dtype=None if dtype == "auto" else dtype
+        model, device=device, dtype=None if dtype == "auto" else dtype, compile=compile
     )
     predictor.num_points = num_points
+    if compile:
+        predictor.warm_up()
     return predictor
 
 
@@ -132,7 +140,9 @@ class GraspSemanticsNode(LifecycleNode):
         fusion_mode = p("fusion_mode")
         self.get_logger().info(f"loading model '{model}' on device '{p('device')}'")
         try:
-            predictor = load_predictor(model, p("device"), p("dtype"), p("num_points"))
+            predictor = load_predictor(
+                model, p("device"), p("dtype"), p("num_points"), p("compile")
+            )
             model_fusion = predictor.model.cfg.fusion.mode
             if fusion_mode and fusion_mode != model_fusion:
                 raise ValueError(

@@ -58,6 +58,12 @@ PARAMETERS: tuple[Param, ...] = (
         choices=("auto", "float32", "bfloat16"),
     ),
     Param("num_points", 2048, "Points the network samples from each cloud.", (256, 65536)),
+    Param(
+        "compile",
+        False,
+        "torch.compile the point network, fusion and heads, with a warm-up at configure "
+        "(slower configure, faster predictions where the compiler helps).",
+    ),
     Param("max_grasps", 10, "Largest number of grasps published per prediction.", (1, 200), True),
     Param(
         "score_threshold",
