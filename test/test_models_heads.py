@@ -96,3 +96,34 @@ def test_sample_colours_reads_each_points_pixel():
     colours = sample_colours(points, image, k)
     assert torch.allclose(colours[0, 0], torch.tensor([1.0, 0.0, 0.2]))
     assert torch.equal(colours[0, 1:], torch.zeros(2, 3))
+
+
+def test_nms_matches_distances_and_angles_compared_directly():
+    """pose_nms compares squared distances and cosines; the same grasps survive as when the
+    TCP distances and rotation angles themselves are compared (the textbook form)."""
+    rng = np.random.default_rng(4)
+    n = 200
+    poses = grasp_poses(
+        rng.uniform(-0.03, 0.03, (n, 3)),
+        rng.normal(size=(n, 3)) + np.array([0.0, 0.0, 3.0]),  # similar approach directions
+        rng.normal(size=(n, 3)),
+        rng.uniform(0.0, 0.08, n),
+    )
+    scores = rng.uniform(0, 1, n)
+    order = np.argsort(-scores, kind="stable")
+    p = poses[order]
+    trans = np.linalg.norm(p[:, None, :3, 3] - p[None, :, :3, 3], axis=-1)
+    rel = np.einsum("pji,qjk->pqik", p[:, :3, :3], p[:, :3, :3])  # r1^T r2
+    flip = rel * np.array([-1.0, -1.0, 1.0])  # r2 turned 180 degrees about its z axis
+    angle = np.minimum(
+        np.arccos(np.clip((np.trace(rel, axis1=2, axis2=3) - 1) / 2, -1, 1)),
+        np.arccos(np.clip((np.trace(flip, axis1=2, axis2=3) - 1) / 2, -1, 1)),
+    )
+    duplicate = (trans < 0.02) & (angle < np.deg2rad(30))
+    keep, suppressed = [], np.zeros(n, dtype=bool)
+    for i in range(n):
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= duplicate[i]
+    expected = order[keep[:25]]
+    np.testing.assert_array_equal(pose_nms(poses, scores, 25, 0.02, np.deg2rad(30)), expected)

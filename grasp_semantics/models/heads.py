@@ -60,8 +60,8 @@ class GraspHeads(nn.Module):
         }
 
 
-def rotation_distance(r1: np.ndarray, r2: np.ndarray, symmetric: bool = True) -> np.ndarray:
-    """Pairwise rotation angles (rad) [P, Q] between rotations r1 [P, 3, 3] and r2 [Q, 3, 3].
+def rotation_cosine(r1: np.ndarray, r2: np.ndarray, symmetric: bool = True) -> np.ndarray:
+    """Cosines [P, Q] of the pairwise rotation angles between r1 [P, 3, 3] and r2 [Q, 3, 3].
 
     ``symmetric``: also compare with r2 turned 180 degrees about its z (approach) axis and keep
     the smaller angle, since a parallel-jaw grasp is unchanged by swapping the fingers.
@@ -71,7 +71,7 @@ def rotation_distance(r1: np.ndarray, r2: np.ndarray, symmetric: bool = True) ->
     cos = (dx + dy + dz - 1.0) / 2.0
     if symmetric:  # r2 diag(-1, -1, 1): x and y columns flipped
         cos = np.maximum(cos, (-dx - dy + dz - 1.0) / 2.0)
-    return np.arccos(np.clip(cos, -1.0, 1.0))
+    return np.clip(cos, -1.0, 1.0)
 
 
 def pose_nms(
@@ -89,9 +89,11 @@ def pose_nms(
     """
     order = np.argsort(-scores, kind="stable")
     poses = poses[order]
-    trans = np.linalg.norm(poses[:, None, :3, 3] - poses[None, :, :3, 3], axis=-1)
-    rot = rotation_distance(poses[:, :3, :3], poses[:, :3, :3])
-    duplicate = (trans < translation) & (rot < rotation_rad)  # [P, P]
+    # Squared TCP distances and rotation cosines against squared / cosine thresholds: the
+    # same comparisons as with norms and angles, without a sqrt and arccos per pair.
+    diff = poses[:, None, :3, 3] - poses[None, :, :3, 3]
+    near = np.einsum("ijk,ijk->ij", diff, diff) < translation * translation
+    duplicate = near & (rotation_cosine(poses[:, :3, :3], poses[:, :3, :3]) > np.cos(rotation_rad))
     suppressed = np.zeros(len(order), dtype=bool)
     keep: list[int] = []
     for i in range(len(order)):
