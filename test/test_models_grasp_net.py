@@ -97,6 +97,27 @@ def test_grasp_targets_follow_the_finger_contacts():
     torch.testing.assert_close(tg["width"][0, :2], torch.tensor([0.04, 0.04]))
 
 
+def test_grasp_targets_take_the_hypothesis_the_prediction_is_closest_to():
+    """Two GT grasps share a finger contact and differ in approach (top-down vs sideways):
+    each prediction is matched to the one it is near, not to their mean."""
+    c0, c1 = np.array([[0.0, 0, 0.5]] * 2), np.array([[0.04, 0, 0.5]] * 2)
+    approaches = np.array([[0, 0, 1.0], [0, 1.0, 0]])
+    pose = grasp_poses(c0, approaches, np.array([[1.0, 0, 0]] * 2), np.array([0.04] * 2))
+    points = torch.tensor([[[0.0, 0, 0.5], [0.001, 0, 0.5]]])
+    predicted = {
+        "approach": torch.tensor([[[0.0, 0.2, 0.98], [0.0, 0.98, 0.2]]]),
+        "closing": torch.tensor([[[1.0, 0, 0], [1.0, 0, 0]]]),
+        "width": torch.tensor([[0.04, 0.04]]),
+    }
+    tg = assign_grasp_targets(points, [torch.tensor(pose, dtype=torch.float32)],
+                              [torch.tensor([0.04, 0.04])],
+                              [torch.tensor(np.stack([c0, c1], 1), dtype=torch.float32)],
+                              radius=0.01, predicted=predicted)  # fmt: skip
+    torch.testing.assert_close(tg["approach"][0, 0], torch.tensor([0.0, 0, 1]))
+    torch.testing.assert_close(tg["approach"][0, 1], torch.tensor([0.0, 1, 0]))
+    assert tg["positive"].all()
+
+
 def test_a_few_steps_on_one_batch_reduce_the_loss():
     torch.manual_seed(0)
     cfg = small_config("pixel_aligned")

@@ -7,9 +7,13 @@ batch (capped at ``max_pos_weight``).
 
 Grasp (after Contact-GraspNet, Sundermeyer et al. 2021): each ground-truth grasp gives two
 (contact, closing-direction) pairs, one per finger, the closing direction pointing to the other
-finger. A sampled point whose nearest GT finger contact lies within ``grasp_radius`` is
-grasp-positive and takes that grasp's approach direction, that finger's closing direction and
-the grasp width as targets. Losses: grasp-score BCE on all points (positives = points with a
+finger. A sampled point with a GT finger contact within ``grasp_radius`` is grasp-positive.
+Several GT grasps usually share a contact neighbourhood (the approach can turn about the
+closing axis), so the regression target is the one of them the prediction is already closest
+to (a min-over-hypotheses loss): regressing to the nearest one instead teaches the mean of the
+valid approaches, which is none of them (the first default model's approach loss never fell).
+The target supplies that grasp's approach direction, that finger's closing direction and the
+grasp width. Losses: grasp-score BCE on all points (positives = points with a
 GT grasp, pos-weighted), and on positives only: 1 - cos for approach and closing, smooth-L1 on
 width (in units of the gripper's max width).
 """
@@ -25,17 +29,24 @@ from torch import nn
 from .config import HeadsConfig, LossConfig
 
 
+@torch.no_grad()
 def assign_grasp_targets(
     points: torch.Tensor,
     grasps: Sequence[torch.Tensor],
     widths: Sequence[torch.Tensor],
     contacts: Sequence[torch.Tensor],
     radius: float,
+    predicted: dict[str, torch.Tensor] | None = None,
+    max_width: float = 0.08,
 ) -> dict[str, torch.Tensor]:
     """Per-point grasp targets for points [B, N, 3] from per-scene GT lists.
 
     ``grasps[b]`` [G, 4, 4] (gripper poses, +z approach, +x closing), ``widths[b]`` [G],
     ``contacts[b]`` [G, 2, 3] (finger contacts; the first one's closing direction is +x).
+    Every GT finger contact within ``radius`` of a point is a valid target for it. Without
+    ``predicted`` the nearest one is taken; with ``predicted`` (``approach``, ``closing``
+    [B, N, 3], ``width`` [B, N]) the one the prediction is already closest to (min-over-
+    hypotheses), so a point with several valid grasps learns one of them, not their mean.
     Returns positive [B, N] bool, approach [B, N, 3], closing [B, N, 3], width [B, N].
     """
     b, n, _ = points.shape
@@ -49,17 +60,28 @@ def assign_grasp_targets(
         g = grasps[i].to(points)
         if g.numel() == 0:
             continue
-        c = contacts[i].to(points).reshape(-1, 3)  # [2G, 3]: finger 0, finger 1 per grasp
-        x = F.normalize(contacts[i].to(points)[:, 1] - contacts[i].to(points)[:, 0], dim=-1)
+        finger = contacts[i].to(points)  # [G, 2, 3]
+        c = finger.reshape(-1, 3)  # [2G, 3]: finger 0, finger 1 per grasp
+        x = F.normalize(finger[:, 1] - finger[:, 0], dim=-1)
         closing = torch.stack([x, -x], dim=1).reshape(-1, 3)  # [2G, 3] towards the other finger
         approach = g[:, :3, 2].repeat_interleave(2, dim=0)  # [2G, 3]
         width = widths[i].to(points).repeat_interleave(2)  # [2G]
         d2 = torch.cdist(points[i], c).square()  # [N, 2G]
-        nearest_d2, nearest = d2.min(dim=1)  # [N]
-        out["positive"][i] = nearest_d2 <= radius * radius
-        out["approach"][i] = approach[nearest]
-        out["closing"][i] = closing[nearest]
-        out["width"][i] = width[nearest]
+        near = d2 <= radius * radius
+        if predicted is None:
+            cost = d2
+        else:
+            cost = (
+                (1 - predicted["approach"][i] @ approach.T)
+                + (1 - predicted["closing"][i] @ closing.T)
+                + (predicted["width"][i, :, None] - width[None]).abs() / max_width
+            )  # [N, 2G]
+            cost = torch.where(near, cost, torch.inf)
+        best = cost.argmin(dim=1)  # [N]
+        out["positive"][i] = near.any(dim=1)
+        out["approach"][i] = approach[best]
+        out["closing"][i] = closing[best]
+        out["width"][i] = width[best]
     return out
 
 
@@ -111,6 +133,8 @@ class GraspCriterion(nn.Module):
             batch["grasp_widths"],
             batch["grasp_contacts"],
             cfg.grasp_radius,
+            predicted={k: out[k].detach() for k in ("approach", "closing", "width")},
+            max_width=self.max_width,
         )
         pos = tg["positive"]
         score = balanced_bce(out["grasp_logits"], pos.float(), cfg.max_pos_weight)
