@@ -1,8 +1,8 @@
 """Per-point contact and grasp heads, and decoding of their outputs into ranked 4x4 grasps.
 
 Grasp parameterisation after Contact-GraspNet (Sundermeyer et al., ICRA 2021): every point is
-a candidate first-finger contact ``c`` with an approach direction ``a``, a closing direction
-``b`` (from that finger into the object, orthogonal to ``a``), an opening width ``w`` and a
+a candidate first-finger contact ``c`` with a closing direction ``b`` (from that finger into
+the object), an approach direction ``a`` (orthogonal to ``b``), an opening width ``w`` and a
 grasp-success logit. Decoding uses :mod:`grasp_semantics.gripper` (+z approach, +x closing,
 y = z x x, TCP = c + w/2 b). Ranking is grasp score x contact probability (the task-relevant
 part), then greedy non-maximum suppression by pose distance (TCP translation and rotation,
@@ -16,17 +16,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..gripper import grasp_poses
+from ..gripper import GripperConfig, cloud_collisions, grasp_poses
 from .config import HeadsConfig
 
 
 def orthonormal_directions(
     approach_raw: torch.Tensor, closing_raw: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit approach [..., 3] and unit closing [..., 3] orthogonal to it (Gram-Schmidt)."""
-    a = F.normalize(approach_raw, dim=-1, eps=1e-6)
-    b = closing_raw - (closing_raw * a).sum(-1, keepdim=True) * a
-    return a, F.normalize(b, dim=-1, eps=1e-6)
+    """Unit approach [..., 3] orthogonal to unit closing [..., 3] (Gram-Schmidt).
+
+    The closing direction comes first: it is set by the surface (antipodal contacts), while
+    the approach may turn about it, so an error in the approach must not tilt the closing.
+    """
+    b = F.normalize(closing_raw, dim=-1, eps=1e-6)
+    a = approach_raw - (approach_raw * b).sum(-1, keepdim=True) * b
+    return F.normalize(a, dim=-1, eps=1e-6), b
 
 
 class GraspHeads(nn.Module):
@@ -115,9 +119,14 @@ def decode_grasps(
     width: np.ndarray,
     cfg: HeadsConfig,
     max_grasps: int = 10,
+    cloud: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """One sample's per-point outputs (points [M, 3], probabilities [M], directions [M, 3],
     widths [M]) → the best ``max_grasps`` distinct grasps, best first.
+
+    With ``cloud`` [P, 3] (the observed points) and ``cfg.collision_check``, grasps whose
+    opened gripper would hit the cloud are dropped and the next distinct ones taken, so fewer
+    than ``max_grasps`` (even none) come back when the candidates all collide.
 
     Returns poses [G, 4, 4], widths [G], scores [G] (the task-conditioned quality the grasps are
     ranked by: grasp probability x contact probability), contact_scores [G] (contact
@@ -132,12 +141,16 @@ def decode_grasps(
         closing[cand].astype(np.float64),
         width[cand].astype(np.float64),
     )
+    check = cloud is not None and cfg.collision_check
     if len(cand) == 0 or max_grasps <= 0:
         keep = np.zeros(0, dtype=np.int64)
     else:
         keep = pose_nms(
-            poses, rank[cand], max_grasps, cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg)
-        )
+            poses, rank[cand], len(cand) if check else max_grasps,
+            cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg),
+        )  # fmt: skip
+    if check:
+        keep = _collision_free(poses, width[cand], keep, cloud, cfg, max_grasps)
     idx = cand[keep]
     return {
         "poses": poses[keep],
@@ -147,3 +160,27 @@ def decode_grasps(
         "contact_points": points[idx].astype(np.float32),
         "point_index": idx.astype(np.int64),
     }
+
+
+def _collision_free(
+    poses: np.ndarray,
+    widths: np.ndarray,
+    order: np.ndarray,
+    cloud: np.ndarray,
+    cfg: HeadsConfig,
+    max_grasps: int,
+) -> np.ndarray:
+    """The first ``max_grasps`` of ``order`` (indices into poses/widths) that do not collide
+    with ``cloud``, checked a few at a time so that most calls check only ``max_grasps``."""
+    gripper = GripperConfig(max_width=cfg.max_width)
+    kept: list[np.ndarray] = []
+    found = 0
+    for start in range(0, len(order), max_grasps):
+        chunk = order[start : start + max_grasps]
+        free = chunk[~cloud_collisions(poses[chunk], widths[chunk], cloud, gripper,
+                                       cfg.collision_tolerance)]  # fmt: skip
+        kept.append(free[: max_grasps - found])
+        found += len(kept[-1])
+        if found == max_grasps:
+            break
+    return np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
