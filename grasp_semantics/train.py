@@ -73,6 +73,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     out_dir: str = "outputs/train/tiny"
+    init_from: str | None = None  # checkpoint dir whose weights start the run (same model)
     log_every: int = 25
     val_every: int = 500
     checkpoint_every: int = 250
@@ -253,7 +254,9 @@ def train(
 
     torch.manual_seed(cfg.seed)
     model = GraspNet(model_cfg)
-    if model.encoder.compact is not None:  # rows for every word the instructions can use
+    if cfg.init_from:  # continue from trained weights (same architecture), new schedule
+        model.load_state_dict(GraspNet.from_pretrained(cfg.init_from).state_dict())
+    elif model.encoder.compact is not None:  # rows for every word the instructions can use
         table = CompactVocab.from_texts(instruction_corpus(), model.encoder.compact.size)
         model.encoder.compact.kept_ids.copy_(table.kept_ids)
     model = model.to(env.device)
