@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+OPENING_CLEARANCE = 0.005  # m opened beyond the grasp width on each side before closing
+
 
 @dataclass(frozen=True)
 class GripperConfig:
@@ -53,6 +55,70 @@ def grasp_poses(
     pose[..., :3, 3] = tcp
     pose[..., 3, 3] = 1.0
     return pose
+
+
+def opening(widths: np.ndarray, gripper: GripperConfig = GripperConfig()) -> np.ndarray:
+    """Finger opening ``[G]`` the gripper approaches with for grasps of ``widths`` [G]."""
+    return np.minimum(
+        np.asarray(widths, dtype=np.float64) + 2 * OPENING_CLEARANCE, gripper.max_width
+    )
+
+
+def gripper_boxes(
+    open_widths: np.ndarray, gripper: GripperConfig = GripperConfig()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned boxes (gripper frame) of the two fingers and the palm: lo, hi ``[G,3,3]``.
+
+    The fingers occupy ``z in [-finger_depth, 0]`` (their tips at the TCP plane), the palm
+    lies behind them.
+    """
+    g = gripper
+    w = np.asarray(open_widths, dtype=np.float64)[:, None]
+    n = len(w)
+    hy = np.full((n, 1), g.finger_breadth / 2)
+    tip, base = np.zeros((n, 1)), np.full((n, 1), -g.finger_depth)
+    outer = g.max_width / 2 + g.finger_thickness
+    lo = np.stack(
+        [
+            np.c_[-w / 2 - g.finger_thickness, -hy, base],
+            np.c_[w / 2, -hy, base],
+            np.tile([-outer, -g.finger_breadth / 2, -g.finger_depth - g.palm_depth], (n, 1)),
+        ],
+        axis=1,
+    )
+    hi = np.stack(
+        [
+            np.c_[-w / 2, hy, tip],
+            np.c_[w / 2 + g.finger_thickness, hy, tip],
+            np.tile([outer, g.finger_breadth / 2, -g.finger_depth], (n, 1)),
+        ],
+        axis=1,
+    )
+    return lo, hi
+
+
+def cloud_collisions(
+    poses: np.ndarray,
+    widths: np.ndarray,
+    cloud: np.ndarray,
+    gripper: GripperConfig = GripperConfig(),
+    tolerance: int = 3,
+) -> np.ndarray:
+    """Whether the opened gripper ``[G]`` at ``poses`` [G, 4, 4] would hit the observed cloud
+    [P, 3]: more than ``tolerance`` cloud points (sensor noise) inside a finger or the palm.
+
+    Only what the sensor saw can be checked (not the hidden back of objects), as on a robot.
+    """
+    lo, hi = gripper_boxes(opening(widths, gripper), gripper)  # [G, 3, 3] each
+    rotation = poses[:, :3, :3].astype(np.float32)
+    tcp = poses[:, :3, 3].astype(np.float32)
+    cloud = cloud.astype(np.float32, copy=False)
+    hits = np.zeros(len(poses), dtype=bool)
+    for i in range(len(poses)):  # one grasp at a time keeps memory at [P, 3] for any cloud
+        local = (cloud - tcp[i]) @ rotation[i]  # [P, 3] in the gripper frame
+        inside = (local[:, None] >= lo[i]) & (local[:, None] <= hi[i])  # [P, 3 boxes, 3 axes]
+        hits[i] = int(inside.all(axis=2).any(axis=1).sum()) > tolerance
+    return hits
 
 
 def gripper_segments(width: float, gripper: GripperConfig | None = None) -> np.ndarray:

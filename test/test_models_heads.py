@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from grasp_semantics.gripper import grasp_poses
+from grasp_semantics.gripper import cloud_collisions, grasp_poses
 from grasp_semantics.models.config import FusionConfig, HeadsConfig
 from grasp_semantics.models.fusion import GlobalFusion, PixelAlignedFusion, project_to_grid
 from grasp_semantics.models.heads import GraspHeads, decode_grasps, pose_nms
@@ -127,3 +127,31 @@ def test_nms_matches_distances_and_angles_compared_directly():
             suppressed |= duplicate[i]
     expected = order[keep[:25]]
     np.testing.assert_array_equal(pose_nms(poses, scores, 25, 0.02, np.deg2rad(30)), expected)
+
+
+def test_cloud_collisions_count_points_inside_the_fingers_and_palm():
+    # top-down grasp at the origin, closing along x, opened to 4 cm (+ clearance)
+    pose = grasp_poses(np.array([[-0.02, 0, 0]]), np.array([[0, 0, 1.0]]),
+                       np.array([[1.0, 0, 0]]), np.array([0.04]))  # fmt: skip
+    between = np.zeros((50, 3))  # the object between the fingers: no collision
+    in_finger = np.tile([[-0.03, 0.0, -0.02]], (4, 1))  # inside the left finger's box
+    behind = np.tile([[0.0, 0.0, -0.055]], (4, 1))  # inside the palm
+    assert not cloud_collisions(pose, np.array([0.04]), between)[0]
+    assert cloud_collisions(pose, np.array([0.04]), np.r_[between, in_finger])[0]
+    assert cloud_collisions(pose, np.array([0.04]), np.r_[between, behind])[0]
+    assert not cloud_collisions(pose, np.array([0.04]), in_finger, tolerance=4)[0]  # noise
+
+
+def test_decoding_skips_grasps_that_hit_the_cloud():
+    points = np.array([[0.0, 0, 0], [0.3, 0, 0], [0.6, 0, 0]], dtype=np.float32)
+    approach = np.tile([0.0, 0, 1], (3, 1))
+    closing = np.tile([1.0, 0, 0], (3, 1))
+    width = np.full(3, 0.04)
+    score = np.array([0.9, 0.8, 0.7])
+    obstacle = np.tile([[0.0, 0.0, -0.055]], (10, 1))  # in the palm of the best grasp
+    args = (points, score, np.ones(3), approach, closing, width, HeadsConfig())
+    assert decode_grasps(*args, max_grasps=2)["point_index"].tolist() == [0, 1]
+    kept = decode_grasps(*args, max_grasps=2, cloud=np.r_[points, obstacle])["point_index"]
+    assert kept.tolist() == [1, 2]
+    no_check = HeadsConfig(collision_check=False)
+    assert decode_grasps(*args[:-1], no_check, 2, cloud=obstacle)["point_index"].tolist() == [0, 1]

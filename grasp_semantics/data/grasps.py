@@ -26,10 +26,15 @@ import numpy as np
 import open3d as o3d
 
 from grasp_semantics.data.render import cast, make_raycaster
-from grasp_semantics.gripper import GripperConfig, grasp_poses
+from grasp_semantics.gripper import (
+    OPENING_CLEARANCE,
+    GripperConfig,
+    grasp_poses,
+    gripper_boxes,
+    opening,
+)
 
 DEFAULT_GRIPPER = GripperConfig()
-OPENING_CLEARANCE = 0.005  # m opened beyond the grasp width on each side before closing
 SURFACE_DENSITY = 1.6e5  # surface samples per m^2 for collision checks (~2.5 mm spacing)
 GEN_MARGIN = 0.001  # m, ground truth clears the table and objects by this much more
 
@@ -105,41 +110,6 @@ def is_antipodal(
     d = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
     cos_lim = np.cos(np.arctan(mu))
     return (np.sum(-normal1 * d, axis=-1) >= cos_lim) & (np.sum(normal2 * d, axis=-1) >= cos_lim)
-
-
-def opening(widths: np.ndarray, gripper: GripperConfig = DEFAULT_GRIPPER) -> np.ndarray:
-    """Finger opening ``[G]`` the gripper approaches with for grasps of ``widths`` [G]."""
-    return np.minimum(
-        np.asarray(widths, dtype=np.float64) + 2 * OPENING_CLEARANCE, gripper.max_width
-    )
-
-
-def gripper_boxes(open_widths: np.ndarray, gripper: GripperConfig = DEFAULT_GRIPPER):
-    """Axis-aligned boxes (gripper frame) of the two fingers and the palm: lo, hi ``[G,3,3]``."""
-    g = gripper
-    w = np.asarray(open_widths, dtype=np.float64)[:, None]
-    n = len(w)
-    hy = g.finger_breadth / 2
-    outer = g.max_width / 2 + g.finger_thickness
-    lo = np.stack(
-        [
-            np.c_[
-                -w / 2 - g.finger_thickness, np.full((n, 1), -hy), np.full((n, 1), -g.finger_depth)
-            ],
-            np.c_[w / 2, np.full((n, 1), -hy), np.full((n, 1), -g.finger_depth)],
-            np.tile([-outer, -hy, -g.finger_depth - g.palm_depth], (n, 1)),
-        ],
-        axis=1,
-    )
-    hi = np.stack(
-        [
-            np.c_[-w / 2, np.full((n, 1), hy), np.zeros((n, 1))],
-            np.c_[w / 2 + g.finger_thickness, np.full((n, 1), hy), np.zeros((n, 1))],
-            np.tile([outer, hy, -g.finger_depth], (n, 1)),
-        ],
-        axis=1,
-    )
-    return lo, hi
 
 
 def table_collision(

@@ -132,6 +132,8 @@ class HeadsConfig:
     nms_translation: float = 0.02  # m: grasps closer than this in TCP ...
     nms_rotation_deg: float = 30.0  # ... and in rotation are duplicates
     nms_candidates: int = 256  # best candidates considered by NMS
+    collision_check: bool = True  # drop grasps whose gripper would hit the observed cloud
+    collision_tolerance: int = 3  # cloud points allowed inside the gripper (sensor noise)
 
 
 @dataclass
