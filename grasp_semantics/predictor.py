@@ -280,7 +280,7 @@ class GraspPredictor:
             for i in range(b):
                 g = decode_grasps(
                     sampled[i], contact[i], grasp[i], out["approach"][i], out["closing"][i],
-                    out["width"][i], self.model.cfg.heads, max_grasps,
+                    out["width"][i], self.model.cfg.heads, max_grasps, cloud=clouds[i],
                 )  # fmt: skip
                 results.append(
                     Prediction(
