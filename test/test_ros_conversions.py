@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
+from grasp_semantics.ros import conversions
 from grasp_semantics.ros.conversions import (
     ConversionError,
     camera_info_to_intrinsics,
@@ -81,11 +82,46 @@ def test_rgb_round_trip_through_image_message() -> None:
     np.testing.assert_array_equal(image_to_rgb(rgb_to_image(RGB)), RGB)
 
 
-def test_unknown_encoding_is_named() -> None:
+@pytest.mark.parametrize("bridge", [True, False], ids=["with_cv_bridge", "without_cv_bridge"])
+def test_unknown_encoding_is_named(bridge: bool, monkeypatch) -> None:
+    if bridge:
+        pytest.importorskip("cv_bridge")
+    else:
+        monkeypatch.setattr(conversions, "cv_bridge", lambda: None)
     msg = make_image(RGB, "rgb8")
-    msg.encoding = "yuv422"
-    with pytest.raises(ConversionError, match="unsupported image encoding 'yuv422'"):
+    msg.encoding = "rgb7"
+    with pytest.raises(ConversionError, match="unsupported image encoding 'rgb7'"):
         image_to_rgb(msg)
+
+
+def test_without_cv_bridge_camera_encodings_beyond_the_common_ones_are_refused(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(conversions, "cv_bridge", lambda: None)
+    msg = make_image(RGB[..., 0], "bayer_rggb8")
+    with pytest.raises(ConversionError, match="cv_bridge, where installed, converts other"):
+        image_to_rgb(msg)
+
+
+def test_bayer_images_are_demosaiced_by_cv_bridge() -> None:
+    """A uniform scene seen through an RGGB Bayer filter comes back as that colour."""
+    pytest.importorskip("cv_bridge")
+    mosaic = np.empty((8, 10), np.uint8)
+    mosaic[0::2, 0::2], mosaic[1::2, 1::2] = 200, 50  # R and B sites
+    mosaic[0::2, 1::2] = mosaic[1::2, 0::2] = 120  # G sites
+    rgb = image_to_rgb(make_image(mosaic, "bayer_rggb8", pad=2))
+    assert rgb.shape == (8, 10, 3) and rgb.dtype == np.uint8
+    np.testing.assert_allclose(rgb[2:-2, 2:-2].reshape(-1, 3).mean(0), [200, 120, 50], atol=2)
+
+
+def test_common_encodings_never_go_through_cv_bridge(monkeypatch) -> None:
+    """With or without a ROS install the same code reads rgb8/bgr8/...: identical results."""
+
+    def no_bridge():
+        raise AssertionError("cv_bridge was used for a common encoding")
+
+    monkeypatch.setattr(conversions, "cv_bridge", no_bridge)
+    np.testing.assert_array_equal(image_to_rgb(make_image(RGB[..., ::-1], "bgr8")), RGB)
 
 
 def test_step_smaller_than_row_is_rejected() -> None:

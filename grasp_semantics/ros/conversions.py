@@ -1,14 +1,20 @@
-"""sensor_msgs <-> numpy without cv_bridge or sensor_msgs_py.
+"""sensor_msgs <-> numpy, with cv_bridge for the image encodings it alone knows.
 
 The functions read the message attributes only (``height``, ``width``, ``encoding``, ``step``,
 ``data``, ...), so they accept rclpy messages and the ``rosbags`` library's message objects
 alike. Reading returns zero-copy views of the message buffer where the layout allows it.
 Every malformed message raises :class:`ConversionError` naming the problem.
+
+The common encodings (rgb8, bgr8, rgba8, bgra8, mono8, 16UC1, 32FC1, ...) are read here, the
+same with or without a full ROS install. Colour images in any other encoding a camera driver
+may publish (Bayer patterns, yuv422, ...) go through ``cv_bridge`` when it is importable (a
+full ROS 2 install; ``package.xml`` declares it) and are refused with a clear error otherwise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -67,7 +73,8 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     encoding = _ENCODINGS.get(msg.encoding)
     if encoding is None:
         raise ConversionError(
-            f"unsupported image encoding '{msg.encoding}' (supported: {', '.join(_ENCODINGS)})"
+            f"unsupported image encoding '{msg.encoding}' (supported: {', '.join(_ENCODINGS)}; "
+            f"cv_bridge, where installed, converts other colour encodings)"
         )
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
@@ -95,12 +102,56 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     return pixels[..., 0] if encoding.channels == 1 else pixels
 
 
+@cache
+def cv_bridge() -> Any | None:
+    """A ``cv_bridge.CvBridge`` where the package is installed, else None (looked up once)."""
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:
+        return None
+    return CvBridge()
+
+
+def _bridged_rgb(msg: Any, bridge: Any) -> np.ndarray:
+    """An encoding this module does not read, converted to RGB by cv_bridge."""
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ConversionError(f"empty image: {width}x{height}")
+    if len(msg.data) < step * height:
+        raise ConversionError(
+            f"image data has {len(msg.data)} bytes, expected {step * height} "
+            f"(step {step} x height {height}): truncated"
+        )
+    try:
+        dtype, channels = bridge.encoding_to_dtype_with_channels(msg.encoding)
+        row_bytes = width * channels * np.dtype(dtype).itemsize
+        if step < row_bytes:
+            raise ConversionError(f"image step {step} is smaller than a row ({row_bytes} bytes)")
+        if step > row_bytes:  # some cv_bridge builds ignore step: hand them packed rows
+            rows = _buffer(msg.data)[: step * height].reshape(height, step)[:, :row_bytes]
+            msg = Image(
+                header=msg.header, height=height, width=width, encoding=msg.encoding,
+                is_bigendian=msg.is_bigendian, step=row_bytes, data=rows.tobytes(),
+            )  # fmt: skip
+        rgb = bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+    except ConversionError:
+        raise
+    except Exception as error:  # CvBridgeError, or cv2's own errors for a bad layout
+        raise ConversionError(
+            f"unsupported image encoding '{msg.encoding}' (cv_bridge to rgb8: {error})"
+        ) from error
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
 def image_to_rgb(msg: Any) -> np.ndarray:
     """A colour (or mono8) image as RGB ``uint8 [H, W, 3]``."""
     if msg.encoding in DEPTH_ENCODINGS or msg.encoding == "mono16":
         raise ConversionError(
             f"expected a colour image ({', '.join(COLOR_ENCODINGS)}), got '{msg.encoding}'"
         )
+    bridge = cv_bridge() if msg.encoding not in _ENCODINGS else None
+    if bridge is not None:
+        return _bridged_rgb(msg, bridge)
     pixels = image_to_numpy(msg)
     order = _ENCODINGS[msg.encoding].order
     if pixels.ndim == 2:
