@@ -509,6 +509,8 @@ def _machine(predictor: GraspPredictor) -> dict:
     }
     if predictor.device.type == "cuda":
         machine["gpu"] = torch.cuda.get_device_name(predictor.device)
+    if hasattr(os, "getloadavg"):  # other work on the machine shows here: ~0 when idle
+        machine["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
     return machine
 
 
@@ -572,6 +574,8 @@ def run_bench(
     if n_soak > 0:
         result["soak"] = soak(predictor, n_soak)
     result["targets"] = _targets(result)
+    if hasattr(os, "getloadavg"):
+        result["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     return result
 
 
@@ -595,7 +599,9 @@ def markdown(result: dict) -> str:
         f"({s['dtype']}, compile {s['compile']}), a {s['image'][1]}x{s['image'][0]} image "
         f"(encoder input {s['encoder_image'][1]}x{s['encoder_image'][0]}), "
         f"{s['input_points']:,} points -> {s['network_points']:,}, {s['warm_runs']} warm runs, "
-        "encoder cache cleared before each.",
+        "encoder cache cleared before each. Load average (1 min) "
+        f"{m.get('load_average_1m_at_start')} at the start, {m.get('load_average_1m_at_end')} "
+        "at the end (other work on the machine inflates every timing).",
         "",
         "## Stages (ms)",
         "",
@@ -743,6 +749,8 @@ def run(args: argparse.Namespace, command: str = "bench") -> int:
     flags += [f"--{name}" for name in ("quick", "compile") if getattr(args, name)]
     flags += ["--no-sweeps"] if args.no_sweeps else []
     flags += [f"--soak {args.soak}"] if args.soak is not None else []
+    flags += [f"--json {args.json}"] if args.json and args.json != "-" else []
+    flags += [f"--markdown {args.markdown}"] if args.markdown else []
     result["command"] = "grasp-semantics bench " + " ".join(flags)
     text = json.dumps(result, indent=2)
     sys.stdout.write(text + "\n")
