@@ -121,3 +121,23 @@ def test_bf16_backbone_on_cpu():
     rgb, points = inputs()
     out = pred.predict(rgb, points, "hand me the scissors")
     assert np.isfinite(out.contact).all() and len(out.poses) > 0
+
+
+def test_warm_up_runs_the_configured_sizes_and_leaves_the_cache_empty(predictor):
+    calls = predictor.model.encoder.backbone_calls
+    assert predictor.warm_up(runs=1) > 0
+    assert predictor.model.encoder.backbone_calls == calls + 1
+    assert not predictor.model.encoder._cache
+
+
+def test_compile_flag_compiles_the_point_network_and_heads_in_place():
+    torch.manual_seed(0)
+    cfg = get_config("tiny")
+    cfg.pointnet.num_points = 256
+    compiled = GraspPredictor(GraspNet(cfg), device="cpu", compile=True)
+    model = compiled.model
+    assert compiled.compiled
+    for module in (model.pointnet, model.fusion, model.heads):
+        assert module._compiled_call_impl is not None  # compiled on first call (warm_up)
+    assert model.encoder._compiled_call_impl is None
+    assert set(model.state_dict()) == set(GraspNet(cfg).state_dict())  # names unchanged
