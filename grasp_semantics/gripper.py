@@ -113,11 +113,22 @@ def cloud_collisions(
     rotation = poses[:, :3, :3].astype(np.float32)
     tcp = poses[:, :3, 3].astype(np.float32)
     cloud = cloud.astype(np.float32, copy=False)
+    # Only points within reach of a TCP can be inside its boxes: one [P, G] distance test
+    # (with a 1 mm margin, far above float32 rounding) leaves the box test a few hundred
+    # points per grasp.
+    reach = np.sqrt(np.maximum(lo**2, hi**2).sum(axis=2)).max(axis=1) + 1e-3  # [G]
+    c_sq = (cloud * cloud).sum(1)[:, None]
     hits = np.zeros(len(poses), dtype=bool)
-    for i in range(len(poses)):  # one grasp at a time keeps memory at [P, 3] for any cloud
-        local = (cloud - tcp[i]) @ rotation[i]  # [P, 3] in the gripper frame
-        inside = (local[:, None] >= lo[i]) & (local[:, None] <= hi[i])  # [P, 3 boxes, 3 axes]
-        hits[i] = int(inside.all(axis=2).any(axis=1).sum()) > tolerance
+    for start in range(0, len(poses), 64):  # 64 grasps at a time: memory [P, 64] at most
+        t = tcp[start : start + 64]
+        # (a contiguous [3, g]: numpy multiplies by a transposed view ~100x slower)
+        d2 = c_sq - 2.0 * cloud @ np.ascontiguousarray(t.T) + (t * t).sum(1)  # [P, g]
+        near = d2 <= reach[start : start + 64] ** 2
+        for j in range(len(t)):
+            i = start + j
+            local = (cloud[near[:, j]] - tcp[i]) @ rotation[i]  # [P_i, 3], gripper frame
+            inside = (local[:, None] >= lo[i]) & (local[:, None] <= hi[i])  # [P_i, 3, 3]
+            hits[i] = int(inside.all(axis=2).any(axis=1).sum()) > tolerance
     return hits
 
 

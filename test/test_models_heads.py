@@ -155,3 +155,27 @@ def test_decoding_skips_grasps_that_hit_the_cloud():
     assert kept.tolist() == [1, 2]
     no_check = HeadsConfig(collision_check=False)
     assert decode_grasps(*args[:-1], no_check, 2, cloud=obstacle)["point_index"].tolist() == [0, 1]
+
+
+def test_cloud_collisions_match_testing_every_point_against_every_grasp():
+    """Only points within reach of a TCP are box-tested; the verdicts are those of testing the
+    whole cloud against each grasp (70 grasps: more than one block of 64)."""
+    from grasp_semantics.gripper import GripperConfig, gripper_boxes, opening
+
+    rng = np.random.default_rng(5)
+    cloud = rng.uniform(-0.1, 0.1, (3000, 3)).astype(np.float32)
+    n = 70
+    poses = grasp_poses(
+        rng.uniform(-0.08, 0.08, (n, 3)), rng.normal(size=(n, 3)), rng.normal(size=(n, 3)),
+        rng.uniform(0.0, 0.08, n),
+    )  # fmt: skip
+    widths = rng.uniform(0.0, 0.08, n)
+    lo, hi = gripper_boxes(opening(widths, GripperConfig()), GripperConfig())
+    counts = []
+    for i in range(n):
+        local = (cloud - poses[i, :3, 3]) @ poses[i, :3, :3]
+        inside = (local[:, None] >= lo[i]) & (local[:, None] <= hi[i])
+        counts.append(int(inside.all(axis=2).any(axis=1).sum()))
+    expected = np.array(counts) > 3
+    assert 0 < expected.sum() < n  # both verdicts occur
+    np.testing.assert_array_equal(cloud_collisions(poses, widths, cloud), expected)
