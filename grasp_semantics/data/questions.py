@@ -1,0 +1,280 @@
+"""Captions, questions and answers, and printed labels for the synthetic scenes.
+
+The scene-description head (``models/describe.py``) is trained on what a scene's labels say
+about it: object categories and colours, counts, positions in the image, and, for OCR, a short
+label text. The renderer has no textures, so a label is *printed in image space*: a white
+sticker with the text (drawn with PIL) is pasted onto the pixels where a bottle's body, a cup's
+sleeve or a mug's body is visible, clipped to that part's visible mask (occlusion respected,
+no perspective wrap or shading). Label texts are a brand word and a digit; the training split
+uses three quarters of the (word, digit) pairs and every other split the rest, so held-out
+scenes carry combinations never seen in training.
+
+Everything is deterministic from ``(seed, split)``, like the scenes themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
+
+from grasp_semantics.data.objects import CATEGORIES, COLOUR_NAMES
+from grasp_semantics.data.scene import Scene, generate_scene
+
+LABEL_WORDS: tuple[str, ...] = ("ACME", "NOVA", "ZEST", "KIWI", "LUMA", "ORCA", "MOKA", "VOLT")
+LABEL_DIGITS: tuple[str, ...] = tuple("123456789")
+LABEL_PARTS: dict[str, str] = {"bottle": "body", "cup": "sleeve", "mug": "body"}
+NO_TEXT = "no text"
+NUMBERS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five")
+PLURALS: dict[str, str] = {
+    "knife": "knives",
+    "brush": "brushes",
+    "scissors": "pairs of scissors",
+}
+MIN_VISIBLE_PIXELS = 150  # an object with fewer visible pixels is not counted
+MIN_LABEL_PIXELS = 400  # visible pixels a part needs to carry a label
+MIN_FONT_PX = 11  # smaller text is not printed (unreadable at the model's input size)
+LABEL_PROB = 0.7  # a scene with a label-bearing part gets a label this often
+POSITION_GAP_PX = 30.0  # leftmost / rightmost must win by this many pixels
+
+
+@dataclass(frozen=True)
+class QA:
+    """One training or evaluation item: a task, its prompt (VQA question) and the answer."""
+
+    task: str  # caption | ocr | vqa
+    prompt: str  # the question for vqa; empty for caption and ocr (their default prompts)
+    answer: str
+
+
+def label_texts(split: str) -> tuple[str, ...]:
+    """Label texts a split may print: train holds 3/4 of the (word, digit) pairs, others the
+    remaining quarter."""
+    held_out = split != "train"
+    return tuple(
+        f"{word} {digit}"
+        for w, word in enumerate(LABEL_WORDS)
+        for d, digit in enumerate(LABEL_DIGITS)
+        if ((w + d) % 4 == 0) == held_out
+    )
+
+
+def plural(category: str) -> str:
+    return PLURALS.get(category, category + "s")
+
+
+def noun_phrase(colour: str, category: str) -> str:
+    """ "a red mug", "an orange cup", "a pair of blue scissors"."""
+    if category == "scissors":
+        return f"a pair of {colour} scissors"
+    article = "an" if colour[0] in "aeiou" else "a"
+    return f"{article} {colour} {category}"
+
+
+def join_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclass
+class _Seen:
+    """A visible object: index, category, colour, visible pixels, mean image column."""
+
+    index: int
+    category: str
+    colour: str
+    pixels: int
+    u: float
+
+
+def _visible(scene: Scene) -> tuple[list[_Seen], bool]:
+    """Visible objects left to right, and whether every object is clearly in or out of view."""
+    seen, clear = [], True
+    for i, obj in enumerate(scene.objects):
+        cols = np.nonzero(scene.mask_object == i)[1]
+        if len(cols) >= MIN_VISIBLE_PIXELS:
+            seen.append(_Seen(i, obj.category, obj.colour, len(cols), float(cols.mean())))
+        elif len(cols):
+            clear = False
+    return sorted(seen, key=lambda s: s.u), clear
+
+
+def print_label(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
+    """The scene image with a label printed on one label-bearing part (or unchanged), the
+    label text ("" when none) and the category carrying it."""
+    candidates = []
+    for i, obj in enumerate(scene.objects):
+        part = LABEL_PARTS.get(obj.category)
+        if part is None:
+            continue
+        mask = (scene.mask_object == i) & (scene.mask_part == obj.part_names.index(part))
+        if mask.sum() >= MIN_LABEL_PIXELS:
+            candidates.append((int(mask.sum()), i, mask))
+    if not candidates or rng.random() >= LABEL_PROB:
+        return scene.rgb, "", ""
+    _, index, mask = max(candidates, key=lambda c: c[0])
+    texts = label_texts(scene.split)
+    text = texts[rng.integers(len(texts))]
+    rows, cols = np.nonzero(mask)
+    # Font size: the text spans at most 90% of the part's visible width and 80% of its height.
+    probe = ImageFont.load_default(size=20)
+    left, top, right, bottom = probe.getbbox(text)
+    width, height = cols.max() - cols.min() + 1, rows.max() - rows.min() + 1
+    size = int(min(20 * 0.9 * width / (right - left), 20 * 0.8 * height / (bottom - top)))
+    if size < MIN_FONT_PX:
+        return scene.rgb, "", ""
+    font = ImageFont.load_default(size=size)
+    sticker = Image.fromarray(scene.rgb)
+    draw = ImageDraw.Draw(sticker)
+    cx, cy = float(cols.mean()), float(rows.mean())
+    left, top, right, bottom = draw.textbbox((cx, cy), text, font=font, anchor="mm")
+    pad = max(2, size // 5)
+    paper = tuple(int(v) for v in rng.integers(225, 256, 3))
+    draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=paper)
+    ink = tuple(int(v) for v in rng.integers(0, 60, 3))
+    draw.text((cx, cy), text, font=font, fill=ink, anchor="mm")
+    out = np.where(mask[..., None], np.asarray(sticker), scene.rgb)
+    return out.astype(np.uint8), text, scene.objects[index].category
+
+
+def scene_questions(
+    scene: Scene, label: str, label_category: str, rng: np.random.Generator, vqa_per_scene: int
+) -> list[QA]:
+    """Caption, OCR and up to ``vqa_per_scene`` VQA items about ``scene`` (with its label)."""
+    seen, clear = _visible(scene)
+    items: list[QA] = [QA("ocr", "", label or NO_TEXT)]
+    if label:
+        items.append(QA("vqa", f"What does the label on the {label_category} say?", label))
+    if not clear or not seen:
+        return items
+    listing = join_list([noun_phrase(s.colour, s.category) for s in seen])
+    items.append(QA("caption", "", listing))
+    width = scene.rgb.shape[1]
+    cats = [s.category for s in seen]
+    pool: list[QA] = [
+        QA("vqa", "What is on the table?", listing),
+        QA("vqa", "How many objects are on the table?", NUMBERS[min(len(seen), 5)]),
+    ]
+    asked = CATEGORIES[rng.integers(len(CATEGORIES))]
+    if rng.random() < 0.5:
+        asked = cats[rng.integers(len(cats))]  # half the time about an object that is there
+    pool.append(QA("vqa", f"How many {plural(asked)} are there?", NUMBERS[cats.count(asked)]))
+    pool.append(QA("vqa", f"Is there a {asked} on the table?", "yes" if asked in cats else "no"))
+    for s in seen:
+        if cats.count(s.category) == 1:
+            pool.append(QA("vqa", f"What colour is the {s.category}?", s.colour))
+        if sum(t.category == s.category and t.colour == s.colour for t in seen) == 1:
+            side = ("left", "middle", "right")[min(2, int(3 * s.u / width))]
+            pool.append(QA("vqa", f"Where is the {s.colour} {s.category}?", side))
+    if len(seen) > 1 and seen[1].u - seen[0].u >= POSITION_GAP_PX:
+        first = seen[0]
+        pool.append(QA("vqa", "What is the leftmost object?", f"{first.colour} {first.category}"))
+    if len(seen) > 1 and seen[-1].u - seen[-2].u >= POSITION_GAP_PX:
+        last = seen[-1]
+        pool.append(QA("vqa", "What is the rightmost object?", f"{last.colour} {last.category}"))
+    picks = rng.permutation(len(pool))[:vqa_per_scene]
+    return items + [pool[i] for i in sorted(picks)]
+
+
+def describe_sample(scene: Scene, vqa_per_scene: int = 4) -> tuple[np.ndarray, list[QA]]:
+    """The (labelled) image of ``scene`` and its caption / OCR / VQA items."""
+    rng = np.random.default_rng([scene.seed, zlib.crc32(scene.split.encode()), 7])
+    rgb, label, category = print_label(scene, rng)
+    return rgb, scene_questions(scene, label, category, rng, vqa_per_scene)
+
+
+def corpus() -> list[str]:
+    """Every word the prompts and answers can use (a compact vocabulary is built from it)."""
+    texts = [f"{w} {d}" for w in LABEL_WORDS for d in LABEL_DIGITS]
+    texts += [NO_TEXT, "yes", "no", "left", "middle", "right", *NUMBERS]
+    for cat in CATEGORIES:
+        texts += [noun_phrase(c, cat) for c in COLOUR_NAMES]
+        texts += [f"{c} {cat}" for c in COLOUR_NAMES]
+        texts += [
+            f"What does the label on the {cat} say?",
+            f"How many {plural(cat)} are there?",
+            f"Is there a {cat} on the table?",
+            f"What colour is the {cat}?",
+            *[f"Where is the {c} {cat}?" for c in COLOUR_NAMES],
+        ]
+    # every noun phrase inside a list too (" an", " pair" differ from the first word's tokens)
+    texts.append(join_list([noun_phrase(c, cat) for cat in CATEGORIES for c in COLOUR_NAMES]))
+    texts += [
+        "What is on the table?",
+        "How many objects are on the table?",
+        "What is the leftmost object?",
+        "What is the rightmost object?",
+    ]
+    return texts
+
+
+def _record(job: tuple[int, str, int]) -> dict:
+    """One scene's labelled image and its items (a worker job)."""
+    import torch
+
+    torch.set_num_threads(1)
+    seed, split, vqa_per_scene = job
+    rgb, items = describe_sample(generate_scene(seed, split), vqa_per_scene)
+    return {
+        "seed": seed,
+        "image": rgb,
+        "items": json.dumps([dataclasses.asdict(q) for q in items]),
+    }
+
+
+def prepare_describe_data(
+    out_dir: str | Path,
+    split: str,
+    count: int,
+    seed: int,
+    vqa_per_scene: int = 4,
+    per_shard: int = 100,
+    workers: int = 1,
+    progress: bool = True,
+) -> Path:
+    """Shards (compressed ``.npz``) of ``count`` labelled scenes of ``split`` (scene seeds
+    ``seed``, ``seed + 1``...); shards already written are kept, so this resumes."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shards = math.ceil(count / per_shard)
+    todo = [k for k in range(shards) if not (out / f"shard-{k:05d}.npz").is_file()]
+    if not todo:
+        return out
+    bar = tqdm(total=len(todo) * per_shard, desc=f"describe {split}", disable=not progress)
+    with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
+        for k in todo:
+            seeds = range(seed + k * per_shard, seed + min(count, (k + 1) * per_shard))
+            records = []
+            for record in pool.imap(_record, [(s, split, vqa_per_scene) for s in seeds]):
+                records.append(record)
+                bar.update()
+            arrays = {key: np.stack([r[key] for r in records]) for key in records[0]}
+            temporary = out / f"shard-{k:05d}.tmp.npz"
+            np.savez_compressed(temporary, **arrays)
+            os.replace(temporary, out / f"shard-{k:05d}.npz")
+    bar.close()
+    return out
+
+
+def load_describe_data(directory: str | Path) -> list[tuple[int, np.ndarray, list[QA]]]:
+    """(seed, image, items) of every scene in the shards of ``directory``."""
+    files = sorted(
+        f for f in Path(directory).glob("shard-*.npz") if not f.name.endswith(".tmp.npz")
+    )
+    if not files:
+        raise FileNotFoundError(f"no describe shards in {directory}")
+    scenes = []
+    for path in files:
+        with np.load(path) as data:
+            for seed, image, items in zip(data["seed"], data["image"], data["items"], strict=True):
+                qa = [QA(**q) for q in json.loads(str(items))]
+                scenes.append((int(seed), image, qa))
+    return scenes
