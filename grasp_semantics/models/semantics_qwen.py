@@ -318,12 +318,23 @@ class QwenSemanticsEncoder(nn.Module):
 
     def pack(self, images: torch.Tensor, instructions: Sequence[str]) -> dict[str, torch.Tensor]:
         """Backbone inputs for uint8 images [B, V, H, W, 3] and B instructions."""
-        b, v = images.shape[:2]
+        v = images.shape[1]
         device = self.pix_mean.device
         prompts = [self._prompt(text, v) for text in instructions]
         enc = self.tokenizer(prompts, padding=True, return_tensors="pt", add_special_tokens=False)
         input_ids = enc["input_ids"].to(device)  # [B, L] real Qwen ids
-        mm_types = (input_ids == self.image_token_id).int()  # [B, L] 1 at image tokens
+        return {
+            "input_ids": input_ids,
+            "attention_mask": enc["attention_mask"].to(device),
+            "mm_token_type_ids": (input_ids == self.image_token_id).int(),  # 1 at image tokens
+            **self.pixel_inputs(images),
+        }
+
+    def pixel_inputs(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``pixel_values`` [B*V*gh*gw, 3*T*p*p] and ``image_grid_thw`` [B*V, 3] of uint8
+        images [B, V, H, W, 3], resized to the backbone's input size."""
+        b, v = images.shape[:2]
+        device = self.pix_mean.device
         h, w = self.cfg.backbone.image_size
         x = images.to(device).reshape(b * v, *images.shape[2:]).permute(0, 3, 1, 2).float()
         if x.shape[-2:] != (h, w):
@@ -335,11 +346,8 @@ class QwenSemanticsEncoder(nn.Module):
             device=device,
         )
         return {
-            "input_ids": input_ids,
-            "attention_mask": enc["attention_mask"].to(device),
-            "mm_token_type_ids": mm_types,
-            "pixel_values": pixels.to(self.backbone_dtype()),  # [B*V*gh*gw, 3*T*p*p]
-            "image_grid_thw": grid.expand(b * v, 3).contiguous(),  # [B*V, 3]
+            "pixel_values": pixels.to(self.backbone_dtype()),
+            "image_grid_thw": grid.expand(b * v, 3).contiguous(),
         }
 
     # ------------------------------------------------------------ forward

@@ -1,0 +1,537 @@
+"""Scene description (caption / OCR / VQA) by generation through the grasp encoder's backbone.
+
+:class:`SceneDescriber` attaches to a loaded :class:`QwenSemanticsEncoder` and generates text
+with the *same* backbone modules (no second copy: the describer keeps no reference to them in
+its own state dict). What it adds is small and active only while it generates:
+
+- low-rank adapters on chosen linear layers, applied through forward hooks (not by replacing
+  modules), so the grasp path's modules, state-dict keys and outputs stay exactly as they are;
+- for the compact-vocabulary ``tiny`` backbone, embedding rows for prompt and answer tokens the
+  grasp table lacks (the grasp rows are read, never written) and an output layer over the
+  describe vocabulary;
+- for the full-vocabulary backbones, the checkpoint's own language-model head (tied to the
+  input embedding, or loaded from the checkpoint's files), so a real Qwen-VL answers natively.
+
+The head runs only in :meth:`SceneDescriber.generate` / :meth:`SceneDescriber.loss`. Decoding
+is greedy by default (temperature sampling optional), bounded by ``max_new_tokens`` and stops
+at the end-of-turn tokens. A trained describer is saved as ``describe/`` beside the grasp
+weights (``config.yaml`` + ``adapter.safetensors``) and records a fingerprint of the base it
+was trained on, so a retrained grasp model is not silently paired with stale adapters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+
+from .semantics_qwen import IMAGE_TOKEN, QwenSemanticsEncoder, as_image_batch
+from .tokenizer import CHAT_TEMPLATE, SPECIAL_IDS
+
+TASKS: tuple[str, ...] = ("caption", "ocr", "vqa")
+# The seed CLI's tasks; caption and ocr have a default prompt, vqa asks the user's question.
+TASK_PROMPTS: dict[str, str] = {
+    "caption": "Describe this image.",
+    "ocr": "Read the text in the image.",
+}
+STOP_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
+DESCRIBE_DIR = "describe"
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "adapter.safetensors"
+TEXT_LORA_TARGETS: tuple[str, ...] = (
+    "*language_model.layers.*.self_attn.[qkvo]_proj",
+    "*language_model.layers.*.mlp.*_proj",
+)
+
+
+def task_prompt(task: str, prompt: str = "") -> str:
+    """The text sent with the image: a task's default prompt (plus ``prompt`` as an extra
+    instruction), or the question itself for ``vqa``. Raises ValueError on a bad request."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: one of {', '.join(TASKS)}")
+    prompt = (prompt or "").strip()
+    if task == "vqa":
+        if not prompt:
+            raise ValueError("task 'vqa' needs a prompt: the question to answer")
+        return prompt
+    return f"{TASK_PROMPTS[task]} {prompt}".strip()
+
+
+@dataclass
+class DescribeConfig:
+    """The describe part: adapters, vocabulary, decoding defaults, the base it belongs to."""
+
+    lora_r: int = 16
+    lora_alpha: float = 32.0
+    # fnmatch patterns over the backbone's module names; empty: no adapters (a real
+    # checkpoint's own instruction-tuned weights answer as they are).
+    lora_targets: tuple[str, ...] = TEXT_LORA_TARGETS
+    max_new_tokens: int = 32
+    base_fingerprint: str | None = None  # of the grasp backbone the adapters were trained on
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DescribeConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"describe config: unknown keys {sorted(unknown)}")
+        data = dict(data)
+        if "lora_targets" in data:
+            data["lora_targets"] = tuple(data["lora_targets"])
+        return cls(**data)
+
+
+class _Switch:
+    """A per-thread on/off flag: adapters act only in the thread that is generating."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def on(self) -> bool:
+        return getattr(self._local, "on", False)
+
+    @contextmanager
+    def enabled(self) -> Iterator[None]:
+        before = self.on
+        self._local.on = True
+        try:
+            yield
+        finally:
+            self._local.on = before
+
+
+class HookedLoRA(nn.Module):
+    """LoRA (``x -> x + s * B(A(x))``, B zero-initialised) on linear layers of ``model`` whose
+    names match ``patterns``, added by forward hooks while ``switch`` is on."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        patterns: Sequence[str],
+        r: int,
+        alpha: float,
+        switch: _Switch,
+    ) -> None:
+        super().__init__()
+        self.scale = alpha / r
+        self.switch = switch
+        self.down = nn.ModuleDict()
+        self.up = nn.ModuleDict()
+        self._handles = []
+        for name, module in model.named_modules():
+            if not isinstance(module, nn.Linear) or not any(
+                fnmatch.fnmatchcase(name, p) for p in patterns
+            ):
+                continue
+            key = _module_key(name)
+            self.down[key] = nn.Linear(module.in_features, r, bias=False)
+            self.up[key] = nn.Linear(r, module.out_features, bias=False)
+            nn.init.kaiming_uniform_(self.down[key].weight, a=5**0.5)
+            nn.init.zeros_(self.up[key].weight)
+            self._handles.append(module.register_forward_hook(self._hook(key)))
+        if patterns and not self._handles:
+            raise ValueError(f"no linear layer matches the LoRA targets {list(patterns)}")
+
+    def _hook(self, key: str):
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            if not self.switch.on:
+                return None  # grasp path: the layer's own output, untouched
+            x = args[0].to(self.down[key].weight.dtype)
+            return output + (self.scale * self.up[key](self.down[key](x))).to(output.dtype)
+
+        return hook
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+def _module_key(name: str) -> str:
+    """A module name usable as a ModuleDict key (no dots)."""
+    return name.replace(".", "__")
+
+
+def base_fingerprint(encoder: QwenSemanticsEncoder) -> str:
+    """Content hash of the backbone's weights (and compact table) the adapters were fitted to.
+    A real checkpoint is named by its directory (hashing billions of weights takes too long)."""
+    bcfg = encoder.cfg.backbone
+    if bcfg.checkpoint is not None:
+        return f"checkpoint:{Path(bcfg.checkpoint).expanduser().resolve()}"
+    digest = hashlib.blake2b(digest_size=16)
+    tensors = dict(encoder.backbone.state_dict())
+    if encoder.compact is not None:
+        tensors["compact.kept_ids"] = encoder.compact.kept_ids
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _checkpoint_lm_head(checkpoint: str) -> torch.Tensor | None:
+    """An untied checkpoint's ``lm_head.weight`` (None when tied to the input embedding)."""
+    from safetensors import safe_open
+
+    path = Path(checkpoint).expanduser()
+    config = json.loads((path / "config.json").read_text())
+    text = config.get("text_config", {})
+    if config.get("tie_word_embeddings", text.get("tie_word_embeddings", False)):
+        return None
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        files = {json.loads(index.read_text())["weight_map"]["lm_head.weight"]}
+    else:
+        files = {"model.safetensors"}
+    for name in files:
+        with safe_open(str(path / name), framework="pt") as f:
+            if "lm_head.weight" in set(f.keys()):
+                return f.get_tensor("lm_head.weight")
+    raise FileNotFoundError(f"{path}: untied checkpoint without lm_head.weight")
+
+
+class SceneDescriber(nn.Module):
+    """Caption / OCR / VQA generation through an encoder's backbone (shared, not copied)."""
+
+    def __init__(
+        self,
+        encoder: QwenSemanticsEncoder,
+        cfg: DescribeConfig | None = None,
+        vocab_texts: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg or DescribeConfig()
+        # Shared modules are plain attributes, not submodules: their weights are the grasp
+        # model's, neither copied nor saved with the describer.
+        object.__setattr__(self, "encoder", encoder)
+        object.__setattr__(self, "embed", encoder.backbone.get_input_embeddings())
+        self.switch = _Switch()
+        backbone = encoder.backbone
+        self.lora = HookedLoRA(
+            backbone, self.cfg.lora_targets, self.cfg.lora_r, self.cfg.lora_alpha, self.switch
+        )
+        hidden = encoder._hidden_size()
+        self.stop_ids = [SPECIAL_IDS[t] for t in STOP_TOKENS]
+        self.compact = encoder.compact is not None
+        if self.compact:
+            ids = set(self.stop_ids)
+            for text in [*vocab_texts, *TASK_PROMPTS.values()]:
+                ids.update(encoder.tokenizer.encode(text, add_special_tokens=False))
+            out_ids = torch.tensor(sorted(ids), dtype=torch.long)
+            known = encoder.compact(out_ids) > 0
+            self.register_buffer("out_ids", out_ids)  # [V_out] real ids the head can emit
+            self.register_buffer("extra_ids", out_ids[~known].clone())  # real ids given rows
+            self.extra = nn.Embedding(int((~known).sum()), hidden)
+            nn.init.normal_(self.extra.weight, std=self.embed.weight.detach().float().std())
+            self.head = nn.Linear(hidden, len(out_ids), bias=False)
+            self._embed_handles = [
+                self.embed.register_forward_pre_hook(self._rows_in),
+                self.embed.register_forward_hook(self._rows_out),
+            ]
+        else:
+            checkpoint = encoder.cfg.backbone.checkpoint
+            untied = _checkpoint_lm_head(checkpoint) if checkpoint else None
+            # A random-init full-vocabulary backbone ties its head to the input embedding, as
+            # Qwen2.5-VL-3B and Qwen3-VL-2B/4B do.
+            self.register_buffer("lm_head", untied, persistent=False)
+            self._embed_handles = []
+        self._pending: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ vocabulary
+    def input_rows(self, real_ids: torch.Tensor) -> torch.Tensor:
+        """Embedding rows of real Qwen ids: the grasp table's rows, then extra rows numbered
+        from the table size (only understood while the describer is active)."""
+        if not self.compact:
+            return real_ids
+        rows = self.encoder.compact(real_ids)
+        pos = torch.searchsorted(self.extra_ids, real_ids).clamp(max=len(self.extra_ids) - 1)
+        extra = (rows == 0) & (self.extra_ids[pos] == real_ids)
+        return torch.where(extra, self.encoder.compact.size + pos, rows)
+
+    def _rows_in(self, module: nn.Module, args: tuple) -> tuple | None:
+        if not self.switch.on:
+            return None
+        rows = args[0]
+        self._pending = rows
+        return (rows.clamp(max=self.encoder.compact.size - 1),)
+
+    def _rows_out(self, module: nn.Module, args: tuple, output: torch.Tensor):
+        if not self.switch.on or self._pending is None:
+            return None
+        rows, self._pending = self._pending, None
+        is_extra = rows >= self.encoder.compact.size
+        if not bool(is_extra.any()):
+            return None
+        extra = self.extra(torch.where(is_extra, rows - self.encoder.compact.size, 0))
+        return torch.where(is_extra[..., None], extra.to(output.dtype), output)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores [..., V_out] of the next token from the backbone's last hidden states."""
+        if self.compact:
+            return self.head(hidden.to(self.head.weight.dtype))
+        weight = self.lm_head if self.lm_head is not None else self.embed.weight
+        return F.linear(hidden.to(weight.dtype), weight).float()
+
+    def token_ids(self, index: torch.Tensor) -> torch.Tensor:
+        """Real Qwen ids of head outputs ``index``."""
+        return self.out_ids[index] if self.compact else index
+
+    def head_index(self, real_ids: torch.Tensor) -> torch.Tensor:
+        """Head output index of real ids (-100 where the head cannot emit the id)."""
+        if not self.compact:
+            return real_ids
+        pos = torch.searchsorted(self.out_ids, real_ids).clamp(max=len(self.out_ids) - 1)
+        return torch.where(self.out_ids[pos] == real_ids, pos, torch.full_like(pos, -100))
+
+    # ------------------------------------------------------------------ inputs
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Adapters and extra rows on (this thread); a peft-wrapped grasp backbone's own LoRA
+        off, so a real checkpoint answers as the instruction-tuned model it is."""
+        with ExitStack() as stack:
+            if hasattr(self.encoder.backbone, "disable_adapter"):
+                stack.enter_context(self.encoder.backbone.disable_adapter())
+            stack.enter_context(self.switch.enabled())
+            yield
+
+    def prompt_ids(self, text: str, views: int = 1) -> list[int]:
+        """Real ids of a chat turn: the image(s) first (the Qwen-VL chat order; questions about
+        one image then share its prefix), then ``text``, then the assistant cue."""
+        tok = self.encoder.tokenizer
+        content = [{"type": "image"}] * views + [{"type": "text", "text": text}]
+        template = None if getattr(tok, "chat_template", None) else CHAT_TEMPLATE
+        prompt = tok.apply_chat_template(
+            [{"role": "user", "content": content}],
+            tokenize=False,
+            add_generation_prompt=True,
+            chat_template=template,
+        )
+        per_view = self.encoder.grid_hw[0] * self.encoder.grid_hw[1]
+        prompt = prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * per_view)
+        return tok.encode(prompt, add_special_tokens=False)
+
+    def _batch(self, sequences: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded real ids [B, L] and attention mask (left padding for generation)."""
+        device = self.encoder.pix_mean.device
+        length = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), length), SPECIAL_IDS["<|endoftext|>"], dtype=torch.long)
+        mask = torch.zeros((len(sequences), length), dtype=torch.long)
+        for i, seq in enumerate(sequences):
+            span = slice(length - len(seq), length) if left else slice(0, len(seq))
+            ids[i, span] = torch.tensor(seq)
+            mask[i, span] = 1
+        return ids.to(device), mask.to(device)
+
+    def _backbone_inputs(
+        self, grid: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Backbone text inputs (rows, mask, M-RoPE positions) for real ids [B, L] whose
+        images have patch grids ``grid`` [B*V, 3]."""
+        rows = self.input_rows(ids)
+        mm_types = (ids == self.encoder.image_token_id).int()
+        positions, _ = self.encoder.backbone.get_rope_index(
+            rows, mm_token_type_ids=mm_types, image_grid_thw=grid, attention_mask=mask
+        )
+        return {
+            "input_ids": rows,
+            "attention_mask": mask,
+            "position_ids": positions,
+            "mm_token_type_ids": mm_types,
+            "image_grid_thw": grid,
+        }
+
+    # ------------------------------------------------------------------ training
+    def loss(
+        self,
+        images: Any,
+        prompts: Sequence[str],
+        answers: Sequence[str],
+        image_index: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """Mean cross-entropy of the answer tokens (and the end-of-turn token) given images
+        and prompts (teacher forcing), for training the adapters and head.
+
+        ``image_index[i]`` is the image (of uint8 ``images`` [N, (V,) H, W, 3]) of sequence
+        ``i`` (default: the i-th). The image part of the prompt comes first and is the same for
+        every question, so it runs once per image; each question continues from its cache.
+        """
+        from transformers import DynamicCache
+
+        images = as_image_batch(images)
+        index = list(range(len(prompts))) if image_index is None else list(image_index)
+        tok = self.encoder.tokenizer
+        views = images.shape[1]
+        vision_end = SPECIAL_IDS["<|vision_end|>"]
+        suffixes, starts, prefix = [], [], None
+        for text, answer in zip(prompts, answers, strict=True):
+            full = self.prompt_ids(text, views)
+            cut = len(full) - full[::-1].index(vision_end)  # just after the last image
+            if prefix is None:
+                prefix = full[:cut]
+            answer_ids = [*tok.encode(answer, add_special_tokens=False), self.stop_ids[0]]
+            unknown = [t for t in answer_ids if int(self.head_index(torch.tensor(t))) < 0]
+            if unknown:
+                raise ValueError(f"answer {answer!r} has tokens the head cannot emit: {unknown}")
+            starts.append(len(full) - cut)
+            suffixes.append(full[cut:] + answer_ids)
+        pre_ids, pre_mask = self._batch([prefix] * len(images), left=False)
+        ids, mask = self._batch(suffixes, left=False)
+        targets = torch.full_like(ids, -100)
+        for i, (seq, start) in enumerate(zip(suffixes, starts, strict=True)):
+            targets[i, start - 1 : len(seq) - 1] = self.head_index(ids[i, start : len(seq)])
+        pixels = self.encoder.pixel_inputs(images)
+        model = self.encoder.backbone
+        with self.active():
+            cache = DynamicCache()
+            inputs = self._backbone_inputs(pixels["image_grid_thw"], pre_ids, pre_mask)
+            model(**{**inputs, **pixels}, past_key_values=cache, use_cache=True, return_dict=True)
+            cache.batch_select_indices(torch.tensor(index, device=ids.device))
+            first = inputs["position_ids"].amax() + 1  # the prefix is the same for every image
+            positions = (first + torch.arange(ids.shape[1], device=ids.device)).expand(
+                3, len(index), -1
+            )
+            out = model(
+                input_ids=self.input_rows(ids),
+                attention_mask=torch.cat([pre_mask[:1].expand(len(index), -1), mask], dim=1),
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                return_dict=True,
+            )
+        keep = targets >= 0
+        return F.cross_entropy(self.logits(out.last_hidden_state[keep]).float(), targets[keep])
+
+    # ------------------------------------------------------------------ generation
+    @torch.inference_mode()
+    def generate(
+        self,
+        images: Any,
+        prompts: Sequence[str],
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> list[str]:
+        """Answers to ``prompts`` (one per sample of uint8 images [B, (V,) H, W, 3]).
+
+        Greedy when ``temperature`` is 0, else sampling at that temperature; at most
+        ``max_new_tokens`` tokens each; a sample stops at its first end-of-turn token.
+        """
+        from transformers import DynamicCache
+
+        images = as_image_batch(images)
+        if len(prompts) != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} image sets but {len(prompts)} prompts")
+        limit = self.cfg.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        if limit < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {limit}")
+        views = images.shape[1]
+        ids, mask = self._batch([self.prompt_ids(p, views) for p in prompts], left=True)
+        b = ids.shape[0]
+        stops = torch.tensor(self.stop_ids, device=ids.device)
+        out_tokens = torch.zeros((b, 0), dtype=torch.long, device=ids.device)
+        done = torch.zeros(b, dtype=torch.bool, device=ids.device)
+        with self.active():
+            pixels = self.encoder.pixel_inputs(images)
+            inputs = {**self._backbone_inputs(pixels["image_grid_thw"], ids, mask), **pixels}
+            next_pos = inputs["position_ids"].amax(dim=(0, 2)) + 1  # [B] first answer position
+            cache = DynamicCache()
+            out = self.encoder.backbone(
+                **inputs, past_key_values=cache, use_cache=True, return_dict=True
+            )
+            for step in range(limit):
+                scores = self.logits(out.last_hidden_state[:, -1])  # [B, V_out]
+                if temperature > 0:
+                    probs = torch.softmax(scores.float() / temperature, dim=-1)
+                    index = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                else:
+                    index = scores.argmax(dim=-1)
+                token = self.token_ids(index)
+                token = torch.where(done, torch.full_like(token, self.stop_ids[0]), token)
+                out_tokens = torch.cat([out_tokens, token[:, None]], dim=1)
+                done |= torch.isin(token, stops)
+                if bool(done.all()) or step == limit - 1:
+                    break
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                position = (next_pos + step).view(1, b, 1).expand(3, b, 1)
+                out = self.encoder.backbone(
+                    input_ids=self.input_rows(token[:, None]),
+                    attention_mask=mask,
+                    position_ids=position,
+                    past_key_values=cache,
+                    use_cache=True,
+                    return_dict=True,
+                )
+        answers = []
+        for row in out_tokens.tolist():
+            cut = next((i for i, t in enumerate(row) if t in self.stop_ids), len(row))
+            text = self.encoder.tokenizer.decode(row[:cut], skip_special_tokens=True)
+            answers.append(text.strip())
+        return answers
+
+    # ------------------------------------------------------------------ files
+    def save(self, directory: str | Path) -> Path:
+        """``config.yaml`` + ``adapter.safetensors`` (adapters, extra rows, head, vocabulary)."""
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        cfg = dataclasses.replace(self.cfg, base_fingerprint=base_fingerprint(self.encoder))
+        data = {**cfg.to_dict(), "vocab_size": len(self.out_ids) if self.compact else None}
+        (out / CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False))
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+        return out
+
+    @classmethod
+    def load(
+        cls, directory: str | Path, encoder: QwenSemanticsEncoder, check_base: bool = True
+    ) -> SceneDescriber:
+        """A describer saved by :meth:`save`, attached to ``encoder``. Raises when the adapters
+        were trained on another base (retrain them: ``grasp-semantics train-describe``)."""
+        from safetensors.torch import load_file
+
+        path = Path(directory)
+        if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(f"{path} needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+        data = yaml.safe_load((path / CONFIG_FILE).read_text())
+        data.pop("vocab_size", None)
+        cfg = DescribeConfig.from_dict(data)
+        if check_base and cfg.base_fingerprint != base_fingerprint(encoder):
+            raise RuntimeError(
+                f"the describe adapters in {path} were trained on another grasp model than the "
+                "one loaded; retrain them on this one with `grasp-semantics train-describe "
+                "--config config/train_describe_tiny.yaml`"
+            )
+        state = load_file(str(path / WEIGHTS_FILE))
+        describer = cls(encoder, cfg)
+        if describer.compact:  # the saved vocabulary, before loading the tensors sized by it
+            describer.out_ids = state["out_ids"].clone()
+            describer.extra_ids = state["extra_ids"].clone()
+            describer.extra = nn.Embedding(*state["extra.weight"].shape)
+            rows, hidden = state["head.weight"].shape
+            describer.head = nn.Linear(hidden, rows, bias=False)
+        describer.load_state_dict(state, strict=True)
+        return describer.to(encoder.pix_mean.device)
+
+    def close(self) -> None:
+        """Remove the hooks from the shared backbone (the grasp model is left as it was)."""
+        self.lora.remove()
+        for handle in self._embed_handles:
+            handle.remove()
+        self._embed_handles = []

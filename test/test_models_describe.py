@@ -1,0 +1,217 @@
+"""Scene description through the grasp encoder's backbone: generation, sharing, isolation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from grasp_semantics.data.questions import corpus
+from grasp_semantics.models.config import get_config
+from grasp_semantics.models.describe import (
+    DescribeConfig,
+    SceneDescriber,
+    base_fingerprint,
+    task_prompt,
+)
+from grasp_semantics.models.grasp_net import GraspNet
+from grasp_semantics.models.tokenizer import SPECIAL_IDS
+
+torch.set_num_threads(1)
+
+
+def _images(b: int, h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(b, h, w, 3), dtype=np.uint8)
+
+
+def _perturb(module: torch.nn.Module, seed: int = 0) -> None:
+    """Give every describer weight (LoRA up-projections start at zero) a random value."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+
+
+@pytest.mark.parametrize("name", ["debug_qwen3_vl", "debug_qwen2_5_vl"])
+@pytest.mark.parametrize("tied", [True, False])
+def test_greedy_generation_matches_transformers_generate(name, tied, tmp_path):
+    """A local ...ForConditionalGeneration checkpoint answers through the describer exactly as
+    transformers' own greedy generate does (its LM head: tied, or loaded from the files)."""
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen3VLForConditionalGeneration
+
+    from grasp_semantics.models.semantics_qwen import (
+        _TOKEN_KEYS,
+        QwenSemanticsEncoder,
+        _hf_config,
+    )
+    from grasp_semantics.models.tokenizer import load_tokenizer
+
+    torch.manual_seed(0)
+    cfg = get_config(name).encoder
+    hf_cfg = _hf_config(cfg.backbone, {k: SPECIAL_IDS[v] for k, v in _TOKEN_KEYS.items()})
+    hf_cfg.tie_word_embeddings = hf_cfg.text_config.tie_word_embeddings = tied
+    cls = (
+        Qwen3VLForConditionalGeneration if "qwen3" in name else Qwen2_5_VLForConditionalGeneration
+    )
+    full = cls(hf_cfg).eval()
+    full.save_pretrained(tmp_path)
+    load_tokenizer(None).save_pretrained(tmp_path)
+    cfg.backbone.checkpoint = str(tmp_path)
+    encoder = QwenSemanticsEncoder(cfg).eval()
+    describer = SceneDescriber(encoder, DescribeConfig(lora_targets=()))
+    assert (describer.lm_head is None) == tied
+    image = torch.from_numpy(_images(1))
+    ours = describer.generate(image, ["Describe this image."], max_new_tokens=8)[0]
+    ids = torch.tensor([describer.prompt_ids("Describe this image.")])
+    inputs = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "mm_token_type_ids": (ids == SPECIAL_IDS["<|image_pad|>"]).int(),
+        **encoder.pixel_inputs(image[:, None]),
+    }
+    eos = [SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]]
+    with torch.no_grad():
+        ref = full.generate(**inputs, max_new_tokens=8, do_sample=False, eos_token_id=eos)
+    expected = encoder.tokenizer.decode(ref[0, ids.shape[1] :], skip_special_tokens=True)
+    assert ours == expected.strip()
+
+
+@pytest.mark.parametrize("name", ["debug_qwen3_vl", "debug_qwen2_5_vl", "tiny"])
+def test_random_init_configs_generate_with_the_grasp_models_own_weights(name):
+    model = GraspNet(name).eval()
+    describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+    _perturb(describer)
+    backbone_ptrs = {p.data_ptr() for p in model.encoder.backbone.parameters()}
+    answers = describer.generate(_images(2), ["Describe this image.", "What is on the table?"])
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    # No second copy: the describer holds no backbone tensor, it reads the encoder's.
+    assert not any(k.startswith("encoder.") for k in describer.state_dict())
+    assert all(p.data_ptr() not in backbone_ptrs for p in describer.parameters())
+    embed = model.encoder.backbone.get_input_embeddings().weight
+    assert describer.embed.weight.data_ptr() == embed.data_ptr()
+    assert {p.data_ptr() for p in model.encoder.backbone.parameters()} == backbone_ptrs
+
+
+def test_generation_stops_at_end_of_turn_and_at_max_new_tokens():
+    model = GraspNet("tiny").eval()
+    describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+    vocab = len(describer.out_ids)
+
+    def always(real_id: int):  # a head that always scores one token highest
+        index = torch.full((), int((describer.out_ids == real_id).nonzero()))
+        return lambda hidden: torch.nn.functional.one_hot(
+            index.expand(hidden.shape[:-1]), vocab
+        ).float()
+
+    describer.logits = always(model.encoder.tokenizer.encode(" red")[0])
+    assert describer.generate(_images(1), ["Describe this image."], max_new_tokens=3) == [
+        "red red red"
+    ]
+    describer.logits = always(SPECIAL_IDS["<|im_end|>"])
+    assert describer.generate(_images(1), ["Describe this image."], max_new_tokens=5) == [""]
+
+
+def test_batched_generation_equals_one_at_a_time():
+    """Left-padded batches (prompts of different lengths) answer as single samples do."""
+    torch.manual_seed(0)
+    model = GraspNet("tiny").eval()
+    describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+    _perturb(describer, seed=1)
+    images = _images(3, seed=2)
+    prompts = ["Describe this image.", "How many objects are on the table?", "What is on it?"]
+    batched = describer.generate(images, prompts, max_new_tokens=6)
+    single = [describer.generate(images[i : i + 1], [p], max_new_tokens=6)[0] for i, p in
+              enumerate(prompts)]  # fmt: skip
+    assert batched == single
+    assert len(set(batched)) > 1  # the perturbed adapters really answer differently
+
+
+@pytest.mark.parametrize("name", ["tiny", "debug_qwen2_5_vl"])
+def test_shared_image_prefix_loss_equals_the_full_sequence_loss(name):
+    """Training runs each image once and continues every question from its cache: the loss
+    equals teacher forcing on whole sequences, one image copy per question."""
+    torch.manual_seed(0)
+    model = GraspNet(name).eval()
+    describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+    _perturb(describer, seed=4)
+    images = torch.from_numpy(_images(2, seed=5))[:, None]
+    prompts = ["Describe this image.", "What colour is the mug?", "How many objects are there?"]
+    answers = ["a red mug and a pair of blue scissors", "red", "two"]
+    index = [1, 0, 1]
+    tok = model.encoder.tokenizer
+    seqs, starts = [], []
+    for text, answer in zip(prompts, answers, strict=True):
+        prompt = describer.prompt_ids(text)
+        starts.append(len(prompt))
+        seqs.append(prompt + tok.encode(answer) + [SPECIAL_IDS["<|im_end|>"]])
+    ids, mask = describer._batch(seqs, left=False)
+    targets = torch.full_like(ids, -100)
+    for i, (seq, start) in enumerate(zip(seqs, starts, strict=True)):
+        targets[i, start - 1 : len(seq) - 1] = describer.head_index(ids[i, start : len(seq)])
+    pixels = model.encoder.pixel_inputs(images[index])
+    with torch.no_grad(), describer.active():
+        inputs = describer._backbone_inputs(pixels["image_grid_thw"], ids, mask)
+        hidden = model.encoder.backbone(**{**inputs, **pixels}, use_cache=False).last_hidden_state
+        keep = targets >= 0
+        reference = torch.nn.functional.cross_entropy(
+            describer.logits(hidden[keep]).float(), targets[keep]
+        )
+        shared = describer.loss(images, prompts, answers, index)
+    torch.testing.assert_close(shared, reference, rtol=1e-4, atol=1e-5)
+    if name == "tiny":  # a compact head refuses answers it could never produce
+        with pytest.raises(ValueError, match="cannot emit"):
+            describer.loss(images, ["What is it?"], ["zebra"])
+
+
+def test_grasp_outputs_identical_with_the_describer_attached():
+    """Adapters act only while generating: the grasp path gives bit-identical outputs."""
+    torch.manual_seed(0)
+    model = GraspNet("tiny").eval()
+    batch = {
+        "images": torch.from_numpy(_images(2, 128, 160)),
+        "instructions": ["hand me the knife", "pour from the red mug"],
+        "points": torch.rand(2, model.cfg.pointnet.num_points, 3) * 0.3
+        + torch.tensor([0, 0, 0.6]),
+    }
+    with torch.no_grad():
+        before = model(batch)
+        describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+        _perturb(describer)
+        describer.generate(batch["images"], ["Describe this image.", "What is it?"])
+        with_describer = model(batch)
+    for key in before:
+        assert torch.equal(before[key], with_describer[key]), key
+    with torch.no_grad():  # ... while the adapters, when on, do change the backbone's states
+        plain = model.encoder(batch["images"], batch["instructions"]).hidden
+        with describer.active():
+            changed = model.encoder(batch["images"], batch["instructions"]).hidden
+    assert (plain - changed).abs().max() > 1e-3
+
+
+def test_save_and_load_round_trip_and_base_check(tmp_path):
+    torch.manual_seed(0)
+    model = GraspNet("tiny").eval()
+    describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+    _perturb(describer, seed=3)
+    prompts = ["Describe this image.", "What colour is the mug?"]
+    expected = describer.generate(_images(2), prompts)
+    describer.save(tmp_path)
+    describer.close()
+    loaded = SceneDescriber.load(tmp_path, model.encoder)
+    assert loaded.generate(_images(2), prompts) == expected
+    loaded.close()
+    with torch.no_grad():  # another grasp model: the adapters no longer belong to it
+        next(model.encoder.backbone.parameters()).add_(1e-3)
+    assert base_fingerprint(model.encoder) != loaded.cfg.base_fingerprint
+    with pytest.raises(RuntimeError, match="train-describe"):
+        SceneDescriber.load(tmp_path, model.encoder)
+
+
+def test_task_prompts_and_bad_requests():
+    assert task_prompt("caption") == "Describe this image."
+    assert task_prompt("ocr", "only the bottle") == "Read the text in the image. only the bottle"
+    assert task_prompt("vqa", " Is the mug red? ") == "Is the mug red?"
+    with pytest.raises(ValueError, match="unknown task 'translate'"):
+        task_prompt("translate")
+    with pytest.raises(ValueError, match="vqa' needs a prompt"):
+        task_prompt("vqa", "  ")
