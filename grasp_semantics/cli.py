@@ -21,6 +21,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("grasp_semantics.data.cli", "render a synthetic scene with its labels to PNG"),
     "train": ("grasp_semantics.train", "train a model from a YAML config (torchrun-ready)"),
     "evaluate": ("grasp_semantics.evaluate", "contact, part and grasp metrics with baselines"),
+    "describe": ("grasp_semantics.describe", "caption, OCR or VQA on an image (same backbone)"),
+    "train-describe": ("grasp_semantics.train_describe", "train the describe head of a model"),
+    "evaluate-describe": (
+        "grasp_semantics.evaluate_describe",
+        "held-out caption / OCR / VQA exact match and token F1",
+    ),
 }
 
 

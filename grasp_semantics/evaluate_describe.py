@@ -1,0 +1,135 @@
+"""Held-out scene-description figures: exact match and token F1 per task (caption, ocr, vqa).
+
+    grasp-semantics evaluate-describe --model default --scenes 100 --json docs/describe_eval.json
+
+Scenes come from a split other than ``train`` (default ``val``, from seed 20,000,000: scenes the
+describe training never saw, with label texts from the held-out (word, digit) pairs), rendered
+and labelled as in training (``data/questions.py``). Answers are generated greedily from the
+full-size images through the same path as the CLI and the node. Both scores compare
+normalised text (lower case, punctuation dropped, whitespace collapsed); token F1 is the
+harmonic mean of token precision and recall (the SQuAD definition).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import string
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from grasp_semantics.data.questions import (
+    QA,
+    describe_sample,
+    load_describe_data,
+    prepare_describe_data,
+)
+from grasp_semantics.data.scene import generate_scene
+from grasp_semantics.models.describe import TASKS, SceneDescriber, task_prompt
+
+EVAL_SEED = 20_000_000
+_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+def normalise(text: str) -> list[str]:
+    """Lower-case words without punctuation."""
+    return _PUNCTUATION.sub(" ", text.lower()).split()
+
+
+def exact_match(prediction: str, truth: str) -> float:
+    return float(normalise(prediction) == normalise(truth))
+
+
+def token_f1(prediction: str, truth: str) -> float:
+    pred, gold = normalise(prediction), normalise(truth)
+    if not pred or not gold:
+        return float(pred == gold)
+    common = sum((Counter(pred) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def held_out_items(
+    split: str, scenes: int, seed: int, cache_dir: str | Path | None = None
+) -> list[tuple[np.ndarray, QA]]:
+    """(full-size labelled image, item) of ``scenes`` held-out scenes of ``split`` (seeds
+    ``seed``, ``seed+1``...), generated here or kept as shards under ``cache_dir``."""
+    if split == "train":
+        raise ValueError("evaluate on a held-out split (val, test_instance...), not train")
+    if cache_dir is not None:
+        directory = Path(cache_dir) / split
+        prepare_describe_data(directory, split, scenes, seed, progress=False)
+        return [(rgb, q) for _, rgb, qa in load_describe_data(directory)[:scenes] for q in qa]
+    items = []
+    for s in range(seed, seed + scenes):
+        rgb, qa = describe_sample(generate_scene(s, split))
+        items.extend((rgb, q) for q in qa)
+    return items
+
+
+def score(
+    describer: SceneDescriber, items: list[tuple[np.ndarray, QA]], batch_size: int = 16
+) -> dict[str, Any]:
+    """Per-task exact match and token F1 (and counts) of greedy answers to ``items``."""
+    rows: dict[str, list[tuple[float, float]]] = {task: [] for task in TASKS}
+    examples = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        images = torch.from_numpy(np.stack([rgb for rgb, _ in chunk]))
+        prompts = [task_prompt(q.task, q.prompt) for _, q in chunk]
+        answers = describer.generate(images, prompts)
+        for (_, q), answer in zip(chunk, answers, strict=True):
+            rows[q.task].append((exact_match(answer, q.answer), token_f1(answer, q.answer)))
+            if len(examples) < 12:
+                examples.append({"task": q.task, "prompt": q.prompt, "truth": q.answer,
+                                 "answer": answer})  # fmt: skip
+    result: dict[str, Any] = {}
+    for task, values in rows.items():
+        if values:
+            em, f1 = np.mean(values, axis=0)
+            result[task] = {"exact_match": float(em), "token_f1": float(f1), "items": len(values)}
+    result["examples"] = examples
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--model", default="default", help="checkpoint directory or 'default'")
+    parser.add_argument("--split", default="val", help="held-out split of the scenes")
+    parser.add_argument("--scenes", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=EVAL_SEED, help="first scene seed")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = default")
+    parser.add_argument("--cache-dir", type=Path, help="keep the scenes as shards here")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    from grasp_semantics.describe import load_describer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    describer = load_describer(args.model, device=args.device)
+    items = held_out_items(args.split, args.scenes, args.seed, args.cache_dir)
+    result = {
+        "model": args.model,
+        "split": args.split,
+        "scenes": args.scenes,
+        "seed": args.seed,
+        **score(describer, items),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    return 0

@@ -1,0 +1,108 @@
+"""``grasp-semantics describe``: answers from the shipped default, JSON schema, bad requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from grasp_semantics.cli import main
+from grasp_semantics.describe import RESULT_SCHEMA
+
+_TYPES = {"object": dict, "string": str, "number": (int, float), "integer": int}
+
+
+def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
+    """Validate ``value`` against the JSON-schema subset RESULT_SCHEMA uses (type, enum,
+    minimum, required, properties, additionalProperties)."""
+    kind = schema.get("type")
+    assert kind is None or (isinstance(value, _TYPES[kind]) and not isinstance(value, bool)), (
+        f"{where}: {value!r} is not {kind}"
+    )
+    if "enum" in schema:
+        assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
+    if "minimum" in schema:
+        assert value >= schema["minimum"], f"{where}: {value} < {schema['minimum']}"
+    if kind == "object":
+        missing = set(schema.get("required", ())) - set(value)
+        assert not missing, f"{where}: missing {sorted(missing)}"
+        props = schema.get("properties", {})
+        if schema.get("additionalProperties") is False:
+            assert set(value) <= set(props), f"{where}: extra keys {set(value) - set(props)}"
+        for key, sub in props.items():
+            if key in value:
+                check_schema(value[key], sub, f"{where}.{key}")
+
+
+@pytest.fixture(scope="module")
+def scene_png(tmp_path_factory) -> Path:
+    """A held-out synthetic scene with a printed label, as a PNG file."""
+    from grasp_semantics.data.questions import describe_sample
+    from grasp_semantics.data.scene import generate_scene
+
+    rgb, _ = describe_sample(generate_scene(20_000_001, "val"))
+    path = tmp_path_factory.mktemp("describe") / "scene.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_json_output_follows_the_schema(scene_png, tmp_path, capsys):
+    out = tmp_path / "result.json"
+    args = ["describe", "--image", str(scene_png), "--task", "vqa", "--device", "cpu"]
+    code = main([*args, "--prompt", "How many objects are on the table?", "--format", "json",
+                 "--output", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())
+    check_schema(result, RESULT_SCHEMA)
+    assert result["task"] == "vqa" and result["prompt"] == "How many objects are on the table?"
+    assert result["model"] == "default" and result["device"] == "cpu"
+    assert result["answer"].strip()
+    timing = result["timing_ms"]
+    assert timing["total"] >= timing["load"] + timing["generate"] > 0
+
+
+def test_text_output_of_a_caption(scene_png, capsys):
+    code = main(["describe", "--image", str(scene_png), "--task", "caption", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.strip()  # the caption, nothing else
+    assert "{" not in captured.out
+
+
+def test_the_schema_checker_rejects_what_it_should():
+    good = {"task": "ocr", "prompt": "p", "answer": "a", "model": "m", "device": "cpu",
+            "image": "x.png", "timing_ms": {"load": 1, "preprocess": 0, "generate": 2,
+                                            "total": 3}}  # fmt: skip
+    check_schema(good, RESULT_SCHEMA)
+    for bad in ({**good, "task": "translate"}, {**good, "extra": 1},
+                {k: v for k, v in good.items() if k != "answer"},
+                {**good, "timing_ms": {**good["timing_ms"], "total": -1}}):  # fmt: skip
+        with pytest.raises(AssertionError):
+            check_schema(bad, RESULT_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--image", "https://example.com/photo.jpg", "--task", "caption"], "URLs are not"),
+        (["--image", "{missing}", "--task", "caption"], "does not exist"),
+        (["--image", "{garbage}", "--task", "ocr"], "cannot read image"),
+        (["--image", "{png}", "--task", "vqa"], "'vqa' needs a prompt"),
+        (["--image", "{png}", "--task", "translate"], "unknown task 'translate'"),
+        (["--image", "{png}", "--task", "caption", "--max-new-tokens", "0"], "max_new_tokens"),
+    ],
+)
+def test_bad_requests_fail_with_a_clear_message(extra, message, tmp_path, capsys):
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"not an image at all")
+    png = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(png)
+    paths = {"{missing}": str(tmp_path / "nope.png"), "{garbage}": str(garbage), "{png}": str(png)}
+    code = main(["describe", *[paths.get(a, a) for a in extra]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "error:" in err and message in err
