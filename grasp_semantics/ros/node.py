@@ -104,6 +104,7 @@ class GraspSemanticsNode(LifecycleNode):
         self.health = Health(self.get_fully_qualified_name(), hardware_id="grasp_semantics")
         self.sync = NewestPairSync(slop_ns=0)
         self.predictor: Any = None
+        self._describer: Any = None  # attached to the predictor's backbone on first use
         self.gripper = GripperConfig()
         self._configured = False
         self._active = False
@@ -241,7 +242,7 @@ class GraspSemanticsNode(LifecycleNode):
         self._latest_image = self._latest_cloud = self._latest_info = None
         self._last_cloud_ns = -1
         with self._predict_lock:
-            self.predictor = None
+            self.predictor = self._describer = None
         self._configured = False
         gc.collect()
         import torch
@@ -425,8 +426,30 @@ class GraspSemanticsNode(LifecycleNode):
     def _on_describe(
         self, request: DescribeScene.Request, response: DescribeScene.Response
     ) -> DescribeScene.Response:
+        """Caption / OCR / VQA on the request's image, or the latest one received, through the
+        loaded backbone (``grasp_semantics.describe``); a bad request gets success=false."""
+        from grasp_semantics.describe import attach_describer, check_request, describe
+
         response.success = False
-        response.message = "scene description (caption / ocr / vqa) is not available yet"
+        image = request.image if len(request.image.data) else self._latest_image
+        try:
+            check_request(request.task, request.prompt, 1)
+            if not self._active:
+                raise ValueError("node is not active")
+            if image is None:
+                raise ValueError("no image in the request and none received yet")
+            rgb = image_to_rgb(image)
+            with self._predict_lock:
+                if self.predictor is None:
+                    raise ValueError("no model loaded")
+                if self._describer is None:
+                    self._describer = attach_describer(self.predictor.model, self._param("model"))
+                result = describe(self._describer, rgb, request.task, request.prompt)
+        except (ConversionError, ValueError, FileNotFoundError, RuntimeError) as error:
+            response.message = f"describe rejected: {error}"
+            self.get_logger().warning(response.message)
+            return response
+        response.success, response.answer = True, result.answer
         return response
 
     # ---------------------------------------------------------------------------- reporting
