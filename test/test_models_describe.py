@@ -215,3 +215,19 @@ def test_task_prompts_and_bad_requests():
         task_prompt("translate")
     with pytest.raises(ValueError, match="vqa' needs a prompt"):
         task_prompt("vqa", "  ")
+
+
+def test_sampling_is_reproducible_with_a_generator_and_greedy_is_the_default():
+    torch.manual_seed(0)
+    model = GraspNet("tiny").eval()
+    describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+    _perturb(describer, seed=6)
+    images, prompts = _images(2, seed=7), ["Describe this image.", "What is on the table?"]
+
+    def sample(seed: int) -> list[str]:
+        gen = torch.Generator().manual_seed(seed)
+        return describer.generate(images, prompts, temperature=1.0, generator=gen)
+
+    assert sample(1) == sample(1)
+    assert describer.generate(images, prompts) == describer.generate(images, prompts)
+    assert {tuple(sample(s)) for s in range(4)} != {tuple(describer.generate(images, prompts))}
