@@ -81,7 +81,7 @@ class GraspPredictor:
         )
         self.model.encoder.backbone.to(backbone_dtype)  # the rest stays fp32
         self.num_points = model.cfg.pointnet.num_points
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
         self.compiled = compile
         if compile:  # in place: parameter names (and checkpoints) stay as they are
             for module in (self.model.pointnet, self.model.fusion, self.model.heads):
@@ -192,9 +192,15 @@ class GraspPredictor:
                 )
         return instruction.strip()
 
+    @property
+    def needs_intrinsics(self) -> bool:
+        """Whether the model projects points into the image (pixel-aligned fusion or point
+        colours), so that every prediction needs the camera intrinsics."""
+        return self.model.cfg.fusion.mode == "pixel_aligned" or self.model.cfg.pointnet.colour
+
     def _check_intrinsics(self, intrinsics) -> np.ndarray | None:
         if intrinsics is None:
-            if self.model.cfg.fusion.mode == "pixel_aligned" or self.model.cfg.pointnet.colour:
+            if self.needs_intrinsics:
                 raise ValueError(
                     "this model projects points into the image (pixel-aligned fusion or point "
                     "colours): camera intrinsics are required"
@@ -207,12 +213,18 @@ class GraspPredictor:
 
     # ------------------------------------------------------------ sampling
     def sample_points(self, points: np.ndarray) -> np.ndarray:
-        """Exactly ``num_points`` points [M, 3]: FPS when there are more, repeats when fewer."""
+        """Exactly ``num_points`` points [M, 3]: FPS when there are more, repeats when fewer.
+
+        The random parts (subsampling a very large cloud, repeats) restart from ``seed`` on
+        every call: the same input always gives the same prediction, whatever came before
+        (a replayed bag reproduces the live run).
+        """
+        rng = np.random.default_rng(self.seed)
         if len(points) > MAX_FPS_INPUT:
-            points = points[self.rng.choice(len(points), MAX_FPS_INPUT, replace=False)]
+            points = points[rng.choice(len(points), MAX_FPS_INPUT, replace=False)]
         # An FPS *set* is enough: the network's first set-abstraction level samples its own
         # centroids (cheaper than ordering all M points).
-        return points[sample_indices(points, self.num_points, self.rng, ordered=False)]
+        return points[sample_indices(points, self.num_points, rng, ordered=False)]
 
     # ------------------------------------------------------------ inference
     @contextmanager
