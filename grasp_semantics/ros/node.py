@@ -51,6 +51,7 @@ from grasp_semantics.ros.parameters import BY_NAME, DYNAMIC, PARAMETERS
 from grasp_semantics.ros.sync import NewestPairSync
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
+CAMERA_INFO_WAIT_S = 2.0  # how long a pair waits for the first camera_info before failing
 INSTRUCTION_QOS = QoSProfile(
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,
@@ -112,6 +113,7 @@ class GraspSemanticsNode(LifecycleNode):
         self._latest_image: Image | None = None
         self._latest_cloud: PointCloud2 | None = None
         self._latest_info: CameraInfo | None = None
+        self._info_received = threading.Event()
         self._last_cloud_ns = -1
         self._predict_lock = threading.Lock()
         self._stop = threading.Event()
@@ -240,6 +242,7 @@ class GraspSemanticsNode(LifecycleNode):
         self._outputs, self._own_services, self._own_timers = {}, [], []
         self._instruction_sub = None
         self._latest_image = self._latest_cloud = self._latest_info = None
+        self._info_received.clear()
         self._last_cloud_ns = -1
         with self._predict_lock:
             self.predictor = self._describer = None
@@ -274,6 +277,7 @@ class GraspSemanticsNode(LifecycleNode):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._latest_info = msg
+        self._info_received.set()
 
     def _on_instruction(self, msg: String) -> None:
         self._set_instruction(msg.data, source="topic")
@@ -340,6 +344,9 @@ class GraspSemanticsNode(LifecycleNode):
                     f"predicted one ({self._last_cloud_ns / 1e9:.3f} s): stale input skipped"
                 )
                 continue
+            if self._latest_info is None and self.predictor.needs_intrinsics:
+                # the first pair may come before the first camera_info: wait for it briefly
+                self._info_received.wait(CAMERA_INFO_WAIT_S)
             rate = self._param("max_rate_hz")
             next_allowed = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
             message = self._predict(pair.image, pair.cloud, self._latest_info, None, 0)
