@@ -12,12 +12,14 @@ from grasp_semantics.evaluate import evaluate
 from grasp_semantics.predictor import DEFAULT_WEIGHTS
 
 SCENES = 24
-# Measured on these 24 scenes: part accuracy 0.708, contact AP 0.640, 0.333 above the
-# geometry-only baseline. The bounds sit a little below, for numerical differences between
-# machines. The targets (part accuracy 0.90, success@1 0.85) are NOT reached yet.
-PART_ACCURACY = 0.6
-CONTACT_AP = 0.55
+# Measured on these 24 scenes: part accuracy 0.750, contact AP 0.698, 0.292 above the
+# geometry-only baseline, grasp success@5 0.333 (@1 0.125). The bounds sit a little below, for
+# numerical differences between machines. The targets (part accuracy 0.90,
+# success@1 0.85) are NOT reached yet.
+PART_ACCURACY = 0.65
+CONTACT_AP = 0.6
 INSTRUCTION_GAIN = 0.2
+SUCCESS_AT_5 = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -45,4 +47,4 @@ def test_the_instruction_matters(held_out) -> None:
 def test_better_than_random(held_out) -> None:
     model, random = held_out["model"], held_out["random"]
     assert model["contact_ap"] >= random["contact_ap"] + 0.2
-    assert model["success_at_5"] >= random["success_at_5"]
+    assert model["success_at_5"] >= max(random["success_at_5"], SUCCESS_AT_5)
