@@ -181,7 +181,8 @@ def batches(shards: ExampleShards, batch_size: int, seed: int) -> Iterator[list[
 
 # ------------------------------------------------------------------------------------ loop
 def lr_factor(step: int, cfg: OptimConfig) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak."""
+    """Linear warm-up, then cosine decay to 5% of the peak (``cfg``: any optimiser config
+    with ``warmup_steps`` and ``steps``; the describe training shares it)."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)

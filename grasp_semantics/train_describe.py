@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from grasp_semantics.models.describe import (
     SceneDescriber,
     task_prompt,
 )
+from grasp_semantics.train import lr_factor
 
 
 @dataclass
@@ -79,14 +79,6 @@ class DescribeTrainConfig:
         raw["data"] = DescribeDataConfig(**raw.get("data", {}))
         raw["optim"] = DescribeOptimConfig(**raw.get("optim", {}))
         return cls(**raw)
-
-
-def lr_factor(step: int, cfg: DescribeOptimConfig) -> float:
-    """Linear warm-up, then cosine decay to 5% of the peak."""
-    if step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def model_size_images(describer: SceneDescriber, images: np.ndarray) -> torch.Tensor:
