@@ -65,6 +65,29 @@ def _buffer(data: Any) -> np.ndarray:
     return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
 
 
+def _image_rows(msg: Any, channels: int, itemsize: int) -> np.ndarray:
+    """The pixel bytes of each row, ``uint8 [H, width * channels * itemsize]``: a zero-copy
+    strided view that skips row padding; empty, short-stepped or truncated images refused."""
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ConversionError(f"empty image: {width}x{height}")
+    row_bytes = width * channels * itemsize
+    if step < row_bytes:
+        raise ConversionError(
+            f"image step {step} is smaller than width {width} x {channels} channels x "
+            f"{itemsize} bytes = {row_bytes} for encoding '{msg.encoding}'"
+        )
+    buffer = _buffer(msg.data)
+    if buffer.size < step * (height - 1) + row_bytes:
+        raise ConversionError(
+            f"image data has {buffer.size} bytes, expected {step * height} "
+            f"(step {step} x height {height}): truncated"
+        )
+    return np.lib.stride_tricks.as_strided(
+        buffer, shape=(height, row_bytes), strides=(step, 1), writeable=False
+    )
+
+
 def image_to_numpy(msg: Any) -> np.ndarray:
     """Image pixels as ``[H, W]`` or ``[H, W, C]`` in the message's own encoding.
 
@@ -76,27 +99,11 @@ def image_to_numpy(msg: Any) -> np.ndarray:
             f"unsupported image encoding '{msg.encoding}' (supported: {', '.join(_ENCODINGS)}; "
             f"cv_bridge, where installed, converts other colour encodings)"
         )
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if height <= 0 or width <= 0:
-        raise ConversionError(f"empty image: {width}x{height}")
     dtype = np.dtype(encoding.dtype)
     if msg.is_bigendian and dtype.itemsize > 1:
         dtype = dtype.newbyteorder(">")
-    row_bytes = width * encoding.channels * dtype.itemsize
-    if step < row_bytes:
-        raise ConversionError(
-            f"image step {step} is smaller than width {width} x {encoding.channels} channels x "
-            f"{dtype.itemsize} bytes = {row_bytes} for encoding '{msg.encoding}'"
-        )
-    buffer = _buffer(msg.data)
-    if buffer.size < step * (height - 1) + row_bytes:
-        raise ConversionError(
-            f"image data has {buffer.size} bytes, expected {step * height} "
-            f"(step {step} x height {height}): truncated"
-        )
-    rows = np.lib.stride_tricks.as_strided(
-        buffer, shape=(height, row_bytes), strides=(step, 1), writeable=False
-    )
+    rows = _image_rows(msg, encoding.channels, dtype.itemsize)
+    height, width, step = rows.shape[0], int(msg.width), int(msg.step)
     pixels = rows.view(dtype) if step % dtype.itemsize == 0 else rows.copy().view(dtype)
     pixels = pixels.reshape(height, width, encoding.channels)
     return pixels[..., 0] if encoding.channels == 1 else pixels
@@ -114,24 +121,13 @@ def cv_bridge() -> Any | None:
 
 def _bridged_rgb(msg: Any, bridge: Any) -> np.ndarray:
     """An encoding this module does not read, converted to RGB by cv_bridge."""
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if height <= 0 or width <= 0:
-        raise ConversionError(f"empty image: {width}x{height}")
-    if len(msg.data) < step * height:
-        raise ConversionError(
-            f"image data has {len(msg.data)} bytes, expected {step * height} "
-            f"(step {step} x height {height}): truncated"
-        )
     try:
         dtype, channels = bridge.encoding_to_dtype_with_channels(msg.encoding)
-        row_bytes = width * channels * np.dtype(dtype).itemsize
-        if step < row_bytes:
-            raise ConversionError(f"image step {step} is smaller than a row ({row_bytes} bytes)")
-        if step > row_bytes:  # some cv_bridge builds ignore step: hand them packed rows
-            rows = _buffer(msg.data)[: step * height].reshape(height, step)[:, :row_bytes]
+        rows = _image_rows(msg, channels, np.dtype(dtype).itemsize)
+        if int(msg.step) != rows.shape[1]:  # some cv_bridge builds ignore step: packed rows
             msg = Image(
-                header=msg.header, height=height, width=width, encoding=msg.encoding,
-                is_bigendian=msg.is_bigendian, step=row_bytes, data=rows.tobytes(),
+                header=msg.header, height=msg.height, width=msg.width, encoding=msg.encoding,
+                is_bigendian=msg.is_bigendian, step=rows.shape[1], data=rows.tobytes(),
             )  # fmt: skip
         rgb = bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
     except ConversionError:
