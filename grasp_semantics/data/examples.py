@@ -14,7 +14,7 @@ import json
 import math
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,30 +107,47 @@ def prepare_examples(
             f"{out_dir} holds examples made differently ({index_path}); use another dir"
         )
     index_path.write_text(json.dumps({"signature": signature, "seed": seed}, indent=1))
+    return write_shards(
+        out_dir, _make, (split, cfg.to_dict()), count, seed, per_shard, workers,
+        f"examples {split}", progress,
+    )  # fmt: skip
+
+
+def write_shards(
+    out_dir: Path,
+    make: Callable[[tuple], dict[str, Any]],
+    job_args: tuple,
+    count: int,
+    seed: int,
+    per_shard: int,
+    workers: int,
+    desc: str,
+    progress: bool = True,
+    compressed: bool = False,
+) -> Path:
+    """Shards ``shard-KKKKK.npz`` of ``count`` records ``make((scene_seed, *job_args))`` for
+    scene seeds ``seed``, ``seed + 1``..., made in ``workers`` spawned processes. Shards already
+    present are kept (this resumes); each is written to a temporary file and renamed, so an
+    interrupted run never leaves a partial shard."""
     shards = math.ceil(count / per_shard)
     todo = [k for k in range(shards) if not (out_dir / f"shard-{k:05d}.npz").is_file()]
     if not todo:
         return out_dir
-    bar = tqdm(total=len(todo) * per_shard, desc=f"examples {split}", disable=not progress)
-    cfg_dict = cfg.to_dict()
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(max(1, workers)) as pool:
+    save = np.savez_compressed if compressed else np.savez
+    bar = tqdm(total=len(todo) * per_shard, desc=desc, disable=not progress)
+    with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
         for k in todo:
             seeds = range(seed + k * per_shard, seed + min(count, (k + 1) * per_shard))
-            examples = []
-            for example in pool.imap(_make, [(s, split, cfg_dict) for s in seeds]):
-                examples.append(example)
+            records = []
+            for record in pool.imap(make, [(s, *job_args) for s in seeds]):
+                records.append(record)
                 bar.update()
-            _write_shard(out_dir / f"shard-{k:05d}.npz", examples)
+            arrays = {key: np.stack([r[key] for r in records]) for key in records[0]}
+            temporary = out_dir / f"shard-{k:05d}.tmp.npz"
+            save(temporary, **arrays)
+            os.replace(temporary, out_dir / f"shard-{k:05d}.npz")
     bar.close()
     return out_dir
-
-
-def _write_shard(path: Path, examples: list[dict[str, Any]]) -> None:
-    arrays = {key: np.stack([e[key] for e in examples]) for key in examples[0]}
-    temporary = path.with_suffix(".tmp.npz")
-    np.savez(temporary, **arrays)
-    os.replace(temporary, path)
 
 
 def instruction_corpus() -> list[str]:

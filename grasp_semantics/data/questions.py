@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import multiprocessing
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from tqdm import tqdm
 
+from grasp_semantics.data.examples import write_shards
 from grasp_semantics.data.objects import CATEGORIES, COLOUR_NAMES
 from grasp_semantics.data.scene import Scene, generate_scene
 
@@ -244,24 +241,10 @@ def prepare_describe_data(
     ``seed``, ``seed + 1``...); shards already written are kept, so this resumes."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    shards = math.ceil(count / per_shard)
-    todo = [k for k in range(shards) if not (out / f"shard-{k:05d}.npz").is_file()]
-    if not todo:
-        return out
-    bar = tqdm(total=len(todo) * per_shard, desc=f"describe {split}", disable=not progress)
-    with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
-        for k in todo:
-            seeds = range(seed + k * per_shard, seed + min(count, (k + 1) * per_shard))
-            records = []
-            for record in pool.imap(_record, [(s, split, vqa_per_scene) for s in seeds]):
-                records.append(record)
-                bar.update()
-            arrays = {key: np.stack([r[key] for r in records]) for key in records[0]}
-            temporary = out / f"shard-{k:05d}.tmp.npz"
-            np.savez_compressed(temporary, **arrays)
-            os.replace(temporary, out / f"shard-{k:05d}.npz")
-    bar.close()
-    return out
+    return write_shards(
+        out, _record, (split, vqa_per_scene), count, seed, per_shard, workers,
+        f"describe {split}", progress, compressed=True,
+    )  # fmt: skip
 
 
 def load_describe_data(directory: str | Path) -> list[tuple[int, np.ndarray, list[QA]]]:
