@@ -7,7 +7,9 @@ intrinsics and instruction, and the prediction is scored against the scene's lab
 contact AP and IoU@0.5 of the functional part and part accuracy on the points the model saw,
 and success@1 / @5 of its ranked grasps, checked against the scene's meshes (fingers close on
 the functional part of the target, antipodal within a friction cone of mu = 0.5, width within
-the gripper, no collision with the table or any object; ``data/grasps.py``).
+the gripper, no collision with the table or any object; ``data/grasps.py``). Each criterion is
+also reported for the best-ranked grasp alone (``top1_on_part``, ``top1_antipodal``, ...), to
+show why success@1 fails.
 
 Two baselines run in the same pass on the same scenes:
 - ``geometry_only``: the same model, the instruction withheld (replaced by the neutral
@@ -33,13 +35,19 @@ from tqdm import tqdm
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import Scene, generate_scene
 from grasp_semantics.gripper import GripperConfig, grasp_poses
-from grasp_semantics.metrics import contact_metrics, grasp_metrics, mean_metrics
+from grasp_semantics.metrics import (
+    contact_metrics,
+    grasp_metrics,
+    mean_metrics,
+    top_grasp_criteria,
+)
 from grasp_semantics.predictor import GraspPredictor
 
 TEST_SPLITS = ("test_instance", "test_paraphrase", "test_pair")
 NEUTRAL_INSTRUCTION = "pick up the object"
 FRICTION = 0.5
 MAX_GRASPS = 5
+CRITERIA = ("width_ok", "collision_free", "closes", "on_part", "antipodal")
 
 
 @dataclass
@@ -73,9 +81,15 @@ def score_scene(scene: Scene, scored: Scored, gripper: GripperConfig) -> dict[st
             scene.functional_part, mu=FRICTION, gripper=gripper,
         )  # fmt: skip
         successes = check.success
+        criteria = {name: getattr(check, name) for name in CRITERIA}
     else:
         successes = np.zeros(0, dtype=bool)
-    return {**contact_metrics(scored.contact, labels), **grasp_metrics(successes)}
+        criteria = {name: successes for name in CRITERIA}
+    return {
+        **contact_metrics(scored.contact, labels),
+        **grasp_metrics(successes),
+        **top_grasp_criteria(criteria),
+    }
 
 
 def model_method(predictor: GraspPredictor, neutral: bool) -> Callable[[Scene], Scored]:
@@ -138,17 +152,18 @@ def evaluate(
 
 
 COLUMNS = ("part_accuracy", "contact_ap", "contact_iou", "success_at_1", "success_at_5")
+TOP1_COLUMNS = tuple(f"top1_{name}" for name in CRITERIA)
 
 
-def format_table(results: dict[str, Any]) -> str:
-    """A markdown table: one row per split and method."""
+def format_table(results: dict[str, Any], columns: Sequence[str] = COLUMNS) -> str:
+    """A markdown table of ``columns``: one row per split and method."""
     lines = [
-        "| split | method | " + " | ".join(COLUMNS) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " |",
+        "| split | method | " + " | ".join(columns) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in columns) + " |",
     ]
     for split, methods in results["splits"].items():
         for name, metrics in methods.items():
-            values = " | ".join(f"{metrics[c]:.3f}" for c in COLUMNS)
+            values = " | ".join(f"{metrics[c]:.3f}" for c in columns)
             lines.append(f"| {split} | {name} | {values} |")
     return "\n".join(lines)
 
@@ -168,6 +183,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     splits = TEST_SPLITS if args.split == "test" else (args.split,)
     results = evaluate(args.model, splits, args.scenes, args.seed, args.device)
     print(format_table(results))
+    print("\nBest-ranked grasp, fraction meeting each success criterion:")
+    print(format_table(results, TOP1_COLUMNS))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

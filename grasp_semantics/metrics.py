@@ -8,7 +8,9 @@ this instruction needs, of the object it names":
 Grasp metrics take a per-grasp success vector, best-ranked first (the success test itself,
 antipodality, collisions and the part the fingers close on, lives in
 ``grasp_semantics.data.grasps``):
-- success@k: at least one of the k best grasps succeeds (0 when there is no grasp).
+- success@k: at least one of the k best grasps succeeds (0 when there is no grasp);
+- per criterion, whether the best-ranked grasp meets it (``top1_<criterion>``): where the
+  grasps that fail go wrong.
 """
 
 from __future__ import annotations
@@ -64,6 +66,15 @@ def contact_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 def grasp_metrics(successes: np.ndarray) -> dict[str, float]:
     """success@1 and success@5 of one prediction's ranked grasps."""
     return {"success_at_1": success_at_k(successes, 1), "success_at_5": success_at_k(successes, 5)}
+
+
+def top_grasp_criteria(criteria: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """``top1_<name>``: 1.0 when the best-ranked grasp meets criterion ``name`` (per-grasp bool
+    vectors, best first), 0.0 when not, NaN when there is no grasp (averaging skips it)."""
+    return {
+        f"top1_{name}": float(bool(met[0])) if len(met) else float("nan")
+        for name, met in criteria.items()
+    }
 
 
 def mean_metrics(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:

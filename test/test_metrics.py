@@ -14,6 +14,7 @@ from grasp_semantics.metrics import (
     mean_metrics,
     part_accuracy,
     success_at_k,
+    top_grasp_criteria,
 )
 
 
@@ -60,3 +61,10 @@ def test_mean_skips_undefined_entries() -> None:
     assert means["contact_ap"] == 1.0  # the second row's AP is undefined
     assert means["part_accuracy"] == 0.5
     assert means["count"] == 2
+
+
+def test_top_grasp_criteria_read_the_best_ranked_grasp_only() -> None:
+    criteria = {"on_part": np.array([False, True]), "antipodal": np.array([True, False])}
+    assert top_grasp_criteria(criteria) == {"top1_on_part": 0.0, "top1_antipodal": 1.0}
+    none = top_grasp_criteria({"on_part": np.zeros(0, bool)})
+    assert math.isnan(none["top1_on_part"])  # no grasp: undefined, skipped by the mean
