@@ -82,9 +82,9 @@ class DescribeTrainConfig:
 
 
 def model_size_images(describer: SceneDescriber, images: np.ndarray) -> torch.Tensor:
-    """uint8 images [N, H, W, 3] resized once to the backbone's input size (the resize the
+    """uint8 images [N, H, W, 3] resized once to the describer's input size (the resize the
     encoder would do at every step), so training batches skip it."""
-    h, w = describer.encoder.cfg.backbone.image_size
+    h, w = describer.image_size
     out = []
     for start in range(0, len(images), 64):
         x = torch.from_numpy(images[start : start + 64]).permute(0, 3, 1, 2).float()

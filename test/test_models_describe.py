@@ -231,3 +231,41 @@ def test_sampling_is_reproducible_with_a_generator_and_greedy_is_the_default():
     assert sample(1) == sample(1)
     assert describer.generate(images, prompts) == describer.generate(images, prompts)
     assert {tuple(sample(s)) for s in range(4)} != {tuple(describer.generate(images, prompts))}
+
+
+def test_describing_at_its_own_resolution_leaves_the_grasp_input_size_alone(tmp_path):
+    """A describer may read images at more pixels than the grasp path (printed text needs
+    them): its prompt carries that many image tokens, the size survives save / load, the
+    encoder's own grasp input stays fixed, and a size off the patch grid is refused."""
+    torch.manual_seed(0)
+    model = GraspNet("tiny").eval()
+    h, w = model.cfg.encoder.backbone.image_size
+    describer = SceneDescriber(model.encoder, DescribeConfig(image_size=(2 * h, 2 * w)), corpus())
+    image_token = model.encoder.image_token_id
+    native = SceneDescriber(model.encoder, vocab_texts=corpus())
+    count = lambda d: d.prompt_ids("Read the text in the image.").count(image_token)  # noqa: E731
+    assert (
+        count(describer)
+        == 4 * count(native)
+        == 4 * model.encoder.grid_hw[0] * model.encoder.grid_hw[1]
+    )
+    native.close()
+    pixels = model.encoder.pixel_inputs(
+        torch.from_numpy(_images(1))[:, None], describer.image_size
+    )
+    assert pixels["image_grid_thw"].tolist() == [[1, 2 * h // 16, 2 * w // 16]]
+    _perturb(describer, seed=4)
+    expected = describer.generate(_images(1), ["Read the text in the image."], max_new_tokens=4)
+    describer.save(tmp_path)
+    describer.close()
+    loaded = SceneDescriber.load(tmp_path, model.encoder)
+    assert loaded.image_size == (2 * h, 2 * w)
+    assert (
+        loaded.generate(_images(1), ["Read the text in the image."], max_new_tokens=4) == expected
+    )
+    loaded.close()
+    assert model.encoder.pixel_inputs(torch.from_numpy(_images(1))[:, None])[
+        "image_grid_thw"
+    ].tolist() == [[1, h // 16, w // 16]]
+    with pytest.raises(ValueError, match="multiples of 32"):
+        SceneDescriber(model.encoder, DescribeConfig(image_size=(100, 128)), corpus())

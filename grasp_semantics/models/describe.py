@@ -79,6 +79,10 @@ class DescribeConfig:
     # checkpoint's own instruction-tuned weights answer as they are).
     lora_targets: tuple[str, ...] = TEXT_LORA_TARGETS
     max_new_tokens: int = 32
+    # Input resolution (H, W) while describing; None: the grasp encoder's. Reading printed
+    # text needs more pixels per character than grasping does, and the Qwen-VL vision towers
+    # take any multiple of patch x merge size (the grasp path's size stays fixed).
+    image_size: tuple[int, int] | None = None
     base_fingerprint: str | None = None  # of the grasp backbone the adapters were trained on
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,8 +96,9 @@ class DescribeConfig:
         if unknown:
             raise ValueError(f"describe config: unknown keys {sorted(unknown)}")
         data = dict(data)
-        if "lora_targets" in data:
-            data["lora_targets"] = tuple(data["lora_targets"])
+        for key in ("lora_targets", "image_size"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -221,6 +226,9 @@ class SceneDescriber(nn.Module):
         # model's, neither copied nor saved with the describer.
         object.__setattr__(self, "encoder", encoder)
         object.__setattr__(self, "embed", encoder.backbone.get_input_embeddings())
+        # The resolution images are described at (checked against the encoder's patch grid).
+        self.image_size = tuple(self.cfg.image_size or encoder.cfg.backbone.image_size)
+        encoder.token_grid(self.image_size)
         self.switch = _Switch()
         backbone = encoder.backbone
         self.lora = HookedLoRA(
@@ -322,8 +330,8 @@ class SceneDescriber(nn.Module):
             add_generation_prompt=True,
             chat_template=template,
         )
-        per_view = self.encoder.grid_hw[0] * self.encoder.grid_hw[1]
-        prompt = prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * per_view)
+        rows, cols = self.encoder.token_grid(self.image_size)
+        prompt = prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * (rows * cols))
         return tok.encode(prompt, add_special_tokens=False)
 
     def _batch(self, sequences: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -395,7 +403,7 @@ class SceneDescriber(nn.Module):
         targets = torch.full_like(ids, -100)
         for i, (seq, start) in enumerate(zip(suffixes, starts, strict=True)):
             targets[i, start - 1 : len(seq) - 1] = self.head_index(ids[i, start : len(seq)])
-        pixels = self.encoder.pixel_inputs(images)
+        pixels = self.encoder.pixel_inputs(images, self.image_size)
         model = self.encoder.backbone
         with self.active():
             cache = DynamicCache()
@@ -447,7 +455,7 @@ class SceneDescriber(nn.Module):
         out_tokens = torch.zeros((b, 0), dtype=torch.long, device=ids.device)
         done = torch.zeros(b, dtype=torch.bool, device=ids.device)
         with self.active():
-            pixels = self.encoder.pixel_inputs(images)
+            pixels = self.encoder.pixel_inputs(images, self.image_size)
             inputs = {**self._backbone_inputs(pixels["image_grid_thw"], ids, mask), **pixels}
             next_pos = inputs["position_ids"].amax(dim=(0, 2)) + 1  # [B] first answer position
             cache = DynamicCache()

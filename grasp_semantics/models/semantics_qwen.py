@@ -225,11 +225,7 @@ class QwenSemanticsEncoder(nn.Module):
         self.cfg = cfg
         bcfg = cfg.backbone
         self.arch = architecture(bcfg)
-        h, w = bcfg.image_size
-        unit = bcfg.patch_size * bcfg.merge_size
-        if h % unit or w % unit:
-            raise ValueError(f"image_size {bcfg.image_size} must be multiples of {unit}")
-        self.grid_hw = (h // unit, w // unit)  # visual tokens per view (rows, cols)
+        self.grid_hw = self.token_grid(bcfg.image_size)  # visual tokens per view (rows, cols)
         self.tokenizer = load_tokenizer(bcfg.checkpoint if bcfg.checkpoint else None)
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         self.compact = CompactVocab.default(bcfg.compact_vocab) if bcfg.compact_vocab else None
@@ -300,6 +296,18 @@ class QwenSemanticsEncoder(nn.Module):
         return next(self.backbone.parameters()).dtype
 
     # ------------------------------------------------------------ inputs
+    def token_grid(self, image_size: Sequence[int]) -> tuple[int, int]:
+        """Visual tokens (rows, cols) per view of an input of ``image_size`` (H, W) pixels;
+        both must be multiples of patch x merge size."""
+        bcfg = self.cfg.backbone
+        unit = bcfg.patch_size * bcfg.merge_size
+        h, w = (int(v) for v in image_size)
+        if h <= 0 or w <= 0 or h % unit or w % unit:
+            raise ValueError(
+                f"image_size {tuple(image_size)} must be positive multiples of {unit}"
+            )
+        return h // unit, w // unit
+
     def _prompt(self, instruction: str, views: int) -> str:
         bcfg = self.cfg.backbone
         images = [{"type": "image"}] * views
@@ -330,12 +338,16 @@ class QwenSemanticsEncoder(nn.Module):
             **self.pixel_inputs(images),
         }
 
-    def pixel_inputs(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def pixel_inputs(
+        self, images: torch.Tensor, image_size: Sequence[int] | None = None
+    ) -> dict[str, torch.Tensor]:
         """``pixel_values`` [B*V*gh*gw, 3*T*p*p] and ``image_grid_thw`` [B*V, 3] of uint8
-        images [B, V, H, W, 3], resized to the backbone's input size."""
+        images [B, V, H, W, 3], resized to ``image_size`` (H, W; default the backbone's fixed
+        input size, which the grasp path always uses)."""
         b, v = images.shape[:2]
         device = self.pix_mean.device
-        h, w = self.cfg.backbone.image_size
+        h, w = image_size or self.cfg.backbone.image_size
+        self.token_grid((h, w))  # checks the size
         x = images.to(device).reshape(b * v, *images.shape[2:]).permute(0, 3, 1, 2).float()
         if x.shape[-2:] != (h, w):
             x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
