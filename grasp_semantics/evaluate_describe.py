@@ -7,7 +7,9 @@ describe training never saw, with label texts from the held-out (word, digit) pa
 and labelled as in training (``data/questions.py``). Answers are generated greedily from the
 full-size images through the same path as the CLI and the node. Both scores compare
 normalised text (lower case, punctuation dropped, whitespace collapsed); token F1 is the
-harmonic mean of token precision and recall (the SQuAD definition).
+harmonic mean of token precision and recall (the SQuAD definition). OCR is also scored apart
+on images that carry a label (``ocr_label``: reading) and on those that do not
+(``ocr_no_text``: saying so), since the mix of the two hides whether labels are read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from grasp_semantics.data.questions import (
+    NO_TEXT,
     QA,
     describe_sample,
     load_describe_data,
@@ -78,8 +81,10 @@ def held_out_items(
 def score(
     describer: SceneDescriber, items: list[tuple[np.ndarray, QA]], batch_size: int = 16
 ) -> dict[str, Any]:
-    """Per-task exact match and token F1 (and counts) of greedy answers to ``items``."""
-    rows: dict[str, list[tuple[float, float]]] = {task: [] for task in TASKS}
+    """Per-task (and per OCR case) exact match and token F1, and counts, of greedy answers to
+    ``items``."""
+    groups = (*TASKS, "ocr_label", "ocr_no_text")
+    rows: dict[str, list[tuple[float, float]]] = {group: [] for group in groups}
     examples = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
@@ -87,15 +92,18 @@ def score(
         prompts = [task_prompt(q.task, q.prompt) for _, q in chunk]
         answers = describer.generate(images, prompts)
         for (_, q), answer in zip(chunk, answers, strict=True):
-            rows[q.task].append((exact_match(answer, q.answer), token_f1(answer, q.answer)))
+            scores = (exact_match(answer, q.answer), token_f1(answer, q.answer))
+            rows[q.task].append(scores)
+            if q.task == "ocr":
+                rows["ocr_no_text" if q.answer == NO_TEXT else "ocr_label"].append(scores)
             if len(examples) < 12:
                 examples.append({"task": q.task, "prompt": q.prompt, "truth": q.answer,
                                  "answer": answer})  # fmt: skip
     result: dict[str, Any] = {}
-    for task, values in rows.items():
+    for group, values in rows.items():
         if values:
             em, f1 = np.mean(values, axis=0)
-            result[task] = {"exact_match": float(em), "token_f1": float(f1), "items": len(values)}
+            result[group] = {"exact_match": float(em), "token_f1": float(f1), "items": len(values)}
     result["examples"] = examples
     return result
 
