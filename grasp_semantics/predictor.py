@@ -159,7 +159,12 @@ class GraspPredictor:
             raise ValueError(f"points must have shape (N, 3), got {arr.shape}")
         if not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"points must be numeric, got {arr.dtype}")
-        arr = arr[np.isfinite(arr).all(axis=1)].astype(np.float32)  # NaN / inf rows dropped
+        finite = np.isfinite(arr).all(axis=1)
+        if not finite.all():
+            arr = arr[finite]  # NaN / inf rows dropped
+        # Contiguous float32: at most one copy (none for a contiguous float32 input; one for a
+        # strided view such as a message's x, y, z).
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
         if len(arr) < MIN_POINTS:
             raise ValueError(
                 f"too few valid points: {len(arr)} finite points, at least {MIN_POINTS} needed"

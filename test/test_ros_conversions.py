@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
+from grasp_semantics.predictor import GraspPredictor
 from grasp_semantics.ros import conversions
 from grasp_semantics.ros.conversions import (
     ConversionError,
@@ -217,6 +218,25 @@ def test_cloud_fields_in_any_order_endianness_and_padding(order, big_endian, kin
     np.testing.assert_array_equal(cloud.index, np.flatnonzero(finite))
     np.testing.assert_allclose(cloud.points, XYZ[finite])
     assert cloud.points.dtype == np.float32 and not cloud.organized
+
+
+@pytest.mark.parametrize("pad", [0, 3])
+def test_dense_float32_xyz_is_a_read_only_view_of_the_message(pad) -> None:
+    """The usual layout (x, y, z consecutive float32, other fields after) is not copied; the
+    predictor then makes the one contiguous copy it needs."""
+    dense = XYZ[np.isfinite(XYZ).all(axis=1)]
+    msg = make_cloud(structured(dense, ("x", "y", "z"), pad=pad))
+    cloud = cloud_to_xyz(msg)
+    data = np.frombuffer(memoryview(msg.data).cast("B"), dtype=np.uint8)
+    assert np.shares_memory(cloud.points, data) and not cloud.points.flags.writeable
+    np.testing.assert_array_equal(cloud.points, dense)
+    np.testing.assert_array_equal(cloud.index, np.arange(len(dense)))
+    compact = GraspPredictor._check_points(np.tile(cloud.points, (8, 1)))
+    assert compact.flags.c_contiguous and not np.shares_memory(compact, data)
+    # x, y, z out of order, or not float32: copied as before, same values
+    shuffled = cloud_to_xyz(make_cloud(structured(dense, ("z", "x", "y"))))
+    assert not np.shares_memory(shuffled.points, data)
+    np.testing.assert_array_equal(shuffled.points, dense)
 
 
 def test_organized_cloud_keeps_pixel_index_and_skips_row_padding() -> None:

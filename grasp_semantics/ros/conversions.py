@@ -256,13 +256,41 @@ def cloud_fields(msg: Any, names: tuple[str, ...]) -> np.ndarray:
     return np.concatenate(rows).view(dtype)
 
 
+def _xyz_view(fields: np.ndarray) -> np.ndarray | None:
+    """x, y, z as a float32 ``[N, 3]`` view of :func:`cloud_fields`' array ``[N]`` when they are
+    consecutive little-endian float32 fields (the layout drivers and PCL publish), else None.
+
+    Row ``i`` starts at point ``i``'s x and steps 4 bytes to its y and z: ``cloud_fields`` has
+    checked that every field lies inside ``point_step``, so the view stays inside the data.
+    """
+    dtype = fields.dtype
+    offset = dtype.fields["x"][1]
+    consecutive = all(
+        dtype.fields[name][0] == np.dtype("<f4") and dtype.fields[name][1] == offset + 4 * i
+        for i, name in enumerate(("x", "y", "z"))
+    )
+    if not consecutive or fields.strides != (dtype.itemsize,):
+        return None
+    return np.lib.stride_tricks.as_strided(
+        fields["x"], shape=(len(fields), 3), strides=(dtype.itemsize, 4), writeable=False
+    )
+
+
 def cloud_to_xyz(msg: Any) -> Cloud:
-    """Finite x, y, z points of a PointCloud2 (any field order, padding, endianness)."""
+    """Finite x, y, z points of a PointCloud2 (any field order, padding, endianness).
+
+    In the usual layout (x, y, z consecutive little-endian float32) ``points`` is a read-only
+    strided view of the message data when every point is finite: no copy is made here (the
+    predictor makes the one contiguous copy it needs). Otherwise the finite rows are copied.
+    """
     fields = cloud_fields(msg, ("x", "y", "z"))
-    xyz = np.stack([fields["x"], fields["y"], fields["z"]], axis=1).astype(np.float32)
+    xyz = _xyz_view(fields)
+    if xyz is None:
+        xyz = np.stack([fields["x"], fields["y"], fields["z"]], axis=1).astype(np.float32)
     finite = np.isfinite(xyz).all(axis=1)
     index = np.flatnonzero(finite)
-    return Cloud(points=xyz[index], index=index, width=int(msg.width), height=int(msg.height))
+    points = xyz if len(index) == len(xyz) else xyz[index]
+    return Cloud(points=points, index=index, width=int(msg.width), height=int(msg.height))
 
 
 def xyz_to_cloud(
