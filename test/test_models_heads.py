@@ -6,7 +6,13 @@ import torch
 from grasp_semantics.gripper import cloud_collisions, grasp_poses
 from grasp_semantics.models.config import FusionConfig, HeadsConfig
 from grasp_semantics.models.fusion import GlobalFusion, PixelAlignedFusion, project_to_grid
-from grasp_semantics.models.heads import GraspHeads, decode_grasps, pose_nms
+from grasp_semantics.models.heads import (
+    GraspHeads,
+    decode_grasps,
+    pose_nms,
+    snap_closing,
+    surface_normals,
+)
 
 
 def test_heads_outputs_are_valid_grasp_parameters():
@@ -179,3 +185,63 @@ def test_cloud_collisions_match_testing_every_point_against_every_grasp():
     expected = np.array(counts) > 3
     assert 0 < expected.sum() < n  # both verdicts occur
     np.testing.assert_array_equal(cloud_collisions(poses, widths, cloud), expected)
+
+
+def _plane(n: int = 400, seed: int = 0) -> np.ndarray:
+    """A noisy 20 x 20 cm patch of the plane z = 0.5 (1 mm noise)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(-0.1, 0.1, (n, 2))
+    return np.c_[xy, 0.5 + rng.normal(0, 0.001, n)].astype(np.float32)
+
+
+def test_surface_normals_of_a_plane_and_a_sphere_and_not_of_a_line():
+    plane = _plane()
+    normals, surface = surface_normals(plane[:5], plane, neighbours=16)
+    assert surface.all() and (np.abs(normals[:, 2]) > 0.99).all()
+    rng = np.random.default_rng(1)
+    sphere = rng.normal(size=(4000, 3))
+    sphere /= np.linalg.norm(sphere, axis=1, keepdims=True)
+    normals, surface = surface_normals(sphere[:5], sphere, neighbours=16)
+    assert surface.all() and (np.abs((normals * sphere[:5]).sum(1)) > 0.99).all()  # radial
+    line = np.c_[np.linspace(0, 0.1, 50), np.zeros((50, 2))]
+    assert not surface_normals(line[:3], line, neighbours=16)[1].any()
+
+
+def test_snapping_turns_the_closing_about_the_approach_onto_the_normal():
+    contact, width = np.array([[0.0, 0, 0.5]] * 3), np.full(3, 0.03)
+    inward = np.array([0.0, 0, 1])  # the surface faces -z: the first finger pushes along +z
+    approach = np.tile([1.0, 0, 0], (3, 1))
+    tilts = np.deg2rad([30.0, 60.0, 30.0])  # closing turned about the approach axis
+    closing = np.c_[np.zeros(3), np.sin(tilts), np.cos(tilts)]
+    poses = grasp_poses(contact, approach, closing, width)
+    # normals of either sign; the third leans towards the approach: only its part
+    # perpendicular to the approach is taken
+    leaning = np.array([0.3, 0.0, 1.0]) / np.hypot(1, 0.3)
+    normals = np.array([-inward, inward, leaning])
+    snapped = snap_closing(poses, contact, width, normals, 45.0)
+    for g in (0, 2):
+        np.testing.assert_allclose(snapped[g, :3, 0], inward, atol=1e-9)
+        np.testing.assert_allclose(snapped[g, :3, 2], approach[g], atol=1e-9)  # approach kept
+        np.testing.assert_allclose(snapped[g, :3, 3], contact[g] + 0.015 * inward, atol=1e-9)
+    np.testing.assert_array_equal(snapped[1], poses[1])  # 60 degrees off: left alone
+
+
+def test_decoding_with_the_cloud_snaps_the_closing_onto_the_observed_surface():
+    """A grasp whose closing direction is 20 degrees off the observed plane's normal (turned
+    about its approach) comes back closing along the normal; without the cloud, or with
+    snapping off, it is unchanged."""
+    plane = _plane()
+    m = 8
+    points = plane[:m]
+    tilt = np.deg2rad(20.0)
+    closing = np.tile([0.0, np.sin(tilt), np.cos(tilt)], (m, 1))
+    approach = np.tile([1.0, 0.0, 0.0], (m, 1))
+    args = (points, np.linspace(1, 0.5, m), np.ones(m), approach, closing, np.full(m, 0.03))
+    free = HeadsConfig(collision_check=False)
+    g = decode_grasps(*args, free, max_grasps=3, cloud=plane)
+    np.testing.assert_allclose(np.abs(g["poses"][:, 2, 0]), 1.0, atol=1e-3)  # along +-z
+    np.testing.assert_allclose(g["poses"][:, :3, 2], approach[:3], atol=1e-9)
+    for plain in (decode_grasps(*args, free, max_grasps=3),
+                  decode_grasps(*args, HeadsConfig(collision_check=False, snap_closing_deg=0),
+                                max_grasps=3, cloud=plane)):  # fmt: skip
+        np.testing.assert_allclose(plain["poses"][:, :3, 0], closing[:3], atol=1e-6)

@@ -134,6 +134,11 @@ class HeadsConfig:
     nms_candidates: int = 256  # best candidates considered by NMS
     collision_check: bool = True  # drop grasps whose gripper would hit the observed cloud
     collision_tolerance: int = 3  # cloud points allowed inside the gripper (sensor noise)
+    # With the observed cloud at decoding: a closing direction within this angle (at most 45)
+    # of the inward surface normal at its contact is turned towards it about the approach
+    # axis (0 = off); see heads.py.
+    snap_closing_deg: float = 45.0
+    normal_neighbours: int = 16  # cloud points the surface normal at a contact is fitted to
 
 
 @dataclass

@@ -7,6 +7,12 @@ grasp-success logit. Decoding uses :mod:`grasp_semantics.gripper` (+z approach, 
 y = z x x, TCP = c + w/2 b). Ranking is grasp score x contact probability (the task-relevant
 part), then greedy non-maximum suppression by pose distance (TCP translation and rotation,
 with the parallel-jaw symmetry: a 180 degree turn about the approach axis is the same grasp).
+
+With the observed cloud, decoding then refines and checks the ranked grasps a few at a time:
+a closing direction that is already near the inward surface normal at its contact (within
+``snap_closing_deg``) is turned about the approach axis towards it, since a finger pushing
+along the normal is what the friction cone asks for and the cloud measures that normal better
+than the head predicts it; then grasps whose opened gripper would hit the cloud are dropped.
 """
 
 from __future__ import annotations
@@ -141,16 +147,16 @@ def decode_grasps(
         closing[cand].astype(np.float64),
         width[cand].astype(np.float64),
     )
-    check = cloud is not None and cfg.collision_check
+    refine = cloud is not None and (cfg.collision_check or cfg.snap_closing_deg > 0)
     if len(cand) == 0 or max_grasps <= 0:
         keep = np.zeros(0, dtype=np.int64)
     else:
         keep = pose_nms(
-            poses, rank[cand], len(cand) if check else max_grasps,
+            poses, rank[cand], len(cand) if refine else max_grasps,
             cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg),
         )  # fmt: skip
-    if check:
-        keep = _collision_free(poses, width[cand], keep, cloud, cfg, max_grasps)
+    if refine:
+        keep = _refine_and_check(poses, points[cand], width[cand], keep, cloud, cfg, max_grasps)
     idx = cand[keep]
     return {
         "poses": poses[keep],
@@ -162,24 +168,76 @@ def decode_grasps(
     }
 
 
-def _collision_free(
+def surface_normals(
+    at: np.ndarray, cloud: np.ndarray, neighbours: int, flatness: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit normals [G, 3] (sign arbitrary) of the surface ``cloud`` [P, 3] samples at points
+    ``at`` [G, 3]: the least-variance axis of each point's ``neighbours`` nearest cloud points;
+    and whether that neighbourhood is a surface at all [G] (its least variance at most
+    ``flatness`` times the middle one: not a line, a single point or a blob)."""
+    cloud = cloud.astype(np.float32, copy=False)
+    at = at.astype(np.float32)
+    k = min(neighbours, len(cloud))
+    d2 = (at * at).sum(1)[:, None] - 2.0 * at @ cloud.T + (cloud * cloud).sum(1)  # [G, P]
+    near = cloud[np.argpartition(d2, k - 1, axis=1)[:, :k]]  # [G, k, 3]
+    centred = (near - near.mean(axis=1, keepdims=True)).astype(np.float64)
+    variances, axes = np.linalg.eigh(centred.transpose(0, 2, 1) @ centred)  # ascending
+    surface = (variances[:, 1] > 1e-12) & (variances[:, 0] <= flatness * variances[:, 1])
+    return axes[:, :, 0], surface
+
+
+def snap_closing(
+    poses: np.ndarray, contacts: np.ndarray, widths: np.ndarray, normals: np.ndarray,
+    max_angle_deg: float,
+) -> np.ndarray:  # fmt: skip
+    """Poses [G, 4, 4] whose closing axis is within ``max_angle_deg`` of the inward surface
+    normal (``normals`` [G, 3], either sign) turned about the approach axis towards it: the new
+    closing is the normal's part perpendicular to the approach. The approach (which the head
+    chose clear of the table and neighbours) is kept, the first finger stays at its contact
+    (TCP = contact + w/2 * closing)."""
+    closing, approach = poses[:, :3, 0], poses[:, :3, 2]
+    inward = normals * np.where((normals * closing).sum(1, keepdims=True) >= 0, 1.0, -1.0)
+    # within 45 degrees of a closing that is perpendicular to the approach, the normal keeps
+    # at least sin(45) of its length perpendicular to the approach: no degenerate projection
+    snap = (inward * closing).sum(1) >= np.cos(np.deg2rad(min(max_angle_deg, 45.0)))
+    if not snap.any():
+        return poses
+    a = approach[snap]
+    b = inward[snap] - (inward[snap] * a).sum(1, keepdims=True) * a
+    out = poses.copy()
+    out[snap] = grasp_poses(contacts[snap], a, b, widths[snap])
+    return out
+
+
+def _refine_and_check(
     poses: np.ndarray,
+    contacts: np.ndarray,
     widths: np.ndarray,
     order: np.ndarray,
     cloud: np.ndarray,
     cfg: HeadsConfig,
     max_grasps: int,
 ) -> np.ndarray:
-    """The first ``max_grasps`` of ``order`` (indices into poses/widths) that do not collide
-    with ``cloud``, checked a few at a time so that most calls check only ``max_grasps``."""
+    """The first ``max_grasps`` of ``order`` (indices into poses [G, 4, 4], contacts [G, 3],
+    widths [G]) after snapping (``poses`` is updated in place) and, with
+    ``cfg.collision_check``, dropping those that hit ``cloud``; a few at a time, so that most
+    calls refine and check only ``max_grasps``."""
     gripper = GripperConfig(max_width=cfg.max_width)
     kept: list[np.ndarray] = []
     found = 0
     for start in range(0, len(order), max_grasps):
         chunk = order[start : start + max_grasps]
-        free = chunk[~cloud_collisions(poses[chunk], widths[chunk], cloud, gripper,
-                                       cfg.collision_tolerance)]  # fmt: skip
-        kept.append(free[: max_grasps - found])
+        if cfg.snap_closing_deg > 0:
+            normals, surface = surface_normals(contacts[chunk], cloud, cfg.normal_neighbours)
+            on = chunk[surface]
+            poses[on] = snap_closing(
+                poses[on], contacts[on].astype(np.float64), widths[on].astype(np.float64),
+                normals[surface], cfg.snap_closing_deg,
+            )  # fmt: skip
+        if cfg.collision_check:
+            chunk = chunk[~cloud_collisions(poses[chunk], widths[chunk], cloud, gripper,
+                                            cfg.collision_tolerance)]  # fmt: skip
+        kept.append(chunk[: max_grasps - found])
         found += len(kept[-1])
         if found == max_grasps:
             break
