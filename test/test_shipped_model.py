@@ -13,12 +13,14 @@ from grasp_semantics.predictor import DEFAULT_WEIGHTS
 
 SCENES = 24
 # Measured on these 24 scenes: part accuracy 0.750, contact AP 0.698, 0.292 above the
-# geometry-only baseline, grasp success@5 0.333 (@1 0.125). The bounds sit a little below, for
-# numerical differences between machines. The targets (part accuracy 0.90,
+# geometry-only baseline, grasp success@1 0.208 (5 of 24; 0.125 before decoding snapped the
+# closing direction to the observed surface), success@5 0.333. The bounds sit a little below,
+# for numerical differences between machines. The targets (part accuracy 0.90,
 # success@1 0.85) are NOT reached yet.
 PART_ACCURACY = 0.65
 CONTACT_AP = 0.6
 INSTRUCTION_GAIN = 0.2
+SUCCESS_AT_1 = 0.15
 SUCCESS_AT_5 = 0.25
 
 
@@ -47,4 +49,5 @@ def test_the_instruction_matters(held_out) -> None:
 def test_better_than_random(held_out) -> None:
     model, random = held_out["model"], held_out["random"]
     assert model["contact_ap"] >= random["contact_ap"] + 0.2
+    assert model["success_at_1"] >= max(random["success_at_1"], SUCCESS_AT_1)
     assert model["success_at_5"] >= max(random["success_at_5"], SUCCESS_AT_5)
