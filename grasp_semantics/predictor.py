@@ -162,9 +162,10 @@ class GraspPredictor:
         finite = np.isfinite(arr).all(axis=1)
         if not finite.all():
             arr = arr[finite]  # NaN / inf rows dropped
-        # Contiguous float32: at most one copy (none for a contiguous float32 input; one for a
-        # strided view such as a message's x, y, z).
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        # Contiguous, writable float32 (torch takes no read-only memory): at most one copy, none
+        # for such an input, one for a view of a message's x, y, z.
+        if not (arr.dtype == np.float32 and arr.flags.c_contiguous and arr.flags.writeable):
+            arr = np.array(arr, dtype=np.float32, order="C")
         if len(arr) < MIN_POINTS:
             raise ValueError(
                 f"too few valid points: {len(arr)} finite points, at least {MIN_POINTS} needed"

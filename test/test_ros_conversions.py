@@ -224,15 +224,20 @@ def test_cloud_fields_in_any_order_endianness_and_padding(order, big_endian, kin
 def test_dense_float32_xyz_is_a_read_only_view_of_the_message(pad) -> None:
     """The usual layout (x, y, z consecutive float32, other fields after) is not copied; the
     predictor then makes the one contiguous copy it needs."""
-    dense = XYZ[np.isfinite(XYZ).all(axis=1)]
+    dense = np.tile(XYZ[np.isfinite(XYZ).all(axis=1)], (10, 1))  # 40 points: enough to predict
     msg = make_cloud(structured(dense, ("x", "y", "z"), pad=pad))
     cloud = cloud_to_xyz(msg)
     data = np.frombuffer(memoryview(msg.data).cast("B"), dtype=np.uint8)
     assert np.shares_memory(cloud.points, data) and not cloud.points.flags.writeable
     np.testing.assert_array_equal(cloud.points, dense)
     np.testing.assert_array_equal(cloud.index, np.arange(len(dense)))
-    compact = GraspPredictor._check_points(np.tile(cloud.points, (8, 1)))
-    assert compact.flags.c_contiguous and not np.shares_memory(compact, data)
+    compact = GraspPredictor._check_points(cloud.points)
+    assert compact.flags.c_contiguous and compact.flags.writeable
+    assert not np.shares_memory(compact, data)
+    table = np.ascontiguousarray(dense).view([("x", "<f4"), ("y", "<f4"), ("z", "<f4")])[:, 0]
+    packed = cloud_to_xyz(make_cloud(table))  # x, y, z only: a contiguous read-only view
+    assert packed.points.flags.c_contiguous and not packed.points.flags.writeable
+    assert GraspPredictor._check_points(packed.points).flags.writeable
     # x, y, z out of order, or not float32: copied as before, same values
     shuffled = cloud_to_xyz(make_cloud(structured(dense, ("z", "x", "y"))))
     assert not np.shares_memory(shuffled.points, data)
