@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import ThreadpoolController
 
 from .models.config import FLAVOURS
 from .models.grasp_net import CONFIG_FILE, GraspNet
@@ -82,6 +83,9 @@ class GraspPredictor:
         self.model.encoder.backbone.to(backbone_dtype)  # the rest stays fp32
         self.num_points = model.cfg.pointnet.num_points
         self.seed = seed
+        # Decoding's numpy calls are small: on one BLAS thread, since idle OpenBLAS workers
+        # spin after each call and take the cores from torch's threads in the next stages.
+        self._threadpools = ThreadpoolController()
         self.compiled = compile
         if compile:  # in place: parameter names (and checkpoints) stay as they are
             for module in (self.model.pointnet, self.model.fusion, self.model.heads):
@@ -292,7 +296,7 @@ class GraspPredictor:
             out = self.model.fuse_and_predict(xyz, feats, enc, images[0].shape[1:3], k_t)
             out = {k: v.float().cpu().numpy() for k, v in out.items()}
         results = []
-        with self._timer(timings, "decode"):
+        with self._timer(timings, "decode"), self._threadpools.limit(limits=1, user_api="blas"):
             contact = 1.0 / (1.0 + np.exp(-out["contact_logits"]))  # [B, M]
             grasp = 1.0 / (1.0 + np.exp(-out["grasp_logits"]))
             for i in range(b):

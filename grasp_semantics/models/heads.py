@@ -168,6 +168,9 @@ def decode_grasps(
     }
 
 
+NORMAL_REACH = 0.02  # m: cloud points farther (per axis) from every contact are not used
+
+
 def surface_normals(
     at: np.ndarray, cloud: np.ndarray, neighbours: int, flatness: float = 0.25
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -177,8 +180,14 @@ def surface_normals(
     ``flatness`` times the middle one: not a line, a single point or a blob)."""
     cloud = cloud.astype(np.float32, copy=False)
     at = at.astype(np.float32)
+    # Neighbours come from the contacts' bounding box grown by NORMAL_REACH (a surface's 16
+    # nearest samples lie well inside): one cheap pass leaves the distance matrix a few
+    # hundred columns instead of the whole cloud.
+    box = np.all((cloud >= at.min(0) - NORMAL_REACH) & (cloud <= at.max(0) + NORMAL_REACH), 1)
+    if box.sum() >= neighbours:
+        cloud = cloud[box]
     k = min(neighbours, len(cloud))
-    d2 = (at * at).sum(1)[:, None] - 2.0 * at @ cloud.T + (cloud * cloud).sum(1)  # [G, P]
+    d2 = (at * at).sum(1)[:, None] - 2.0 * at @ cloud.T + (cloud * cloud).sum(1)  # [G, P']
     near = cloud[np.argpartition(d2, k - 1, axis=1)[:, :k]]  # [G, k, 3]
     centred = (near - near.mean(axis=1, keepdims=True)).astype(np.float64)
     variances, axes = np.linalg.eigh(centred.transpose(0, 2, 1) @ centred)  # ascending
