@@ -10,7 +10,8 @@
   the encoder rerun each time;
 - **sweeps**: input points (5k-200k), image size (320x240-1280x720), batch size (1, 4, 8);
 - **references** beside every claimed speed-up, timed in the same run: the loop FPS, the
-  textbook set abstraction, the seed's one-call-per-sample encoder;
+  textbook set abstraction, the seed's one-call-per-sample encoder, decoding on numpy's
+  default BLAS threads;
 - **memory**: peak RSS (and CUDA memory on a GPU), and RSS over a soak of consecutive
   predictions;
 - **FLOPs** of every stage for the bench model and the real backbones, and the H100 bound.
@@ -260,6 +261,32 @@ def _network_inputs(predictor: GraspPredictor, rgb, points, k):
     return xyz, predictor.model.point_inputs(xyz, image, k_t), image, k_t
 
 
+def _model_call_ms(predictor: GraspPredictor, rgb, points, k, runs: int) -> float:
+    """Median ms of ``runs`` consecutive uncached model calls (after one warm-up): back to
+    back, so what one call leaves running (spinning threads) slows the next, as on a robot."""
+    times = []
+    for _ in range(runs + 1):
+        predictor.model.encoder.clear_cache()
+        start = time.perf_counter()
+        predictor.predict(rgb, points, INSTRUCTION, intrinsics=k)
+        times.append(1000.0 * (time.perf_counter() - start))
+    return round(float(np.median(times[1:])), 3)
+
+
+def bench_decode_threads(predictor: GraspPredictor, rgb, points, k, quick: bool) -> dict:
+    """Model calls with decoding on numpy's default BLAS threads (reference) and on one."""
+    runs = 2 if quick else 15
+    chosen = predictor.decode_blas_threads
+    try:
+        predictor.decode_blas_threads = None
+        reference = _model_call_ms(predictor, rgb, points, k, runs)
+        predictor.decode_blas_threads = 1
+        fast = _model_call_ms(predictor, rgb, points, k, runs)
+    finally:
+        predictor.decode_blas_threads = chosen
+    return _ratio(reference, fast)
+
+
 @torch.inference_mode()
 def bench_references(predictor: GraspPredictor, rgb, points, k, quick: bool) -> dict:
     """Each fast path against its reference, timed side by side (best of a few runs)."""
@@ -277,6 +304,7 @@ def bench_references(predictor: GraspPredictor, rgb, points, k, quick: bool) -> 
             _time_ms(lambda: net(xyz, feats, reference=True), repeats),
             _time_ms(lambda: net(xyz, feats), repeats),
         ),
+        "decode_blas_threads": bench_decode_threads(predictor, rgb, points, k, quick),
     }
 
 
@@ -644,6 +672,7 @@ def markdown(result: dict) -> str:
     for key, what in (
         ("fps_exact_2048_to_512", "exact FPS 2,048 -> 512: C++ vs torch loop"),
         ("point_net", "PointNet++: fast vs textbook set abstraction"),
+        ("decode_blas_threads", "model call: decoding on one BLAS thread vs numpy's default"),
     ):
         r = refs[key]
         ref_rows.append([what, r["reference_ms"], r["fast_ms"], r["speedup"]])

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,7 +84,9 @@ class GraspPredictor:
         self.num_points = model.cfg.pointnet.num_points
         self.seed = seed
         # Decoding's numpy calls are small: on one BLAS thread, since idle OpenBLAS workers
-        # spin after each call and take the cores from torch's threads in the next stages.
+        # spin after each call and take the cores from torch's threads in the next stages
+        # (None: numpy's default; the bench times both).
+        self.decode_blas_threads: int | None = 1
         self._threadpools = ThreadpoolController()
         self.compiled = compile
         if compile:  # in place: parameter names (and checkpoints) stay as they are
@@ -296,7 +298,12 @@ class GraspPredictor:
             out = self.model.fuse_and_predict(xyz, feats, enc, images[0].shape[1:3], k_t)
             out = {k: v.float().cpu().numpy() for k, v in out.items()}
         results = []
-        with self._timer(timings, "decode"), self._threadpools.limit(limits=1, user_api="blas"):
+        blas = (
+            self._threadpools.limit(limits=self.decode_blas_threads, user_api="blas")
+            if self.decode_blas_threads
+            else nullcontext()
+        )
+        with self._timer(timings, "decode"), blas:
             contact = 1.0 / (1.0 + np.exp(-out["contact_logits"]))  # [B, M]
             grasp = 1.0 / (1.0 + np.exp(-out["grasp_logits"]))
             for i in range(b):

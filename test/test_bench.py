@@ -53,7 +53,7 @@ def test_bench_references_and_sweeps(result):
     fps = refs["fps_20k_to_2048"]
     assert fps["n_points"] == 20_000 and fps["n_samples"] == 2048
     assert fps["reference_loop_ms"] > 0 and fps["speedup_vs_reference"] > 0
-    for key in ("fps_exact_2048_to_512", "point_net"):
+    for key in ("fps_exact_2048_to_512", "point_net", "decode_blas_threads"):
         assert refs[key]["reference_ms"] > 0 and refs[key]["fast_ms"] > 0
     sweeps = result["sweeps"]
     assert [r["input_points"] for r in sweeps["points"]] == list(POINT_SWEEP)
