@@ -269,3 +269,31 @@ def test_describing_at_its_own_resolution_leaves_the_grasp_input_size_alone(tmp_
     ].tolist() == [[1, h // 16, w // 16]]
     with pytest.raises(ValueError, match="multiples of 32"):
         SceneDescriber(model.encoder, DescribeConfig(image_size=(100, 128)), corpus())
+
+
+@pytest.mark.parametrize("name", ["tiny", "debug_qwen2_5_vl"])
+def test_lora_on_the_patch_embedding_is_a_linear_map_of_each_flattened_patch(name):
+    """The vision towers embed patches with a convolution whose stride is its kernel; an
+    adapter there adds ``s * B(A(patch))`` to each patch's embedding, only while describing."""
+    from grasp_semantics.models.describe import HookedLoRA, _Switch
+
+    torch.manual_seed(0)
+    model = GraspNet(name).eval()
+    (proj,) = [
+        m for n, m in model.encoder.backbone.named_modules() if n.endswith("patch_embed.proj")
+    ]
+    switch = _Switch()
+    lora = HookedLoRA(model.encoder.backbone, ["*visual.patch_embed.proj"], 4, 8.0, switch)
+    assert (
+        list(lora.down) and lora.down[next(iter(lora.down))].in_features == proj.weight[0].numel()
+    )
+    _perturb(lora, seed=5)
+    patches = torch.randn(6, proj.in_channels, *proj.kernel_size)
+    plain = proj(patches)
+    with switch.enabled():
+        adapted = proj(patches)
+    key = next(iter(lora.down))
+    delta = 2.0 * lora.up[key](lora.down[key](patches.flatten(1)))  # scale = alpha / r = 2
+    torch.testing.assert_close(adapted.flatten(1), plain.flatten(1) + delta)
+    torch.testing.assert_close(proj(patches), plain)  # switched off: untouched
+    lora.remove()

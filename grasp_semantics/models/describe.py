@@ -122,9 +122,23 @@ class _Switch:
             self._local.on = before
 
 
+def _lora_dims(module: nn.Module) -> tuple[int, int] | None:
+    """(in, out) features of a layer LoRA can adapt: a linear layer, or a patch embedding (a
+    convolution whose stride equals its kernel: a linear map of each flattened patch)."""
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    if isinstance(module, nn.Conv2d | nn.Conv3d) and module.stride == module.kernel_size:
+        patch = module.in_channels // module.groups
+        for size in module.kernel_size:
+            patch *= size
+        return patch, module.out_channels
+    return None
+
+
 class HookedLoRA(nn.Module):
-    """LoRA (``x -> x + s * B(A(x))``, B zero-initialised) on linear layers of ``model`` whose
-    names match ``patterns``, added by forward hooks while ``switch`` is on."""
+    """LoRA (``x -> x + s * B(A(x))``, B zero-initialised) on the linear layers and patch
+    embeddings of ``model`` whose names match ``patterns``, added by forward hooks while
+    ``switch`` is on."""
 
     def __init__(
         self,
@@ -141,25 +155,33 @@ class HookedLoRA(nn.Module):
         self.up = nn.ModuleDict()
         self._handles = []
         for name, module in model.named_modules():
-            if not isinstance(module, nn.Linear) or not any(
-                fnmatch.fnmatchcase(name, p) for p in patterns
-            ):
+            dims = _lora_dims(module)
+            if dims is None or not any(fnmatch.fnmatchcase(name, p) for p in patterns):
                 continue
             key = _module_key(name)
-            self.down[key] = nn.Linear(module.in_features, r, bias=False)
-            self.up[key] = nn.Linear(r, module.out_features, bias=False)
+            self.down[key] = nn.Linear(dims[0], r, bias=False)
+            self.up[key] = nn.Linear(r, dims[1], bias=False)
             nn.init.kaiming_uniform_(self.down[key].weight, a=5**0.5)
             nn.init.zeros_(self.up[key].weight)
             self._handles.append(module.register_forward_hook(self._hook(key)))
         if patterns and not self._handles:
-            raise ValueError(f"no linear layer matches the LoRA targets {list(patterns)}")
+            raise ValueError(
+                f"no linear layer or patch embedding matches the LoRA targets {list(patterns)}"
+            )
 
     def _hook(self, key: str):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
             if not self.switch.on:
                 return None  # grasp path: the layer's own output, untouched
             x = args[0].to(self.down[key].weight.dtype)
-            return output + (self.scale * self.up[key](self.down[key](x))).to(output.dtype)
+            if not isinstance(module, nn.Linear):  # patch embedding: [N, C, (T,) p, p] patches
+                if output[0].numel() != output.shape[1]:
+                    raise ValueError(f"LoRA on {key}: input is not one patch per sample")
+                x = x.flatten(1)  # [N, C*T*p*p] -> delta [N, out] -> [N, out, 1, (1,) 1]
+                delta = self.up[key](self.down[key](x)).view(output.shape)
+            else:
+                delta = self.up[key](self.down[key](x))
+            return output + (self.scale * delta).to(output.dtype)
 
         return hook
 
