@@ -82,17 +82,23 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        raw["data"] = DataConfig(**raw.get("data", {}))
-        raw["optim"] = OptimConfig(**raw.get("optim", {}))
-        return cls(**raw)
+        return load_run_config(cls, path, data=DataConfig, optim=OptimConfig)
 
     def model_config(self) -> GraspNetConfig:
         merged = _merge(get_config(self.model).to_dict(), self.model_overrides)
         return GraspNetConfig.from_dict(merged)
+
+
+def load_run_config(cls: type, path: str | os.PathLike, **sections: type) -> Any:
+    """A run-config dataclass ``cls`` from a YAML file: unknown top-level keys are refused,
+    and each named section (``data=DataConfig``...) is built as its own dataclass."""
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    unknown = set(raw) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+    for name, section in sections.items():
+        raw[name] = section(**raw.get(name, {}))
+    return cls(**raw)
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from grasp_semantics.models.describe import (
     SceneDescriber,
     task_prompt,
 )
-from grasp_semantics.train import lr_factor
+from grasp_semantics.train import load_run_config, lr_factor
 
 
 @dataclass
@@ -72,13 +72,7 @@ class DescribeTrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> DescribeTrainConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        raw["data"] = DescribeDataConfig(**raw.get("data", {}))
-        raw["optim"] = DescribeOptimConfig(**raw.get("optim", {}))
-        return cls(**raw)
+        return load_run_config(cls, path, data=DescribeDataConfig, optim=DescribeOptimConfig)
 
 
 def model_size_images(describer: SceneDescriber, images: np.ndarray) -> torch.Tensor:
