@@ -346,8 +346,9 @@ class QwenSemanticsEncoder(nn.Module):
         input size, which the grasp path always uses)."""
         b, v = images.shape[:2]
         device = self.pix_mean.device
+        if image_size is not None:
+            self.token_grid(image_size)  # checks the size (the backbone's was, at init)
         h, w = image_size or self.cfg.backbone.image_size
-        self.token_grid((h, w))  # checks the size
         x = images.to(device).reshape(b * v, *images.shape[2:]).permute(0, 3, 1, 2).float()
         if x.shape[-2:] != (h, w):
             x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
