@@ -123,6 +123,31 @@ class FusionConfig:
 
 
 @dataclass
+class PartGraspConfig:
+    """Grasps planned from the cloud across the predicted part (``grasp_semantics.part_grasps``).
+
+    Lengths in metres, angles in degrees.
+    """
+
+    enabled: bool = True  # False: the grasp head's grasps only
+    region_radius: float = 0.05  # the part: points this close to the most probable contact ...
+    region_fraction: float = 0.5  # ... with at least this fraction of its probability
+    min_points: int = 3  # on the part, and between the fingers of a grasp
+    offsets: tuple[float, ...] = (0.0, -0.01, 0.01, -0.02, 0.02)  # sections along the part
+    section: float = 0.01  # half-length of the section a top-down grasp closes across
+    yaw_deg: tuple[float, ...] = (0.0, 15.0, -15.0, 30.0, -30.0)  # turns off "across the part"
+    side_yaw_deg: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0)  # side approach turns
+    side_levels: tuple[float, ...] = (0.5, 0.3, 0.7)  # side grasp heights, fraction of the part
+    side_reach: tuple[float, ...] = (0.01, 0.025)  # fingertips beyond the part's middle
+    width_margin: float = 0.01  # opening beyond the part's seen width
+    table_clearance: float = 0.004  # lowest fingertip height above the support plane
+    plane_radius: float = 0.3  # support plane fitted to cloud points this close to the part
+    plane_tolerance: float = 0.005  # RANSAC inlier distance
+    plane_hypotheses: int = 128
+    plane_min_fraction: float = 0.2  # of the nearby points on the plane, else no plan
+
+
+@dataclass
 class HeadsConfig:
     """Per-point contact and Contact-GraspNet-style grasp heads, and decoding."""
 
@@ -139,6 +164,7 @@ class HeadsConfig:
     # axis (0 = off); see heads.py.
     snap_closing_deg: float = 45.0
     normal_neighbours: int = 16  # cloud points the surface normal at a contact is fitted to
+    part_grasps: PartGraspConfig = field(default_factory=PartGraspConfig)
 
 
 @dataclass

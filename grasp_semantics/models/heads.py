@@ -8,7 +8,11 @@ y = z x x, TCP = c + w/2 b). Ranking is grasp score x contact probability (the t
 part), then greedy non-maximum suppression by pose distance (TCP translation and rotation,
 with the parallel-jaw symmetry: a 180 degree turn about the approach axis is the same grasp).
 
-With the observed cloud, decoding then refines and checks the ranked grasps a few at a time:
+With the observed cloud, decoding first plans grasps across the part the contact head points
+at (``grasp_semantics.part_grasps``: the part's axis on the support plane, closed across),
+which succeed far more often than the per-point grasps; the grasp head answers when nothing
+can be planned, or with ``part_grasps.enabled`` off. Its grasps are refined and checked a few
+at a time:
 a closing direction that is already near the inward surface normal at its contact (within
 ``snap_closing_deg``) is turned about the approach axis towards it, since a finger pushing
 along the normal is what the friction cone asks for and the cloud measures that normal better
@@ -23,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gripper import GripperConfig, cloud_collisions, grasp_poses
+from ..part_grasps import plan_part_grasps
 from .config import HeadsConfig
 
 
@@ -134,10 +139,18 @@ def decode_grasps(
     opened gripper would hit the cloud are dropped and the next distinct ones taken, so fewer
     than ``max_grasps`` (even none) come back when the candidates all collide.
 
+    With ``cloud`` and ``cfg.part_grasps.enabled``, the grasps planned across the predicted part
+    come back instead when there are any (see the module doc).
+
     Returns poses [G, 4, 4], widths [G], scores [G] (the task-conditioned quality the grasps are
-    ranked by: grasp probability x contact probability), contact_scores [G] (contact
-    probability), contact_points [G, 3] and point_index [G] (into ``points``).
+    ranked by: grasp probability x contact probability, or a planned grasp's quality),
+    contact_scores [G] (contact probability), contact_points [G, 3] and point_index [G] (into
+    ``points``; for planned grasps the contact the part was grown from).
     """
+    if cloud is not None and cfg.part_grasps.enabled and max_grasps > 0 and len(points):
+        planned = _planned(points, contact_prob, cloud, cfg, max_grasps)
+        if planned is not None:
+            return planned
     rank = grasp_prob * contact_prob
     n_cand = min(cfg.nms_candidates, len(rank))
     cand = np.argpartition(-rank, n_cand - 1)[:n_cand] if n_cand > 0 else np.zeros(0, int)
@@ -165,6 +178,38 @@ def decode_grasps(
         "contact_scores": contact_prob[idx].astype(np.float32),
         "contact_points": points[idx].astype(np.float32),
         "point_index": idx.astype(np.int64),
+    }
+
+
+def _planned(
+    points: np.ndarray, contact_prob: np.ndarray, cloud: np.ndarray, cfg: HeadsConfig,
+    max_grasps: int,
+) -> dict[str, np.ndarray] | None:  # fmt: skip
+    """``decode_grasps``'s output from the grasps planned across the predicted part."""
+    gripper = GripperConfig(max_width=cfg.max_width)
+    planned = plan_part_grasps(points, contact_prob, cloud, cfg.part_grasps, gripper)
+    if planned is None:
+        return None
+    # every candidate checked at once (one cloud pass), then NMS over the collision-free ones
+    free = np.flatnonzero(
+        ~cloud_collisions(planned.poses, planned.widths, cloud, gripper, cfg.collision_tolerance)
+    )
+    if not len(free):
+        return None
+    keep = free[pose_nms(planned.poses[free], planned.scores[free], max_grasps,
+                         cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg))]  # fmt: skip
+    poses, widths = planned.poses[keep], planned.widths[keep]
+    n = len(keep)
+    return {
+        "poses": poses,
+        "widths": widths.astype(np.float32),
+        "scores": planned.scores[keep].astype(np.float32),
+        "contact_scores": np.full(n, contact_prob[planned.seed_index], dtype=np.float32),
+        # the first finger's side of the part: TCP - w/2 * closing
+        "contact_points": (poses[:, :3, 3] - 0.5 * widths[:, None] * poses[:, :3, 0]).astype(
+            np.float32
+        ),
+        "point_index": np.full(n, planned.seed_index, dtype=np.int64),
     }
 
 
