@@ -56,11 +56,11 @@ def support_plane(
     normals = np.cross(b - a, c - a)  # [H, 3]
     length = np.linalg.norm(normals, axis=1)
     valid = length > 1e-9
+    if not valid.any():
+        return None
     normals = normals[valid] / length[valid, None]
     offsets = -np.sum(normals * a[valid], axis=1)
     inliers = np.abs(normals @ near.T + offsets[:, None]) < cfg.plane_tolerance  # [H, P']
-    if not len(normals):
-        return None
     best = int(np.argmax(inliers.sum(axis=1)))
     on_plane = near[inliers[best]]
     if len(on_plane) < cfg.plane_min_fraction * len(near):
@@ -101,8 +101,11 @@ def _candidates(
     tcps, approaches, closings, widths, prefs = [], [], [], [], []
 
     def add(tcp, approach, closing, width, pref) -> None:
-        tcps.append(tcp), approaches.append(approach), closings.append(closing)
-        widths.append(min(width + cfg.width_margin, w_limit)), prefs.append(pref)
+        tcps.append(tcp)
+        approaches.append(approach)
+        closings.append(closing)
+        widths.append(min(width + cfg.width_margin, w_limit))
+        prefs.append(pref)
 
     height = region @ up + d  # [R] above the plane
     for offset in cfg.offsets:
