@@ -111,7 +111,7 @@ def _candidates(
     for offset in cfg.offsets:
         centre = seed + offset * main
         section = np.abs((region - centre) @ main) < cfg.section
-        if section.sum() < 3:
+        if section.sum() < cfg.min_points:
             continue
         heights = height[section]
         levels = sorted(

@@ -132,7 +132,7 @@ class PartGraspConfig:
     enabled: bool = True  # False: the grasp head's grasps only
     region_radius: float = 0.05  # the part: points this close to the most probable contact ...
     region_fraction: float = 0.5  # ... with at least this fraction of its probability
-    min_points: int = 3  # on the part, and between the fingers of a grasp
+    min_points: int = 3  # on the part, in a section across it, and between the fingers
     offsets: tuple[float, ...] = (0.0, -0.01, 0.01, -0.02, 0.02)  # sections along the part
     section: float = 0.01  # half-length of the section a top-down grasp closes across
     yaw_deg: tuple[float, ...] = (0.0, 15.0, -15.0, 30.0, -30.0)  # turns off "across the part"

@@ -11,9 +11,10 @@ with the parallel-jaw symmetry: a 180 degree turn about the approach axis is the
 With the observed cloud, decoding first plans grasps across the part the contact head points
 at (``grasp_semantics.part_grasps``: the part's axis on the support plane, closed across),
 which succeed far more often than the per-point grasps; the grasp head answers when nothing
-can be planned, or with ``part_grasps.enabled`` off. Its grasps are refined and checked a few
-at a time:
-a closing direction that is already near the inward surface normal at its contact (within
+can be planned, or with ``part_grasps.enabled`` off.
+
+The head's grasps are refined and checked against the cloud a few at a time: a closing
+direction that is already near the inward surface normal at its contact (within
 ``snap_closing_deg``) is turned about the approach axis towards it, since a finger pushing
 along the normal is what the friction cone asks for and the cloud measures that normal better
 than the head predicts it; then grasps whose opened gripper would hit the cloud are dropped.
