@@ -30,7 +30,12 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from grasp_semantics.data.examples import ExampleShards, instruction_corpus, prepare_examples
+from grasp_semantics.data.examples import (
+    ExampleShards,
+    instruction_corpus,
+    prepare_examples,
+    reworded,
+)
 from grasp_semantics.metrics import contact_metrics, mean_metrics
 from grasp_semantics.models.config import GraspNetConfig, get_config
 from grasp_semantics.models.criterion import GraspCriterion
@@ -51,6 +56,7 @@ class DataConfig:
     val_seed: int = 10_000_000  # and those of the validation split here
     scenes_per_shard: int = 200
     workers: int = 2  # processes generating scenes (only when the cache is incomplete)
+    reword_prob: float = 0.0  # chance a training instruction is said by another paraphrase
 
 
 @dataclass
@@ -159,25 +165,42 @@ def parallelize(model: GraspNet, env: Dist) -> torch.nn.Module:
 # ---------------------------------------------------------------------------------- batches
 def to_batch(examples: list[dict[str, Any]], device: torch.device) -> dict[str, Any]:
     """Stack compact examples into the batch format of :meth:`GraspNet.forward` + targets."""
-    return {
-        "images": torch.from_numpy(np.stack([e["image"] for e in examples])).to(device),
+
+    def stacked(key: str) -> torch.Tensor:
+        return torch.from_numpy(np.stack([e[key] for e in examples])).to(device)
+
+    batch = {
+        "images": stacked("image"),
         "instructions": [e["instruction"] for e in examples],
-        "points": torch.from_numpy(np.stack([e["points"] for e in examples])).to(device),
-        "intrinsics": torch.from_numpy(np.stack([e["intrinsics"] for e in examples])).to(device),
-        "contact": torch.from_numpy(np.stack([e["contact"] for e in examples])).to(device),
+        "points": stacked("points"),
+        "intrinsics": stacked("intrinsics"),
+        "contact": stacked("contact"),
         "grasps": [torch.from_numpy(e["grasps"]) for e in examples],
         "grasp_widths": [torch.from_numpy(e["grasp_widths"]) for e in examples],
         "grasp_contacts": [torch.from_numpy(e["grasp_contacts"]) for e in examples],
         "fps_ordered": True,
     }
+    if "on_target" in examples[0]:
+        batch["on_target"] = stacked("on_target")
+    return batch
 
 
-def batches(shards: ExampleShards, batch_size: int, seed: int) -> Iterator[list[dict]]:
-    """Endless shuffled batches (each epoch in a new order)."""
+def batches(
+    shards: ExampleShards,
+    batch_size: int,
+    seed: int,
+    split: str = "train",
+    reword_prob: float = 0.0,
+) -> Iterator[list[dict]]:
+    """Endless shuffled batches (each epoch in a new order); a ``reword_prob`` share of the
+    instructions reworded by another of ``split``'s paraphrases (:func:`reworded`)."""
+    rng = np.random.default_rng(seed)
     epoch = 0
     while True:
         chunk: list[dict] = []
         for example in shards.iterate(seed=seed + epoch):
+            if reword_prob > 0 and rng.random() < reword_prob:
+                example = reworded(example, split, rng)
             chunk.append(example)
             if len(chunk) == batch_size:
                 yield chunk
@@ -204,6 +227,20 @@ def make_optimizer(model: GraspNet, cfg: OptimConfig) -> torch.optim.Optimizer:
     if backbone:
         groups.append({"params": backbone, "lr": cfg.backbone_lr})
     return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+def init_weights(model: GraspNet, directory: str, log: bool = True) -> None:
+    """Load the weights saved in ``directory`` into ``model``: the same architecture, or one
+    that adds a target head (``heads.target_head``), which then keeps its initialisation."""
+    state = GraspNet.from_pretrained(directory).state_dict()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    not_added = [k for k in missing if not k.startswith("heads.target.")]
+    if not_added or unexpected:
+        raise RuntimeError(
+            f"{directory} is not this model: missing {not_added[:5]}, unexpected {unexpected[:5]}"
+        )
+    if missing and log:
+        print(f"init_from {directory}: the target head ({len(missing)} tensors) starts anew")
 
 
 @torch.no_grad()
@@ -261,8 +298,8 @@ def train(
 
     torch.manual_seed(cfg.seed)
     model = GraspNet(model_cfg)
-    if cfg.init_from:  # continue from trained weights (same architecture), new schedule
-        model.load_state_dict(GraspNet.from_pretrained(cfg.init_from).state_dict())
+    if cfg.init_from:  # continue from trained weights, new schedule
+        init_weights(model, cfg.init_from, log=env.main)
     elif model.encoder.compact is not None:  # rows for every word the instructions can use
         table = CompactVocab.from_texts(instruction_corpus(), model.encoder.compact.size)
         model.encoder.compact.kept_ids.copy_(table.kept_ids)
@@ -282,7 +319,10 @@ def train(
         if env.main:
             print(f"resumed from {checkpoint} at step {step}")
 
-    stream = batches(train_shards, cfg.optim.batch_size, cfg.seed + 1000 * env.rank + step)
+    stream = batches(
+        train_shards, cfg.optim.batch_size, cfg.seed + 1000 * env.rank + step,
+        cfg.data.train_split, cfg.data.reword_prob,
+    )  # fmt: skip
     bar = tqdm(total=cfg.optim.steps, initial=step, disable=not (progress and env.main))
     log = (out_dir / "log.jsonl").open("a") if env.main else None
     last_val: dict[str, float] = {}

@@ -10,10 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
-from grasp_semantics.data.examples import ExampleShards, prepare_examples
-from grasp_semantics.train import TrainConfig, lr_factor
+from grasp_semantics.data.examples import ExampleShards, prepare_examples, reworded
+from grasp_semantics.data.splits import split_pools
+from grasp_semantics.data.tasks import instruction
+from grasp_semantics.models.config import GraspNetConfig
+from grasp_semantics.models.criterion import GraspCriterion
+from grasp_semantics.models.grasp_net import GraspNet
+from grasp_semantics.train import TrainConfig, init_weights, lr_factor, to_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {
@@ -62,10 +68,57 @@ def test_examples_are_fps_ordered_samples_with_labels(tmp_path) -> None:
     assert first["image"].shape == (64, 96, 3) and first["points"].shape == (256, 3)
     assert first["contact"].shape == (256,) and first["contact"].any()
     assert len(first["grasps"]) == int(first["grasp_count"]) > 0
+    # the instruction is the task's paraphrase naming the target by the stored reference ...
+    assert first["reference"].lower() in first["instruction"].lower()
+    assert any(
+        instruction(p, first["reference"]) == first["instruction"]
+        for p in split_pools("train").paraphrases[first["task"]]
+    )
+    # ... and every contact lies on the target object, which has more points than its part
+    assert (first["on_target"][first["contact"] == 1] == 1).all()
+    assert first["on_target"].sum() > first["contact"].sum()
     # prepare again: nothing to do, the shards stay as they were
     before = sorted(p.stat().st_mtime_ns for p in (tmp_path / "ex").glob("shard-*.npz"))
     prepare_examples(tmp_path / "ex", "train", 3, 5, cfg, per_shard=2, progress=False)
     assert before == sorted(p.stat().st_mtime_ns for p in (tmp_path / "ex").glob("shard-*.npz"))
+
+
+def test_reworded_instructions_keep_task_and_target_and_the_split(tmp_path) -> None:
+    cfg = TrainConfig.load(write_config(tmp_path)).model_config()
+    prepare_examples(tmp_path / "ex", "train", 1, 5, cfg, per_shard=1, progress=False)
+    (example,) = ExampleShards(tmp_path / "ex").iterate(seed=None)
+    rng = np.random.default_rng(0)
+    pool = split_pools("train").paraphrases[example["task"]]
+    held_out = set(split_pools("test_paraphrase").paraphrases[example["task"]])
+    said = {reworded(example, "train", rng)["instruction"] for _ in range(200)}
+    assert said == {instruction(p, example["reference"]) for p in pool}
+    assert not said & {instruction(p, example["reference"]) for p in held_out}
+    again = reworded(example, "train", rng)
+    assert all(again[k] is example[k] for k in ("points", "contact", "on_target", "grasps"))
+
+
+def test_target_head_trains_from_a_model_without_one(tmp_path) -> None:
+    config = TrainConfig.load(write_config(tmp_path))
+    plain = config.model_config()
+    prepare_examples(tmp_path / "ex", "train", 2, 5, plain, per_shard=2, progress=False)
+    GraspNet(plain).save_pretrained(tmp_path / "plain")
+    with_head = GraspNetConfig.from_dict({**plain.to_dict(), "heads": {"target_head": True}})
+    model = GraspNet(with_head)
+    init_weights(model, str(tmp_path / "plain"), log=False)
+    source = GraspNet.from_pretrained(tmp_path / "plain").state_dict()
+    assert all(model.state_dict()[k].equal(v) for k, v in source.items())
+    batch = to_batch(list(ExampleShards(tmp_path / "ex").iterate(seed=None)), torch.device("cpu"))
+    criterion = GraspCriterion(with_head.loss, with_head.heads)
+    loss, terms = criterion(model(batch), batch)
+    assert terms["target"] > 0
+    loss.backward()
+    assert model.heads.target[-1].weight.grad.abs().sum() > 0
+    del batch["on_target"]
+    with pytest.raises(ValueError, match="on_target"):
+        criterion(model(batch), batch)
+    model.save_pretrained(tmp_path / "with_head")  # the other way round is refused
+    with pytest.raises(RuntimeError, match="not this model"):
+        init_weights(GraspNet(plain), str(tmp_path / "with_head"), log=False)
 
 
 def test_warmup_then_cosine_learning_rate() -> None:

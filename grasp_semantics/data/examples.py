@@ -25,11 +25,13 @@ from tqdm import tqdm
 
 from grasp_semantics.data.objects import COLOUR_NAMES
 from grasp_semantics.data.scene import Scene, generate_scene
+from grasp_semantics.data.splits import split_pools
 from grasp_semantics.data.tasks import NOUNS, POSITION_PHRASES, TEMPLATES, instruction
 from grasp_semantics.models.config import GraspNetConfig
 from grasp_semantics.models.pointnet2 import sample_indices
 
 MAX_GRASPS = 32  # ground-truth grasps kept per example (the generator makes at most this many)
+FORMAT = 2  # 2: task, reference and on_target added (shards of format 1 lack them)
 
 
 def resize_image(rgb: np.ndarray, intrinsics: np.ndarray, size_hw: tuple[int, int]):
@@ -58,10 +60,13 @@ def example_from_scene(scene: Scene, cfg: GraspNetConfig) -> dict[str, Any]:
     return {
         "seed": scene.seed,
         "instruction": scene.instruction,
+        "task": scene.task,
+        "reference": scene.reference,
         "image": image,
         "intrinsics": intrinsics,
         "points": scene.points[index].astype(np.float32),
         "contact": scene.point_contact[index].astype(np.uint8),
+        "on_target": (scene.point_object[index] == scene.target).astype(np.uint8),
         "grasps": grasps,
         "grasp_widths": widths,
         "grasp_contacts": contacts,
@@ -77,6 +82,7 @@ def _make(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
 
 def _signature(split: str, cfg: GraspNetConfig) -> dict[str, Any]:
     return {
+        "format": FORMAT,
         "split": split,
         "image_size": list(cfg.encoder.backbone.image_size),
         "num_points": cfg.pointnet.num_points,
@@ -172,6 +178,15 @@ def instruction_corpus() -> list[str]:
     return texts
 
 
+def reworded(example: dict[str, Any], split: str, rng: np.random.Generator) -> dict[str, Any]:
+    """``example`` with its instruction said by another of ``split``'s paraphrases of the same
+    task, naming the target the same way. The task fixes the part to grasp, so the labels still
+    hold; only the split's own paraphrases are drawn, so held-out ones stay unseen."""
+    paraphrases = split_pools(split).paraphrases[example["task"]]
+    paraphrase = paraphrases[rng.integers(len(paraphrases))]
+    return {**example, "instruction": instruction(paraphrase, example["reference"])}
+
+
 class ExampleShards:
     """The shards of one split; rank ``rank`` of ``world`` reads every world-th shard.
 
@@ -208,7 +223,9 @@ class ExampleShards:
                 rng.shuffle(order)
             for i in order:
                 example = {key: value[i] for key, value in arrays.items()}
-                example["instruction"] = str(example["instruction"])
+                for key in ("instruction", "task", "reference"):
+                    if key in example:
+                        example[key] = str(example[key])
                 count = int(example["grasp_count"])
                 for key in ("grasps", "grasp_widths", "grasp_contacts"):
                     example[key] = example[key][:count]

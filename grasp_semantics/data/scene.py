@@ -86,6 +86,7 @@ class Scene:
     instruction: str
     task: str
     paraphrase_id: str  # "<task>/<template index>"
+    reference: str  # the phrase naming the target in the instruction ("the red mug")
     target: int  # object index of the target
     functional_part: int  # part index (within the target) the task grasps
     objects: list[ObjectInfo]
@@ -366,6 +367,7 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
         instruction=task_lib.instruction(para, ref),
         task=task,
         paraphrase_id=para,
+        reference=ref,
         target=target,
         functional_part=fp,
         objects=infos,

@@ -153,6 +153,9 @@ class HeadsConfig:
 
     hidden: int = 128
     dropout: float = 0.0
+    # A head telling whether each point lies on the object the instruction names: trained
+    # with loss.w_target as an auxiliary task (denser than the contact labels), for grounding.
+    target_head: bool = False
     max_width: float = 0.08  # gripper max opening (m), Franka-like
     nms_translation: float = 0.02  # m: grasps closer than this in TCP ...
     nms_rotation_deg: float = 30.0  # ... and in rotation are duplicates
@@ -181,6 +184,7 @@ class LossConfig:
     w_approach: float = 1.0
     w_closing: float = 1.0
     w_width: float = 1.0
+    w_target: float = 0.5  # target-object loss (only with heads.target_head)
 
 
 @dataclass

@@ -16,6 +16,11 @@ The target supplies that grasp's approach direction, that finger's closing direc
 grasp width. Losses: grasp-score BCE on all points (positives = points with a
 GT grasp, pos-weighted), and on positives only: 1 - cos for approach and closing, smooth-L1 on
 width (in units of the gripper's max width).
+
+Target object (with ``heads.target_head``): pos-weighted BCE of whether each point lies on the
+object the instruction names. The contact labels say "this part of that object"; most of a
+wrong top contact lands on another object, and the whole target object is a far denser signal
+for learning which one the instruction means.
 """
 
 from __future__ import annotations
@@ -117,7 +122,8 @@ class GraspCriterion(nn.Module):
 
         ``batch``: ``points`` [B, N, 3], ``contact`` [B, N] {0, 1} labels of those points,
         ``grasps`` list of [G_b, 4, 4], ``grasp_widths`` list of [G_b], ``grasp_contacts``
-        list of [G_b, 2, 3] (all in the cloud frame).
+        list of [G_b, 2, 3] (all in the cloud frame); with a target head also ``on_target``
+        [B, N] {0, 1}: the point lies on the named object.
         """
         cfg = self.cfg
         target = batch["contact"].to(out["contact_logits"]).float()
@@ -145,7 +151,15 @@ class GraspCriterion(nn.Module):
             out["width"] / self.max_width, tg["width"] / self.max_width, reduction="none", beta=0.1
         )
         width = (width_err * pos).sum() / n_pos
-        terms = {
+        terms = {}
+        if "target_logits" in out:
+            if "on_target" not in batch:
+                raise ValueError("the target head needs on_target labels (format-2 examples)")
+            on_target = batch["on_target"].to(out["target_logits"]).float()
+            terms["target"] = cfg.w_target * balanced_bce(
+                out["target_logits"], on_target, cfg.max_pos_weight
+            )
+        terms |= {
             "contact": cfg.w_contact * contact,
             "score": cfg.w_score * score,
             "approach": cfg.w_approach * approach,

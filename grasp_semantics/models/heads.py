@@ -59,21 +59,26 @@ class GraspHeads(nn.Module):
             )  # fmt: skip
 
         self.contact = nn.Sequential(trunk(), nn.Linear(cfg.hidden, 1))
+        self.target = nn.Sequential(trunk(), nn.Linear(cfg.hidden, 1)) if cfg.target_head else None
         self.grasp_trunk = trunk()
         self.grasp_out = nn.Linear(cfg.hidden, 1 + 3 + 3 + 1)  # score, approach, closing, width
 
     def forward(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
         """Returns contact_logits [B, N], grasp_logits [B, N], approach [B, N, 3] (unit),
-        closing [B, N, 3] (unit, orthogonal to approach), width [B, N] in [0, max_width] m."""
+        closing [B, N, 3] (unit, orthogonal to approach), width [B, N] in [0, max_width] m,
+        and with the target head target_logits [B, N]."""
         g = self.grasp_out(self.grasp_trunk(feats))  # [B, N, 8]
         approach, closing = orthonormal_directions(g[..., 1:4], g[..., 4:7])
-        return {
+        out = {
             "contact_logits": self.contact(feats).squeeze(-1),
             "grasp_logits": g[..., 0],
             "approach": approach,
             "closing": closing,
             "width": torch.sigmoid(g[..., 7]) * self.cfg.max_width,
         }
+        if self.target is not None:
+            out["target_logits"] = self.target(feats).squeeze(-1)
+        return out
 
 
 def rotation_cosine(r1: np.ndarray, r2: np.ndarray, symmetric: bool = True) -> np.ndarray:
