@@ -116,6 +116,8 @@ def test_target_head_trains_from_a_model_without_one(tmp_path) -> None:
     del batch["on_target"]
     with pytest.raises(ValueError, match="on_target"):
         criterion(model(batch), batch)
+    model.eval()  # an auxiliary task: inference does not compute it
+    assert "target_logits" not in model(batch)
     model.save_pretrained(tmp_path / "with_head")  # the other way round is refused
     with pytest.raises(RuntimeError, match="not this model"):
         init_weights(GraspNet(plain), str(tmp_path / "with_head"), log=False)

@@ -66,7 +66,8 @@ class GraspHeads(nn.Module):
     def forward(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
         """Returns contact_logits [B, N], grasp_logits [B, N], approach [B, N, 3] (unit),
         closing [B, N, 3] (unit, orthogonal to approach), width [B, N] in [0, max_width] m,
-        and with the target head target_logits [B, N]."""
+        and, in training mode with the target head, target_logits [B, N] (an auxiliary
+        task: inference does not use it, so it is not computed there)."""
         g = self.grasp_out(self.grasp_trunk(feats))  # [B, N, 8]
         approach, closing = orthonormal_directions(g[..., 1:4], g[..., 4:7])
         out = {
@@ -76,7 +77,7 @@ class GraspHeads(nn.Module):
             "closing": closing,
             "width": torch.sigmoid(g[..., 7]) * self.cfg.max_width,
         }
-        if self.target is not None:
+        if self.target is not None and self.training:
             out["target_logits"] = self.target(feats).squeeze(-1)
         return out
 
