@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,6 @@ import yaml
 from grasp_semantics.data.examples import ExampleShards, prepare_examples, reworded
 from grasp_semantics.data.splits import split_pools
 from grasp_semantics.data.tasks import instruction
-from grasp_semantics.models.config import GraspNetConfig
 from grasp_semantics.models.criterion import GraspCriterion
 from grasp_semantics.models.grasp_net import GraspNet
 from grasp_semantics.train import TrainConfig, init_weights, lr_factor, to_batch
@@ -102,7 +102,7 @@ def test_target_head_trains_from_a_model_without_one(tmp_path) -> None:
     plain = config.model_config()
     prepare_examples(tmp_path / "ex", "train", 2, 5, plain, per_shard=2, progress=False)
     GraspNet(plain).save_pretrained(tmp_path / "plain")
-    with_head = GraspNetConfig.from_dict({**plain.to_dict(), "heads": {"target_head": True}})
+    with_head = replace(plain, heads=replace(plain.heads, target_head=True))
     model = GraspNet(with_head)
     init_weights(model, str(tmp_path / "plain"), log=False)
     source = GraspNet.from_pretrained(tmp_path / "plain").state_dict()
