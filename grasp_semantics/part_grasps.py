@@ -6,7 +6,11 @@ answers *how*, from the geometry the sensor saw, the way a person grasps a handl
 1. the support plane under the most probable contact (a seeded RANSAC fit, so the same input
    always gives the same plane), whose normal is "up";
 2. the predicted part around that contact (points whose probability is close to its), and the
-   part's main axis on the plane;
+   part's main axis on the plane. The part is measured on the observed cloud at the sensor's
+   resolution, each point taking the probability of the nearest point the network scored
+   (``part_neighbourhood``): the network sees a fixed sample ~10-20x sparser, on which a thin
+   shaft or a small handle is a handful of points, too few to fill a section or to tell what
+   lies between the fingers;
 3. candidates that close across the part: top-down at sections along the axis, turned a little
    either way, at two heights above the plane; and from the side (horizontal approach from the
    cloud frame's origin, the camera in an optical frame) for parts that stand up;
@@ -33,6 +37,7 @@ from .models.config import PartGraspConfig
 
 PLANE_SAMPLE = 4096  # neighbourhood points the plane hypotheses are scored on
 SIDE_PREFERENCE = 0.9  # side grasps rank below equally good top-down ones
+NEIGHBOURHOOD_MARGIN = 0.05  # m, see part_neighbourhood
 
 
 def support_plane(
@@ -176,6 +181,24 @@ def between_fingers(
     return (inside @ contact) / np.maximum(count, 1), count
 
 
+def part_neighbourhood(
+    points: np.ndarray, contact: np.ndarray, cloud: np.ndarray, seed: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``cloud`` [P, 3] points within ``radius`` of ``seed`` [3] ([L, 3], float64) and their
+    contact probabilities [L]: each that of its nearest point among the scored ``points``
+    [M, 3] (``contact`` [M])."""
+    cloud = cloud.astype(np.float64, copy=False)
+    local = cloud[np.sum((cloud - seed) ** 2, axis=1) < radius**2]
+    # A local point's nearest scored point lies within radius + the sample's spacing of the
+    # seed: only those scored points are compared (the farthest-point sample's spacing is
+    # 1-2 cm, well inside the margin).
+    scored = np.sum((points - seed) ** 2, axis=1) < (radius + NEIGHBOURHOOD_MARGIN) ** 2
+    near = points[scored].astype(np.float64)
+    near_contact = contact[scored].astype(np.float64)
+    d2 = (local * local).sum(1)[:, None] - 2.0 * local @ near.T + (near * near).sum(1)  # [L, M']
+    return local, near_contact[np.argmin(d2, axis=1)]
+
+
 @dataclass
 class PlannedGrasps:
     """Candidates across the part, in no order (``G`` of them)."""
@@ -191,24 +214,30 @@ def plan_part_grasps(
     gripper: GripperConfig,
 ) -> PlannedGrasps | None:  # fmt: skip
     """Candidate grasps across the most probable contact's part (``points`` [M, 3] with
-    ``contact`` [M], the observed ``cloud`` [P, 3] for the support plane), not yet checked for
-    collisions; None when nothing is planned."""
+    ``contact`` [M]; the observed ``cloud`` [P, 3] for the support plane and, with
+    ``cfg.dense``, the part's shape), not yet checked for collisions; None when nothing is
+    planned."""
     seed_index = int(np.argmax(contact))
     seed = points[seed_index].astype(np.float64)
     plane = support_plane(cloud, seed, cfg)
     if plane is None:
         return None
     up, d = plane
-    region = (np.sum((points - seed) ** 2, axis=1) < cfg.region_radius**2) & (
-        contact >= cfg.region_fraction * contact[seed_index]
+    if cfg.dense:  # every point a candidate's fingers can reach: region + the gripper's reach
+        reach = np.hypot(gripper.max_width / 2, np.hypot(gripper.finger_breadth / 2,
+                                                         gripper.finger_depth))  # fmt: skip
+        part_points, part_contact = part_neighbourhood(
+            points, contact, cloud, seed, cfg.region_radius + reach
+        )
+    else:
+        part_points, part_contact = points.astype(np.float64), contact.astype(np.float64)
+    region = (np.sum((part_points - seed) ** 2, axis=1) < cfg.region_radius**2) & (
+        part_contact >= cfg.region_fraction * contact[seed_index]
     )
     if region.sum() < cfg.min_points:
         return None
-    region_points = points[region].astype(np.float64)
-    poses, widths, prefs = _candidates(region_points, seed, up, d, cfg, gripper)
-    held, count = between_fingers(
-        poses, widths, points.astype(np.float64), contact.astype(np.float64), gripper
-    )
+    poses, widths, prefs = _candidates(part_points[region], seed, up, d, cfg, gripper)
+    held, count = between_fingers(poses, widths, part_points, part_contact, gripper)
     quality = held * prefs * (count >= cfg.min_points)
     keep = np.flatnonzero(quality > 0)
     if not len(keep):

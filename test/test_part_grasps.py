@@ -15,6 +15,7 @@ from grasp_semantics.models.heads import decode_grasps
 from grasp_semantics.part_grasps import (
     between_fingers,
     part_axes,
+    part_neighbourhood,
     plan_part_grasps,
     support_plane,
 )
@@ -79,6 +80,55 @@ def test_between_fingers_averages_the_contact_of_the_points_the_fingers_enclose(
     contact = np.array([0.9, 0.5, 1.0, 1.0])
     held, count = between_fingers(pose, np.array([0.04]), points, contact, gripper)
     assert count.tolist() == [2] and held[0] == pytest.approx(0.7)
+
+
+def test_part_neighbourhood_gives_cloud_points_the_nearest_scored_probability() -> None:
+    scored = np.array([[0.0, 0.0, 0.0], [0.02, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    contact = np.array([0.9, 0.2, 0.7], dtype=np.float32)
+    cloud = np.array([
+        [0.004, 0.0, 0.0],  # nearest: the first scored point
+        [0.015, 0.003, 0.0],  # nearest: the second
+        [0.0, 0.04, 0.0],  # outside the radius
+        [0.5, 0.001, 0.0],  # far away (and its nearest scored point too)
+    ], dtype=np.float32)  # fmt: skip
+    local, local_contact = part_neighbourhood(scored, contact, cloud, np.zeros(3), 0.03)
+    np.testing.assert_allclose(local, cloud[:2], atol=1e-7)
+    np.testing.assert_allclose(local_contact, [0.9, 0.2])
+
+
+def raised_shaft(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A table (z = 0) and the upper half of a thin rod (4 mm radius, 12 cm long along y, its
+    axis 1.5 cm up), both densely sampled: the cloud [P, 3] and its rod mask [P]."""
+    a, b = rng.uniform(-0.2, 0.2, (2, 20000))
+    table = np.c_[a, b, rng.normal(0, 0.0005, 20000)]
+    angle, along = rng.uniform(0, np.pi, 1500), rng.uniform(-0.06, 0.06, 1500)
+    rod = np.c_[0.004 * np.cos(angle), along, 0.015 + 0.004 * np.sin(angle)]
+    cloud = np.concatenate([table, rod]).astype(np.float32)
+    return cloud, np.r_[np.zeros(len(table), bool), np.ones(len(rod), bool)]
+
+
+def test_a_thin_part_is_planned_on_the_dense_cloud_not_the_sparse_sample() -> None:
+    """A rod that the network's sample covers with a few points: measured on the cloud, it
+    gets top-down grasps closing across it; on the sample alone, no section of it holds
+    enough points for one."""
+    rng = np.random.default_rng(3)
+    cloud, on_rod = raised_shaft(rng)
+    index = np.r_[rng.choice(np.flatnonzero(~on_rod), 2000, replace=False),
+                  rng.choice(np.flatnonzero(on_rod), 4, replace=False)]  # fmt: skip
+    points = cloud[index]
+    contact = np.where(on_rod[index], 0.9, 0.05).astype(np.float32)
+    contact[-1] = 0.95  # the most probable contact, on the rod
+    gripper = GripperConfig()
+    dense = plan_part_grasps(points, contact, cloud, CFG, gripper)
+    assert dense is not None
+    best = dense.poses[np.argmax(dense.scores)]
+    assert best[2, 2] == pytest.approx(-1.0, abs=1e-6)  # approaching straight down
+    assert abs(best[0, 0]) == pytest.approx(1.0, abs=0.05)  # closing across the rod (along x)
+    assert abs(best[0, 3]) < 0.003  # centred on it
+    assert 0.008 <= dense.widths[np.argmax(dense.scores)] <= 0.03
+    sparse = plan_part_grasps(points, contact, cloud, dataclasses.replace(CFG, dense=False),
+                              gripper)  # fmt: skip
+    assert sparse is None or not (sparse.poses[:, 2, 2] < -0.99).any()
 
 
 def oracle_inputs(seed: int) -> tuple:

@@ -130,6 +130,9 @@ class PartGraspConfig:
     """
 
     enabled: bool = True  # False: the grasp head's grasps only
+    # The part measured on the observed cloud near the contact (probabilities from the nearest
+    # scored point) rather than on the network's sparser sample alone; see part_grasps.py.
+    dense: bool = True
     region_radius: float = 0.05  # the part: points this close to the most probable contact ...
     region_fraction: float = 0.5  # ... with at least this fraction of its probability
     min_points: int = 3  # on the part, in a section across it, and between the fingers
