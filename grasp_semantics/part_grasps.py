@@ -14,7 +14,7 @@ answers *how*, from the geometry the sensor saw, the way a person grasps a handl
 3. candidates that close across the part: top-down at sections along the axis, turned a little
    either way, at two heights above the plane; and from the side (horizontal approach from the
    cloud frame's origin, the camera in an optical frame) for parts that stand up;
-4. each candidate's quality: the mean contact probability of the sampled points between its
+4. each candidate's quality: the mean contact probability of the part's points between its
    fingers (the fingers should hold the predicted part and nothing else) times a preference for
    closing straight across the part at the contact (1 there, less for turned, shifted or side
    grasps); candidates whose opened gripper would hit the cloud are dropped, near duplicates
@@ -157,6 +157,12 @@ def _candidates(
     return poses, widths_a, np.asarray(prefs)
 
 
+def finger_reach(gripper: GripperConfig) -> float:
+    """Farthest a point between the opened fingers can lie from the TCP, m."""
+    return float(np.hypot(gripper.max_width / 2,
+                          np.hypot(gripper.finger_breadth / 2, gripper.finger_depth)))  # fmt: skip
+
+
 def between_fingers(
     poses: np.ndarray, widths: np.ndarray, points: np.ndarray, contact: np.ndarray,
     gripper: GripperConfig,
@@ -165,8 +171,7 @@ def between_fingers(
     between the opened fingers of each grasp (poses [G, 4, 4], widths [G]), and their count."""
     # only points within reach of some TCP can be between its fingers
     tcp = poses[:, :3, 3]
-    reach = np.hypot(gripper.max_width / 2, np.hypot(gripper.finger_breadth / 2,
-                                                     gripper.finger_depth))  # fmt: skip
+    reach = finger_reach(gripper)
     near = np.all((points >= tcp.min(0) - reach) & (points <= tcp.max(0) + reach), axis=1)
     points, contact = points[near], contact[near]
     local = (points[None] - tcp[:, None]) @ poses[:, :3, :3]  # [G, M', 3] gripper frame
@@ -187,8 +192,7 @@ def part_neighbourhood(
     """The ``cloud`` [P, 3] points within ``radius`` of ``seed`` [3] ([L, 3], float64) and their
     contact probabilities [L]: each that of its nearest point among the scored ``points``
     [M, 3] (``contact`` [M])."""
-    cloud = cloud.astype(np.float64, copy=False)
-    local = cloud[np.sum((cloud - seed) ** 2, axis=1) < radius**2]
+    local = cloud[np.sum((cloud - seed) ** 2, axis=1) < radius**2].astype(np.float64)
     # A local point's nearest scored point lies within radius + the sample's spacing of the
     # seed: only those scored points are compared (the farthest-point sample's spacing is
     # 1-2 cm, well inside the margin).
@@ -224,10 +228,8 @@ def plan_part_grasps(
         return None
     up, d = plane
     if cfg.dense:  # every point a candidate's fingers can reach: region + the gripper's reach
-        reach = np.hypot(gripper.max_width / 2, np.hypot(gripper.finger_breadth / 2,
-                                                         gripper.finger_depth))  # fmt: skip
         part_points, part_contact = part_neighbourhood(
-            points, contact, cloud, seed, cfg.region_radius + reach
+            points, contact, cloud, seed, cfg.region_radius + finger_reach(gripper)
         )
     else:
         part_points, part_contact = points.astype(np.float64), contact.astype(np.float64)
