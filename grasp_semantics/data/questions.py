@@ -5,7 +5,10 @@ about it: object categories and colours, counts, positions in the image, and, fo
 label text. The renderer has no textures, so a label is *printed in image space*: a white
 sticker with the text (drawn with PIL) is pasted onto the pixels where a bottle's body, a cup's
 sleeve or a mug's body is visible, clipped to that part's visible mask (occlusion respected,
-no perspective wrap or shading). Label texts are a brand word and a digit; the training split
+no perspective wrap or shading). The font is the largest whose sticker the mask keeps at least
+nine tenths of (a part seen at a slant or partly hidden takes a smaller one, or none), so the
+answer can be read off the image.
+Label texts are a brand word and a digit; the training split
 uses three quarters of the (word, digit) pairs and every other split the rest, so held-out
 scenes carry combinations never seen in training.
 
@@ -41,6 +44,7 @@ MIN_VISIBLE_PIXELS = 150  # an object with fewer visible pixels is not counted
 MIN_LABEL_PIXELS = 400  # visible pixels a part needs to carry a label
 MIN_FONT_PX = 11  # smaller text is not printed (unreadable at the model's input size)
 LABEL_PROB = 0.7  # a scene with a label-bearing part gets a label this often
+MIN_STICKER_VISIBLE = 0.9  # fraction of the sticker's rectangle the part's mask must keep
 POSITION_GAP_PX = 30.0  # leftmost / rightmost must win by this many pixels
 
 
@@ -104,6 +108,18 @@ def _visible(scene: Scene) -> tuple[list[_Seen], bool]:
     return sorted(seen, key=lambda s: s.u), clear
 
 
+def sticker_box(
+    corners: tuple[float, float, float, float], shape: tuple[int, ...]
+) -> tuple[slice, slice] | None:
+    """Row and column slices of the pixels the rectangle ``(left, top, right, bottom)`` covers
+    (PIL's inclusive corners) in an image of ``shape``; None when the rectangle is not entirely
+    inside the image."""
+    left, top, right, bottom = (round(v) for v in corners)
+    if left < 0 or top < 0 or bottom >= shape[0] or right >= shape[1]:
+        return None
+    return slice(top, bottom + 1), slice(left, right + 1)
+
+
 def print_label(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
     """The scene image with a label printed on one label-bearing part (or unchanged), the
     label text ("" when none) and the category carrying it."""
@@ -126,14 +142,21 @@ def print_label(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, str
     left, top, right, bottom = probe.getbbox(text)
     width, height = cols.max() - cols.min() + 1, rows.max() - rows.min() + 1
     size = int(min(20 * 0.9 * width / (right - left), 20 * 0.8 * height / (bottom - top)))
-    if size < MIN_FONT_PX:
-        return scene.rgb, "", ""
-    font = ImageFont.load_default(size=size)
     sticker = Image.fromarray(scene.rgb)
     draw = ImageDraw.Draw(sticker)
     cx, cy = float(cols.mean()), float(rows.mean())
-    left, top, right, bottom = draw.textbbox((cx, cy), text, font=font, anchor="mm")
-    pad = max(2, size // 5)
+    # The largest font whose sticker the part's mask keeps (a slanted part's bounding box is
+    # wider than the part itself).
+    while size >= MIN_FONT_PX:
+        font = ImageFont.load_default(size=size)
+        left, top, right, bottom = draw.textbbox((cx, cy), text, font=font, anchor="mm")
+        pad = max(2, size // 5)
+        box = sticker_box((left - pad, top - pad, right + pad, bottom + pad), mask.shape)
+        if box is not None and mask[box].mean() >= MIN_STICKER_VISIBLE:
+            break
+        size = int(size * 0.85)
+    else:
+        return scene.rgb, "", ""
     paper = tuple(int(v) for v in rng.integers(225, 256, 3))
     draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=paper)
     ink = tuple(int(v) for v in rng.integers(0, 60, 3))
