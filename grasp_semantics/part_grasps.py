@@ -31,13 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import open3d.core as o3c
 
 from .gripper import OPENING_CLEARANCE, GripperConfig, grasp_poses, opening
 from .models.config import PartGraspConfig
 
 PLANE_SAMPLE = 4096  # neighbourhood points the plane hypotheses are scored on
 SIDE_PREFERENCE = 0.9  # side grasps rank below equally good top-down ones
-NEIGHBOURHOOD_MARGIN = 0.05  # m, see part_neighbourhood
 
 
 def support_plane(
@@ -192,15 +192,15 @@ def part_neighbourhood(
     """The ``cloud`` [P, 3] points within ``radius`` of ``seed`` [3] ([L, 3], float64) and their
     contact probabilities [L]: each that of its nearest point among the scored ``points``
     [M, 3] (``contact`` [M])."""
-    local = cloud[np.sum((cloud - seed) ** 2, axis=1) < radius**2].astype(np.float64)
-    # A local point's nearest scored point lies within radius + the sample's spacing of the
-    # seed: only those scored points are compared (the farthest-point sample's spacing is
-    # 1-2 cm, well inside the margin).
-    scored = np.sum((points - seed) ** 2, axis=1) < (radius + NEIGHBOURHOOD_MARGIN) ** 2
-    near = points[scored].astype(np.float64)
-    near_contact = contact[scored].astype(np.float64)
-    d2 = (local * local).sum(1)[:, None] - 2.0 * local @ near.T + (near * near).sum(1)  # [L, M']
-    return local, near_contact[np.argmin(d2, axis=1)]
+    local = cloud[np.sum((cloud - seed) ** 2, axis=1) < radius**2]
+    if not len(local):
+        return np.zeros((0, 3)), np.zeros(0)
+    # open3d's k-d tree search: ~7x faster than the [L, M] distance matrix on thousands of
+    # local points (float32 coordinates, the cloud's own precision).
+    search = o3c.nns.NearestNeighborSearch(o3c.Tensor(np.ascontiguousarray(points, np.float32)))
+    search.knn_index()
+    nearest, _ = search.knn_search(o3c.Tensor(np.ascontiguousarray(local, np.float32)), 1)
+    return local.astype(np.float64), contact[nearest.numpy()[:, 0]].astype(np.float64)
 
 
 @dataclass
