@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+COLLISION_CHUNK = 16  # grasps checked together by cloud_collisions
 OPENING_CLEARANCE = 0.005  # m opened beyond the grasp width on each side before closing
 
 
@@ -114,20 +115,28 @@ def cloud_collisions(
     tcp = poses[:, :3, 3].astype(np.float32)
     cloud = cloud.astype(np.float32, copy=False)
     counts = np.zeros(len(poses), dtype=np.int64)
-    for start in range(0, len(poses), 64):  # 64 grasps at a time: memory [P, 64, 3] at most
-        end = min(start + 64, len(poses))
-        r, t = rotation[start:end], tcp[start:end]
+    if not len(poses):
+        return counts > tolerance
+    # Farthest a point inside any grasp's boxes can lie from its TCP, per axis of the cloud.
+    reach = float(np.sqrt(np.maximum(lo**2, hi**2).sum(axis=2)).max())
+    # Grasps taken in chunks of neighbours (sorted by the reach-sized cell their TCP is in),
+    # so each chunk's cut of the cloud is small: candidates spread over the scene would
+    # otherwise put most of the cloud in every chunk's frame.
+    cell = np.floor(tcp / reach).astype(np.int64)
+    order = np.lexsort((cell[:, 2], cell[:, 1], cell[:, 0]))
+    for start in range(0, len(poses), COLLISION_CHUNK):
+        chunk = order[start : start + COLLISION_CHUNK]
+        r, t = rotation[chunk], tcp[chunk]
         # Only points within reach of some TCP can be inside its boxes: an axis-aligned cut.
-        reach = np.sqrt(np.maximum(lo[start:end] ** 2, hi[start:end] ** 2).sum(axis=2)).max()
         near = cloud[np.all((cloud >= t.min(0) - reach) & (cloud <= t.max(0) + reach), axis=1)]
         # Each point in each grasp's frame, (p - t) R = p R - t R: one [P', 3] @ [3, 3g] matmul.
-        local = (near @ r.transpose(1, 0, 2).reshape(3, -1)).reshape(len(near), end - start, 3)
+        local = (near @ r.transpose(1, 0, 2).reshape(3, -1)).reshape(len(near), len(chunk), 3)
         local -= np.einsum("gi,gij->gj", t, r)
         # Cheap cut first: inside the box around all three (a few hundred points per grasp),
         # then the exact test on those (point, grasp) pairs.
-        around = np.all((local >= lo[start:end].min(1)) & (local <= hi[start:end].max(1)), axis=2)
+        around = np.all((local >= lo[chunk].min(1)) & (local <= hi[chunk].max(1)), axis=2)
         point, grasp = np.nonzero(around)
-        q, g = local[point, grasp][:, None], grasp + start  # [pairs, 1, 3], [pairs]
+        q, g = local[point, grasp][:, None], chunk[grasp]  # [pairs, 1, 3], [pairs]
         inside = np.all((q >= lo[g]) & (q <= hi[g]), axis=2).any(axis=1)
         counts += np.bincount(g[inside], minlength=len(poses))
     return counts > tolerance

@@ -281,13 +281,16 @@ def _refine_and_check(
 ) -> np.ndarray:
     """The first ``max_grasps`` of ``order`` (indices into poses [G, 4, 4], contacts [G, 3],
     widths [G]) after snapping (``poses`` is updated in place) and, with
-    ``cfg.collision_check``, dropping those that hit ``cloud``; a few at a time, so that most
-    calls refine and check only ``max_grasps``."""
+    ``cfg.collision_check``, dropping those that hit ``cloud``. Chunks of ``max_grasps``
+    candidates, then twice as many each time: most calls refine and check only ``max_grasps``,
+    and a scene where most candidates collide takes a handful of passes over the cloud, not
+    one per ``max_grasps`` candidates (the result is the same either way)."""
     gripper = GripperConfig(max_width=cfg.max_width)
     kept: list[np.ndarray] = []
-    found = 0
-    for start in range(0, len(order), max_grasps):
-        chunk = order[start : start + max_grasps]
+    found, start, size = 0, 0, max(max_grasps, 1)
+    while start < len(order):
+        chunk = order[start : start + size]
+        start, size = start + size, 2 * size
         if cfg.snap_closing_deg > 0:
             normals, surface = surface_normals(contacts[chunk], cloud, cfg.normal_neighbours)
             on = chunk[surface]
