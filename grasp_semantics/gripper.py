@@ -117,7 +117,7 @@ def cloud_collisions(
     counts = np.zeros(len(poses), dtype=np.int64)
     if not len(poses):
         return counts > tolerance
-    # Farthest a point inside any grasp's boxes can lie from its TCP, per axis of the cloud.
+    # Farthest a point inside any grasp's boxes can lie from its TCP (used as a per-axis cut).
     reach = float(np.sqrt(np.maximum(lo**2, hi**2).sum(axis=2)).max())
     # Grasps taken in chunks of neighbours (sorted by the reach-sized cell their TCP is in),
     # so each chunk's cut of the cloud is small: candidates spread over the scene would

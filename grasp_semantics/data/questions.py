@@ -7,8 +7,7 @@ sticker with the text (drawn with PIL) is pasted onto the pixels where a bottle'
 sleeve or a mug's body is visible, clipped to that part's visible mask (occlusion respected,
 no perspective wrap or shading). The font is the largest whose sticker the mask keeps at least
 nine tenths of (a part seen at a slant or partly hidden takes a smaller one, or none), so the
-answer can be read off the image.
-Label texts are a brand word and a digit; the training split
+answer can be read off the image. Label texts are a brand word and a digit; the training split
 uses three quarters of the (word, digit) pairs and every other split the rest, so held-out
 scenes carry combinations never seen in training.
 
