@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import zlib
 
 import numpy as np
 import pytest
@@ -14,14 +13,11 @@ from grasp_semantics.data.questions import (
     LABEL_WORDS,
     label_texts,
     print_label,
+    scene_rng,
 )
 from grasp_semantics.data.scene import Scene, generate_scene
 
 SEEDS = range(20_000_000, 20_000_030)  # held-out (val) scenes, as the describe evaluation's
-
-
-def label_rng(scene: Scene) -> np.random.Generator:
-    return np.random.default_rng([scene.seed, zlib.crc32(scene.split.encode()), 7])
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +25,7 @@ def labelled() -> list[tuple[Scene, np.ndarray, str, str]]:
     out = []
     for seed in SEEDS:
         scene = generate_scene(seed, "val")
-        rgb, text, category = print_label(scene, label_rng(scene))
+        rgb, text, category = print_label(scene, scene_rng(scene))
         if text:
             out.append((scene, rgb, text, category))
     return out

@@ -203,9 +203,14 @@ def scene_questions(
     return items + [pool[i] for i in sorted(picks)]
 
 
+def scene_rng(scene: Scene) -> np.random.Generator:
+    """The generator of ``scene``'s label and questions (fixed by its seed and split)."""
+    return np.random.default_rng([scene.seed, zlib.crc32(scene.split.encode()), 7])
+
+
 def describe_sample(scene: Scene, vqa_per_scene: int = 4) -> tuple[np.ndarray, list[QA]]:
     """The (labelled) image of ``scene`` and its caption / OCR / VQA items."""
-    rng = np.random.default_rng([scene.seed, zlib.crc32(scene.split.encode()), 7])
+    rng = scene_rng(scene)
     rgb, label, category = print_label(scene, rng)
     return rgb, scene_questions(scene, label, category, rng, vqa_per_scene)
 
