@@ -24,7 +24,7 @@ from threadpoolctl import ThreadpoolController
 
 from .models.config import FLAVOURS
 from .models.grasp_net import CONFIG_FILE, GraspNet
-from .models.heads import decode_grasps
+from .models.heads import contact_probability, decode_grasps
 from .models.pointnet2 import sample_indices
 from .models.semantics_qwen import resolve_dtype
 
@@ -296,6 +296,9 @@ class GraspPredictor:
             feats = self.model.point_features(xyz, self.model.point_inputs(xyz, image_t, k_t))
         with self._timer(timings, "heads"):
             out = self.model.fuse_and_predict(xyz, feats, enc, images[0].shape[1:3], k_t)
+            out["contact"] = contact_probability(
+                xyz, out["contact_logits"], self.model.cfg.heads.contact_neighbours
+            )
             out = {k: v.float().cpu().numpy() for k, v in out.items()}
         results = []
         blas = (
@@ -304,7 +307,7 @@ class GraspPredictor:
             else nullcontext()
         )
         with self._timer(timings, "decode"), blas:
-            contact = 1.0 / (1.0 + np.exp(-out["contact_logits"]))  # [B, M]
+            contact = out["contact"]  # [B, M]
             grasp = 1.0 / (1.0 + np.exp(-out["grasp_logits"]))
             for i in range(b):
                 g = decode_grasps(

@@ -40,6 +40,7 @@ from grasp_semantics.metrics import contact_metrics, mean_metrics
 from grasp_semantics.models.config import GraspNetConfig, get_config
 from grasp_semantics.models.criterion import GraspCriterion
 from grasp_semantics.models.grasp_net import GraspNet
+from grasp_semantics.models.heads import contact_probability
 from grasp_semantics.models.tokenizer import CompactVocab
 
 
@@ -255,7 +256,13 @@ def validate(
         batch = to_batch(chunk, device)
         out = model(batch)
         _, terms = criterion(out, batch)
-        probs = torch.sigmoid(out["contact_logits"]).cpu().numpy()
+        probs = (
+            contact_probability(
+                batch["points"], out["contact_logits"], model.cfg.heads.contact_neighbours
+            )
+            .cpu()
+            .numpy()
+        )
         for i, example in enumerate(chunk):
             rows.append(
                 {

@@ -8,6 +8,7 @@ from grasp_semantics.models.config import FusionConfig, HeadsConfig
 from grasp_semantics.models.fusion import GlobalFusion, PixelAlignedFusion, project_to_grid
 from grasp_semantics.models.heads import (
     GraspHeads,
+    contact_probability,
     decode_grasps,
     pose_nms,
     snap_closing,
@@ -24,6 +25,26 @@ def test_heads_outputs_are_valid_grasp_parameters():
     torch.testing.assert_close(b.norm(dim=-1), torch.ones(2, 50))
     assert (a * b).sum(-1).abs().max() < 1e-5
     assert (out["width"] >= 0).all() and (out["width"] <= cfg.max_width).all()
+
+
+def test_contact_probability_averages_each_point_with_its_nearest_neighbours():
+    # a part of 20 points on a line (logit 2) and, 5 cm off it, a stray point the head is
+    # surer of (logit 4) among points it rejects (logit -4)
+    part = torch.stack([torch.linspace(0, 0.1, 20), torch.zeros(20), torch.zeros(20)], -1)
+    stray = torch.tensor([[0.05, 0.05, 0.0]]) + torch.tensor(
+        [[0, 0, 0], [0.003, 0, 0], [-0.003, 0, 0], [0, 0.003, 0]]
+    )
+    points = torch.cat([part, stray])[None]  # [1, 24, 3]
+    logits = torch.cat([torch.full((20,), 2.0), torch.tensor([4.0, -4.0, -4.0, -4.0])])[None]
+    alone = contact_probability(points, logits, 1)
+    torch.testing.assert_close(alone, torch.sigmoid(logits))
+    assert int(alone.argmax()) == 20  # on its own, the stray point is the most probable
+    smoothed = contact_probability(points, logits, 4)
+    assert int(smoothed.argmax()) < 20  # with its neighbours, the part is
+    # the stray point: the mean of itself and its three neighbours
+    expected = (torch.sigmoid(torch.tensor(4.0)) + 3 * torch.sigmoid(torch.tensor(-4.0))) / 4
+    torch.testing.assert_close(smoothed[0, 20], expected)
+    torch.testing.assert_close(smoothed[0, 5], torch.sigmoid(torch.tensor(2.0)))
 
 
 def test_decoded_grasps_are_proper_rotations_with_the_axis_convention():

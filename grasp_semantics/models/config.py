@@ -160,6 +160,10 @@ class HeadsConfig:
     # with loss.w_target as an auxiliary task (denser than the contact labels), for grounding.
     target_head: bool = False
     max_width: float = 0.08  # gripper max opening (m), Franka-like
+    # A point's contact probability is the mean of the sigmoid over it and its nearest sampled
+    # neighbours, this many in all (1 = each point alone): one stray confident point no longer
+    # decides where to touch; see heads.contact_probability.
+    contact_neighbours: int = 4
     nms_translation: float = 0.02  # m: grasps closer than this in TCP ...
     nms_rotation_deg: float = 30.0  # ... and in rotation are duplicates
     nms_candidates: int = 256  # best candidates considered by NMS
