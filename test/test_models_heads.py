@@ -14,6 +14,7 @@ from grasp_semantics.models.heads import (
     snap_closing,
     surface_normals,
 )
+from grasp_semantics.models.pointnet2 import knn
 
 
 def test_heads_outputs_are_valid_grasp_parameters():
@@ -45,6 +46,16 @@ def test_contact_probability_averages_each_point_with_its_nearest_neighbours():
     expected = (torch.sigmoid(torch.tensor(4.0)) + 3 * torch.sigmoid(torch.tensor(-4.0))) / 4
     torch.testing.assert_close(smoothed[0, 20], expected)
     torch.testing.assert_close(smoothed[0, 5], torch.sigmoid(torch.tensor(2.0)))
+
+
+def test_contact_probability_on_cpu_matches_the_dense_neighbour_search():
+    # on CPU the neighbours come from open3d's k-d tree, elsewhere from pointnet2.knn
+    generator = torch.Generator().manual_seed(0)
+    points = 0.1 * torch.randn(2, 300, 3, generator=generator)
+    logits = torch.randn(2, 300, generator=generator)
+    _, index = knn(points, points, 5)
+    dense = torch.sigmoid(logits).gather(1, index.reshape(2, -1)).reshape(2, 300, 5).mean(-1)
+    torch.testing.assert_close(contact_probability(points, logits, 5), dense)
 
 
 def test_decoded_grasps_are_proper_rotations_with_the_axis_convention():

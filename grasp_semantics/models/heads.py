@@ -23,6 +23,7 @@ than the head predicts it; then grasps whose opened gripper would hit the cloud 
 from __future__ import annotations
 
 import numpy as np
+import open3d.core as o3c
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -60,9 +61,24 @@ def contact_probability(
     probability = torch.sigmoid(contact_logits)
     if neighbours <= 1:
         return probability
-    _, index = knn(points, points, neighbours)  # [B, N, k], each point's own index first
-    b, n, k = index.shape
+    b, n = probability.shape
+    k = min(neighbours, n)
+    if points.device.type == "cpu":  # open3d's k-d tree: ~4x faster than the dense top-k here
+        index = torch.from_numpy(
+            np.stack([nearest_neighbours(cloud, k) for cloud in points.detach().numpy()])
+        )
+    else:
+        _, index = knn(points, points, k)  # [B, N, k]
     return probability.gather(1, index.reshape(b, n * k)).reshape(b, n, k).mean(-1)
+
+
+def nearest_neighbours(points: np.ndarray, k: int) -> np.ndarray:
+    """Indices [N, k] of the ``k`` nearest of ``points`` [N, 3] to each of them (itself too)."""
+    dataset = o3c.Tensor(np.ascontiguousarray(points, np.float32))
+    search = o3c.nns.NearestNeighborSearch(dataset)
+    search.knn_index()
+    index, _ = search.knn_search(dataset, k)
+    return index.numpy().astype(np.int64)
 
 
 class GraspHeads(nn.Module):
