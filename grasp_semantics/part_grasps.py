@@ -12,8 +12,10 @@ answers *how*, from the geometry the sensor saw, the way a person grasps a handl
    shaft or a small handle is a handful of points, too few to fill a section or to tell what
    lies between the fingers;
 3. candidates that close across the part: top-down at sections along the axis, turned a little
-   either way, at two heights above the plane; and from the side (horizontal approach from the
-   cloud frame's origin, the camera in an optical frame) for parts that stand up;
+   either way, at two heights above the plane; from the side (horizontal approach from the
+   cloud frame's origin, the camera in an optical frame) for parts that stand up; and
+   top-down over the part's top edge, closing across it, for hollow parts wider than the
+   gripper opens (a mug's body: one finger inside the wall, one outside);
 4. each candidate's quality: the mean contact probability of the part's points between its
    fingers (the fingers should hold the predicted part and nothing else) times a preference for
    closing straight across the part at the contact (1 there, less for turned, shifted or side
@@ -94,6 +96,20 @@ def part_axes(region: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return main, np.cross(up, main)
 
 
+def _spread_out(points: np.ndarray, start: np.ndarray, count: int) -> np.ndarray:
+    """Up to ``count`` of ``points`` [P, 3] far apart from each other [<=count, 3]: the nearest
+    to ``start`` [3] first, then each time the one farthest from those chosen."""
+    if not len(points) or count <= 0:
+        return np.zeros((0, 3))
+    distance = np.sum((points - start) ** 2, axis=1)
+    chosen = [int(np.argmin(distance))]
+    distance = np.sum((points - points[chosen[0]]) ** 2, axis=1)
+    while len(chosen) < min(count, len(points)):
+        chosen.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, np.sum((points - points[chosen[-1]]) ** 2, axis=1))
+    return points[chosen]
+
+
 def _candidates(
     region: np.ndarray, seed: np.ndarray, up: np.ndarray, d: float, cfg: PartGraspConfig,
     gripper: GripperConfig,
@@ -131,6 +147,21 @@ def _candidates(
             pref = np.cos(yaw) * (1.0 - abs(offset) / (2 * cfg.region_radius))
             for level in levels:
                 add(mid + level * up, -up, closing, np.ptp(spread), pref)
+    # Over the rim: a hollow part (a mug's or a pan's body) is often wider than the gripper
+    # opens, but its wall is thin; top-down at a few places on the part's top edge, closing
+    # across the edge there, one finger either side of the wall.
+    top = height.max()
+    rim = region[height >= top - cfg.rim_band]
+    for place in _spread_out(rim, seed, cfg.rim_places):
+        edge = rim[np.sum((rim - place) ** 2, axis=1) < cfg.rim_reach**2]
+        if len(edge) < cfg.min_points:
+            continue
+        closing = part_axes(edge, up)[1]  # across the edge's local direction
+        spread = edge @ closing
+        mid = place + (0.5 * (spread.min() + spread.max()) - place @ closing) * closing
+        tcp = mid + (top - cfg.rim_depth - (mid @ up + d)) * up
+        pref = cfg.rim_preference * (1.0 - np.linalg.norm(place - seed) / (2 * cfg.region_radius))
+        add(tcp, -up, closing, np.ptp(spread), pref)
     # From the side: horizontal approach from the cloud frame's origin (the camera).
     centroid = region.mean(axis=0)
     view = _horizontal(centroid, up)

@@ -131,6 +131,51 @@ def test_a_thin_part_is_planned_on_the_dense_cloud_not_the_sparse_sample() -> No
     assert sparse is None or not (sparse.poses[:, 2, 2] < -0.99).any()
 
 
+def wide_cup(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A table (z = 0) and a hollow cylinder on it, 9 cm across (wider than the gripper opens),
+    its wall 5 mm thick and 10 cm high, outside, inside and rim densely sampled: the cloud
+    [P, 3] and its wall mask [P]."""
+    a, b = rng.uniform(-0.2, 0.2, (2, 20000))
+    table = np.c_[a, b, rng.normal(0, 0.0005, 20000)]
+    table = table[np.hypot(table[:, 0], table[:, 1]) > 0.045]
+    angle, height = rng.uniform(0, 2 * np.pi, (2, 12000))
+    radius = np.r_[np.full(5000, 0.045), np.full(5000, 0.040), rng.uniform(0.040, 0.045, 2000)]
+    height = np.r_[0.1 * height[:10000] / (2 * np.pi), np.full(2000, 0.1)]
+    wall = np.c_[radius * np.cos(angle), radius * np.sin(angle), height]
+    cloud = np.concatenate([table, wall]).astype(np.float32)
+    return cloud, np.r_[np.zeros(len(table), bool), np.ones(len(wall), bool)]
+
+
+def test_a_hollow_part_wider_than_the_gripper_is_grasped_over_its_rim() -> None:
+    """Across the cup the gripper cannot close, and top-down grasps placed by the part's height
+    above the table (the most probable contact is low on the outside of the wall) would drive
+    the palm into the rim; the best grasp straddles the wall from above, one finger inside
+    and one outside, and without the rim candidates none does."""
+    rng = np.random.default_rng(5)
+    cloud, on_wall = wide_cup(rng)
+    index = rng.choice(len(cloud), 2048, replace=False)
+    points = np.r_[cloud[index], [[0.045, 0.0, 0.06]]].astype(np.float32)  # the seed: outside
+    contact = np.r_[np.where(on_wall[index], 0.9, 0.05), 0.95].astype(np.float32)
+    head = head_outputs(points, contact)
+
+    def straddles(pose: np.ndarray, width: float) -> bool:
+        radial = pose[:2, 3] / np.linalg.norm(pose[:2, 3])
+        return bool(
+            pose[2, 2] < -0.99  # approaching straight down
+            and abs(pose[:2, 0] @ radial) > 0.95  # closing across the wall
+            and abs(np.linalg.norm(pose[:2, 3]) - 0.0425) < 0.004  # centred on it
+            and width < 0.03
+            and 0.06 < pose[2, 3] < 0.1  # fingertips below the rim
+        )
+
+    out = decode_grasps(points, contact, *head, HeadsConfig(), 5, cloud)
+    assert straddles(out["poses"][0], out["widths"][0])
+    assert np.linalg.norm(out["poses"][0][:2, 3] - [0.0425, 0.0]) < 0.02  # near the contact
+    no_rim = HeadsConfig(part_grasps=dataclasses.replace(CFG, rim_places=0))
+    out = decode_grasps(points, contact, *head, no_rim, 5, cloud)
+    assert not any(straddles(p, w) for p, w in zip(out["poses"], out["widths"], strict=True))
+
+
 def oracle_inputs(seed: int) -> tuple:
     """A held-out scene and 2,048 of its points scored by the ground truth (0.9 on the part)."""
     scene = generate_scene(seed, "test_instance")

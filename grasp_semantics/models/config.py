@@ -143,6 +143,15 @@ class PartGraspConfig:
     side_levels: tuple[float, ...] = (0.5, 0.3, 0.7)  # side grasp heights, fraction of the part
     side_reach: tuple[float, ...] = (0.01, 0.025)  # fingertips beyond the part's middle
     width_margin: float = 0.01  # opening beyond the part's seen width
+    # Top-down grasps over the part's top edge (the rim of a mug's body): the points within
+    # rim_band of the part's top are its edge, tried at rim_places places far apart (0 = none),
+    # each closing across the edge points within rim_reach, the fingertips rim_depth below the
+    # top; ranked below equally good grasps across the part (rim_preference).
+    rim_band: float = 0.006
+    rim_places: int = 4
+    rim_reach: float = 0.015
+    rim_depth: float = 0.015
+    rim_preference: float = 0.8
     table_clearance: float = 0.004  # lowest fingertip height above the support plane
     plane_radius: float = 0.3  # support plane fitted to cloud points this close to the part
     plane_tolerance: float = 0.005  # RANSAC inlier distance
