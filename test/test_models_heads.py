@@ -15,6 +15,7 @@ from grasp_semantics.models.heads import (
     surface_normals,
 )
 from grasp_semantics.models.pointnet2 import knn
+from grasp_semantics.part_grasps import NearestPoints
 
 
 def test_heads_outputs_are_valid_grasp_parameters():
@@ -228,16 +229,16 @@ def _plane(n: int = 400, seed: int = 0) -> np.ndarray:
 
 def test_surface_normals_of_a_plane_and_a_sphere_and_not_of_a_line():
     plane = _plane()
-    normals, surface = surface_normals(plane[:5], plane, neighbours=16)
+    normals, surface = surface_normals(plane[:5], NearestPoints(plane), neighbours=16)
     assert surface.all() and (np.abs(normals[:, 2]) > 0.99).all()
     rng = np.random.default_rng(1)
     radial = rng.normal(size=(4000, 3))
     radial /= np.linalg.norm(radial, axis=1, keepdims=True)
     sphere = 0.05 * radial  # a 5 cm ball sampled ~3 mm apart, as a depth camera sees a mug
-    normals, surface = surface_normals(sphere[:5], sphere, neighbours=16)
+    normals, surface = surface_normals(sphere[:5], NearestPoints(sphere), neighbours=16)
     assert surface.all() and (np.abs((normals * radial[:5]).sum(1)) > 0.99).all()
     line = np.c_[np.linspace(0, 0.1, 50), np.zeros((50, 2))]
-    assert not surface_normals(line[:3], line, neighbours=16)[1].any()
+    assert not surface_normals(line[:3], NearestPoints(line), neighbours=16)[1].any()
 
 
 def test_snapping_turns_the_closing_about_the_approach_onto_the_normal():

@@ -23,13 +23,12 @@ than the head predicts it; then grasps whose opened gripper would hit the cloud 
 from __future__ import annotations
 
 import numpy as np
-import open3d.core as o3c
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..gripper import GripperConfig, cloud_collisions, grasp_poses
-from ..part_grasps import plan_part_grasps
+from ..part_grasps import NearestPoints, plan_part_grasps
 from .config import HeadsConfig
 from .pointnet2 import knn
 
@@ -64,21 +63,11 @@ def contact_probability(
     b, n = probability.shape
     k = min(neighbours, n)
     if points.device.type == "cpu":  # open3d's k-d tree: ~4x faster than the dense top-k here
-        index = torch.from_numpy(
-            np.stack([nearest_neighbours(cloud, k) for cloud in points.detach().numpy()])
-        )
+        clouds = points.detach().numpy()
+        index = torch.from_numpy(np.stack([NearestPoints(c).indices(c, k) for c in clouds]))
     else:
         _, index = knn(points, points, k)  # [B, N, k]
     return probability.gather(1, index.reshape(b, n * k)).reshape(b, n, k).mean(-1)
-
-
-def nearest_neighbours(points: np.ndarray, k: int) -> np.ndarray:
-    """Indices [N, k] of the ``k`` nearest of ``points`` [N, 3] to each of them (itself too)."""
-    dataset = o3c.Tensor(np.ascontiguousarray(points, np.float32))
-    search = o3c.nns.NearestNeighborSearch(dataset)
-    search.knn_index()
-    index, _ = search.knn_search(dataset, k)
-    return index.numpy().astype(np.int64)
 
 
 class GraspHeads(nn.Module):
@@ -256,27 +245,14 @@ def _planned(
     }
 
 
-NORMAL_REACH = 0.02  # m: cloud points farther (per axis) from every contact are not used
-
-
 def surface_normals(
-    at: np.ndarray, cloud: np.ndarray, neighbours: int, flatness: float = 0.25
+    at: np.ndarray, cloud: NearestPoints, neighbours: int, flatness: float = 0.25
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Unit normals [G, 3] (sign arbitrary) of the surface ``cloud`` [P, 3] samples at points
+    """Unit normals [G, 3] (sign arbitrary) of the surface the ``cloud`` samples at points
     ``at`` [G, 3]: the least-variance axis of each point's ``neighbours`` nearest cloud points;
     and whether that neighbourhood is a surface at all [G] (its least variance at most
     ``flatness`` times the middle one: not a line, a single point or a blob)."""
-    cloud = cloud.astype(np.float32, copy=False)
-    at = at.astype(np.float32)
-    # Neighbours come from the contacts' bounding box grown by NORMAL_REACH (a surface's 16
-    # nearest samples lie well inside): one cheap pass leaves the distance matrix a few
-    # hundred columns instead of the whole cloud.
-    box = np.all((cloud >= at.min(0) - NORMAL_REACH) & (cloud <= at.max(0) + NORMAL_REACH), 1)
-    if box.sum() >= neighbours:
-        cloud = cloud[box]
-    k = min(neighbours, len(cloud))
-    d2 = (at * at).sum(1)[:, None] - 2.0 * at @ cloud.T + (cloud * cloud).sum(1)  # [G, P']
-    near = cloud[np.argpartition(d2, k - 1, axis=1)[:, :k]]  # [G, k, 3]
+    near = cloud.points[cloud.indices(at, neighbours)]  # [G, k, 3]
     centred = (near - near.mean(axis=1, keepdims=True)).astype(np.float64)
     variances, axes = np.linalg.eigh(centred.transpose(0, 2, 1) @ centred)  # ascending
     surface = (variances[:, 1] > 1e-12) & (variances[:, 0] <= flatness * variances[:, 1])
@@ -322,13 +298,14 @@ def _refine_and_check(
     and a scene where most candidates collide takes a handful of passes over the cloud, not
     one per ``max_grasps`` candidates (the result is the same either way)."""
     gripper = GripperConfig(max_width=cfg.max_width)
+    search = NearestPoints(cloud) if cfg.snap_closing_deg > 0 else None  # one tree, all chunks
     kept: list[np.ndarray] = []
     found, start, size = 0, 0, max(max_grasps, 1)
     while start < len(order):
         chunk = order[start : start + size]
         start, size = start + size, 2 * size
-        if cfg.snap_closing_deg > 0:
-            normals, surface = surface_normals(contacts[chunk], cloud, cfg.normal_neighbours)
+        if search is not None:
+            normals, surface = surface_normals(contacts[chunk], search, cfg.normal_neighbours)
             on = chunk[surface]
             poses[on] = snap_closing(
                 poses[on], contacts[on].astype(np.float64), widths[on].astype(np.float64),
