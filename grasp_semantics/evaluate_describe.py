@@ -10,6 +10,11 @@ normalised text (lower case, punctuation dropped, whitespace collapsed); token F
 harmonic mean of token precision and recall (the SQuAD definition). OCR is also scored apart
 on images that carry a label (``ocr_label``: reading) and on those that do not
 (``ocr_no_text``: saying so), since the mix of the two hides whether labels are read.
+
+A baseline runs in the same pass: ``other_image``, every question asked of the next scene's
+image instead of its own. What the head still gets right there it answers from the question
+and the data's priors, not from the image (the describe counterpart of the grasp evaluation's
+``geometry_only``).
 """
 
 from __future__ import annotations
@@ -78,6 +83,18 @@ def held_out_items(
     return items
 
 
+def with_other_images(items: list[tuple[np.ndarray, QA]]) -> list[tuple[np.ndarray, QA]]:
+    """``items`` (as :func:`held_out_items` lists them: a scene's items in a row, sharing its
+    image array) each paired with the next scene's image, the last scene's with the first's."""
+    images: list[np.ndarray] = []
+    scene_of = []
+    for rgb, _ in items:
+        if not images or rgb is not images[-1]:
+            images.append(rgb)
+        scene_of.append(len(images) - 1)
+    return [(images[(k + 1) % len(images)], q) for k, (_, q) in zip(scene_of, items, strict=True)]
+
+
 def score(
     describer: SceneDescriber, items: list[tuple[np.ndarray, QA]], batch_size: int = 16
 ) -> dict[str, Any]:
@@ -108,6 +125,11 @@ def score(
     return result
 
 
+def _figures(scores: dict[str, Any]) -> dict[str, Any]:
+    """``score``'s figures without its example answers."""
+    return {group: value for group, value in scores.items() if group != "examples"}
+
+
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--model", default="default", help="checkpoint directory or 'default'")
     parser.add_argument("--split", default="val", help="held-out split of the scenes")
@@ -133,6 +155,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         "scenes": args.scenes,
         "seed": args.seed,
         **score(describer, items),
+        "other_image": _figures(score(describer, with_other_images(items))),
         "seconds": round(time.perf_counter() - started, 1),
     }
     text = json.dumps(result, indent=1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from grasp_semantics.data.questions import NO_TEXT, QA
-from grasp_semantics.evaluate_describe import exact_match, score, token_f1
+from grasp_semantics.evaluate_describe import exact_match, score, token_f1, with_other_images
 
 
 class _Answers:
@@ -42,3 +42,13 @@ def test_ocr_is_scored_apart_on_labelled_and_unlabelled_images() -> None:
     assert figures["ocr_no_text"]["exact_match"] == 1.0 and figures["ocr_no_text"]["items"] == 2
     assert figures["caption"]["exact_match"] == 1.0
     assert "vqa" not in figures  # no item, no figure
+
+
+def test_the_other_image_baseline_asks_each_question_of_the_next_scenes_image() -> None:
+    a, b, c = (np.full((4, 4, 3), v, np.uint8) for v in (1, 2, 3))
+    questions = [QA("vqa", f"q{i}", "yes") for i in range(5)]
+    items = [(a, questions[0]), (a, questions[1]), (b, questions[2]), (c, questions[3]),
+             (c, questions[4])]  # fmt: skip
+    swapped = with_other_images(items)
+    assert [q for _, q in swapped] == questions
+    assert [int(rgb[0, 0, 0]) for rgb, _ in swapped] == [2, 2, 3, 1, 1]
