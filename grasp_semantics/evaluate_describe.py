@@ -84,12 +84,12 @@ def held_out_items(
 
 
 def with_other_images(items: list[tuple[np.ndarray, QA]]) -> list[tuple[np.ndarray, QA]]:
-    """``items`` (as :func:`held_out_items` lists them: a scene's items in a row, sharing its
-    image array) each paired with the next scene's image, the last scene's with the first's."""
+    """``items`` (as :func:`held_out_items` lists them: a scene's items in a row) each paired
+    with the next scene's image, the last scene's with the first's."""
     images: list[np.ndarray] = []
     scene_of = []
     for rgb, _ in items:
-        if not images or rgb is not images[-1]:
+        if not images or not np.array_equal(rgb, images[-1]):
             images.append(rgb)
         scene_of.append(len(images) - 1)
     return [(images[(k + 1) % len(images)], q) for k, (_, q) in zip(scene_of, items, strict=True)]
@@ -125,7 +125,7 @@ def score(
     return result
 
 
-def _figures(scores: dict[str, Any]) -> dict[str, Any]:
+def without_examples(scores: dict[str, Any]) -> dict[str, Any]:
     """``score``'s figures without its example answers."""
     return {group: value for group, value in scores.items() if group != "examples"}
 
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         "scenes": args.scenes,
         "seed": args.seed,
         **score(describer, items),
-        "other_image": _figures(score(describer, with_other_images(items))),
+        "other_image": without_examples(score(describer, with_other_images(items))),
         "seconds": round(time.perf_counter() - started, 1),
     }
     text = json.dumps(result, indent=1)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 import yaml
 
 from grasp_semantics.data.questions import corpus, load_describe_data, prepare_describe_data
-from grasp_semantics.evaluate_describe import held_out_items, score
+from grasp_semantics.evaluate_describe import held_out_items, score, without_examples
 from grasp_semantics.models.describe import (
     DESCRIBE_DIR,
     DescribeConfig,
@@ -179,5 +179,5 @@ def run(args: argparse.Namespace, command: str) -> int:
     if args.out_dir:
         cfg.out_dir = args.out_dir
     figures = train_describe(cfg)
-    print(json.dumps({k: v for k, v in figures.items() if k != "examples"}, indent=1))
+    print(json.dumps(without_examples(figures), indent=1))
     return 0

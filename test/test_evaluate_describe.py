@@ -52,3 +52,5 @@ def test_the_other_image_baseline_asks_each_question_of_the_next_scenes_image() 
     swapped = with_other_images(items)
     assert [q for _, q in swapped] == questions
     assert [int(rgb[0, 0, 0]) for rgb, _ in swapped] == [2, 2, 3, 1, 1]
+    copies = [(rgb.copy(), q) for rgb, q in items]  # a scene told by its pixels, not its array
+    assert [int(rgb[0, 0, 0]) for rgb, _ in with_other_images(copies)] == [2, 2, 3, 1, 1]
