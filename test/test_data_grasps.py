@@ -97,6 +97,12 @@ def test_empty_grasp_closes_on_nothing(world):
     assert not c.closes.any() and not c.success.any()
 
 
+def test_no_grasps_checks_to_empty_results(world):
+    c = check_grasps(world, np.zeros((0, 4, 4)), np.zeros(0), 0, 1)
+    for name in ("width_ok", "collision_free", "closes", "on_part", "antipodal", "success"):
+        assert getattr(c, name).shape == (0,), name
+
+
 @pytest.mark.parametrize("seed", [0, 7])
 def test_scene_ground_truth_grasps_pass_every_check(seed):
     scene = generate_scene(seed, "all")

@@ -124,7 +124,8 @@ def table_collision(
     lo, hi = gripper_boxes(opening(np.reshape(widths, -1), gripper), gripper)
     lo, hi = lo - margin, hi + margin
     sel = np.array([[i & 1, (i >> 1) & 1, (i >> 2) & 1] for i in range(8)], bool)  # [8,3]
-    corners = np.where(sel[None, None], hi[:, :, None], lo[:, :, None]).reshape(len(poses), -1, 3)
+    corners = np.where(sel[None, None], hi[:, :, None], lo[:, :, None])  # [G, boxes, 8, 3]
+    corners = corners.reshape(len(poses), -1, 3) if len(poses) else np.zeros((0, 0, 3))
     n, d = world.table_plane[:3], world.table_plane[3]
     # n . (R c + t) + d = (R^T n) . c + n . t + d
     rn = np.einsum("gji,j->gi", poses[:, :3, :3], n)  # [G,3]
