@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("grasp_semantics.data.cli", "render a synthetic scene with its labels to PNG"),
     "train": ("grasp_semantics.train", "train a model from a YAML config (torchrun-ready)"),
     "evaluate": ("grasp_semantics.evaluate", "contact, part and grasp metrics with baselines"),
+    "train-scorer": ("grasp_semantics.train_scorer", "train the grasp scorer of a model"),
     "describe": ("grasp_semantics.describe", "caption, OCR or VQA on an image (same backbone)"),
     "train-describe": ("grasp_semantics.train_describe", "train the describe head of a model"),
     "evaluate-describe": (

@@ -11,9 +11,11 @@ the gripper, no collision with the table or any object; ``data/grasps.py``). Eac
 also reported for the best-ranked grasp alone (``top1_on_part``, ``top1_antipodal``, ...), to
 show why success@1 fails.
 
-Two baselines run in the same pass on the same scenes:
+Baselines run in the same pass on the same scenes:
 - ``geometry_only``: the same model, the instruction withheld (replaced by the neutral
   "pick up the object"), so only what it sees is left: how much the instruction matters;
+- ``planner_ranking`` (for a model with a grasp scorer): the same model and planned grasps,
+  ranked by the planner's own quality instead of the scorer: what the scorer adds;
 - ``random``: uniform random contact scores and grasps at random points with random
   orientations and widths.
 ``--split test`` evaluates the three held-out splits (instance, paraphrase, task-category pair).
@@ -130,8 +132,11 @@ def evaluate(
     methods = {
         "model": model_method(predictor, neutral=False),
         "geometry_only": model_method(predictor, neutral=True),
-        "random": random_method(predictor, gripper),
     }
+    if predictor.scorer is not None:  # the same network (its encoder cache too), no scorer
+        unscored = GraspPredictor(predictor.model, device=predictor.device)
+        methods["planner_ranking"] = model_method(unscored, neutral=False)
+    methods["random"] = random_method(predictor, gripper)
     results: dict[str, Any] = {
         "model": model,
         "scenes_per_split": scenes,

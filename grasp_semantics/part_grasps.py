@@ -30,6 +30,7 @@ planned (no support plane, too few points on the part, every candidate colliding
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,12 +252,22 @@ def part_neighbourhood(
 
 @dataclass
 class PlannedGrasps:
-    """Candidates across the part, in no order (``G`` of them)."""
+    """Candidates across the part, in no order (``G`` of them), and the part's surroundings
+    they were planned on (what the grasp scorer looks at)."""
 
     poses: np.ndarray  # [G, 4, 4]
     widths: np.ndarray  # [G] m
     scores: np.ndarray  # [G] quality in (0, 1], see the module doc
     seed_index: int  # the most probable contact the part was grown from, into ``points``
+    points: np.ndarray  # [L, 3] cloud points within the fingers' reach of the part
+    contact: np.ndarray  # [L] their contact probabilities
+    up: np.ndarray  # [3] the support plane's normal
+
+    def subset(self, index: np.ndarray) -> PlannedGrasps:
+        """The candidates ``index`` [G'] (same surroundings)."""
+        return dataclasses.replace(
+            self, poses=self.poses[index], widths=self.widths[index], scores=self.scores[index]
+        )
 
 
 def plan_part_grasps(
@@ -290,4 +301,6 @@ def plan_part_grasps(
     keep = np.flatnonzero(quality > 0)
     if not len(keep):
         return None
-    return PlannedGrasps(poses[keep], widths[keep], quality[keep], seed_index)
+    return PlannedGrasps(
+        poses[keep], widths[keep], quality[keep], seed_index, part_points, part_contact, up
+    )

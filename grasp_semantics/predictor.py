@@ -24,6 +24,7 @@ from threadpoolctl import ThreadpoolController
 
 from .models.config import FLAVOURS
 from .models.grasp_net import CONFIG_FILE, GraspNet
+from .models.grasp_scorer import SCORER_DIR, GraspScorer
 from .models.heads import contact_probability, decode_grasps
 from .models.pointnet2 import sample_indices
 from .models.semantics_qwen import resolve_dtype
@@ -43,7 +44,9 @@ class Prediction:
 
     ``points`` are the points the network saw, aligned with ``contact``. Grasps are best
     first: ``poses`` (+z approach, +x closing, TCP origin), ``widths`` (m), ``scores`` (the
-    task-conditioned quality they are ranked by: grasp probability x contact probability),
+    task-conditioned quality they are ranked by: for grasps planned across the part, the grasp
+    scorer's predicted chance of success or the planner's quality; for the grasp head's,
+    grasp probability x contact probability),
     ``contact_scores`` (contact probability at the grasp's contact point).
     """
 
@@ -74,9 +77,12 @@ class GraspPredictor:
         dtype: str | torch.dtype | None = None,
         seed: int = 0,
         compile: bool = False,
+        scorer: GraspScorer | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        # ranks the grasps planned across the part by their predicted chance of success
+        self.scorer = scorer.to(self.device).eval() if scorer is not None else None
         backbone_dtype = resolve_dtype(
             dtype if dtype is not None else model.cfg.encoder.backbone.dtype, self.device
         )
@@ -115,15 +121,21 @@ class GraspPredictor:
         device: str | torch.device = "auto",
         dtype: str | torch.dtype | None = None,
         compile: bool = False,
+        scorer: bool = True,
     ) -> GraspPredictor:
         """A checkpoint directory, ``"default"`` (``grasp_semantics/weights/default``) or a
         registry flavour name (random weights, for tests and benchmarks). ``compile``:
         ``torch.compile`` the point network, fusion and heads (static shapes; call
-        :meth:`warm_up` before timing-critical use)."""
+        :meth:`warm_up` before timing-critical use). ``scorer``: rank planned grasps with the
+        checkpoint's grasp scorer (``grasp_scorer/`` in its directory) when it has one; False
+        ranks them by the planner's quality."""
         name = str(name_or_dir)
         path = DEFAULT_WEIGHTS if name == "default" else Path(name).expanduser()
+        grasp_scorer = None
         if (path / CONFIG_FILE).is_file():
             model = GraspNet.from_pretrained(path)
+            if scorer and (path / SCORER_DIR).is_dir():
+                grasp_scorer = GraspScorer.load(path / SCORER_DIR, model.fingerprint())
         elif name == "default":
             raise FileNotFoundError(
                 f"no default weights at {DEFAULT_WEIGHTS} (config.yaml + model.safetensors); "
@@ -138,7 +150,7 @@ class GraspPredictor:
                 f"{name!r} is neither a checkpoint directory (with {CONFIG_FILE}) nor a model "
                 f"flavour ({sorted(FLAVOURS)})"
             )
-        return cls(model, device=device, dtype=dtype, compile=compile)
+        return cls(model, device=device, dtype=dtype, compile=compile, scorer=grasp_scorer)
 
     # ------------------------------------------------------------ validation
     def _check_image(self, rgb) -> np.ndarray:
@@ -313,6 +325,7 @@ class GraspPredictor:
                 g = decode_grasps(
                     sampled[i], contact[i], grasp[i], out["approach"][i], out["closing"][i],
                     out["width"][i], self.model.cfg.heads, max_grasps, cloud=clouds[i],
+                    rank_planned=self.scorer.success_probability if self.scorer else None,
                 )  # fmt: skip
                 results.append(
                     Prediction(

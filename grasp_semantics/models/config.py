@@ -160,6 +160,35 @@ class PartGraspConfig:
 
 
 @dataclass
+class GraspScorerConfig:
+    """The grasp scorer (``grasp_scorer.py``): the chance a planned grasp succeeds, from the
+    observed cloud in the gripper's frame. Lengths in metres."""
+
+    # Voxel grid in the gripper frame (x closing, y along the finger breadth, z approach; TCP at
+    # the origin, fingers at z in [-finger_depth, 0], the palm above): cells per axis and the
+    # box they split, large enough to hold the opened fingers, the palm's underside and what
+    # lies just beyond them.
+    cells: tuple[int, int, int] = (12, 5, 8)
+    low: tuple[float, float, float] = (-0.05, -0.025, -0.065)
+    high: tuple[float, float, float] = (0.05, 0.025, 0.015)
+    hidden: tuple[int, ...] = (128, 64)
+    dropout: float = 0.2
+
+    @property
+    def num_features(self) -> int:
+        """Two channels per cell (point count, mean contact probability), the up direction in
+        the gripper frame (3), the opening and the planner's quality (2)."""
+        return 2 * self.cells[0] * self.cells[1] * self.cells[2] + 5
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraspScorerConfig:
+        return _build(cls, data)
+
+
+@dataclass
 class HeadsConfig:
     """Per-point contact and Contact-GraspNet-style grasp heads, and decoding."""
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import hashlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from .grasp_net import weights_fingerprint
 from .semantics_qwen import IMAGE_TOKEN, QwenSemanticsEncoder, as_image_batch
 from .tokenizer import CHAT_TEMPLATE, SPECIAL_IDS
 
@@ -202,14 +202,10 @@ def base_fingerprint(encoder: QwenSemanticsEncoder) -> str:
     bcfg = encoder.cfg.backbone
     if bcfg.checkpoint is not None:
         return f"checkpoint:{Path(bcfg.checkpoint).expanduser().resolve()}"
-    digest = hashlib.blake2b(digest_size=16)
     tensors = dict(encoder.backbone.state_dict())
     if encoder.compact is not None:
         tensors["compact.kept_ids"] = encoder.compact.kept_ids
-    for name in sorted(tensors):
-        digest.update(name.encode())
-        digest.update(tensors[name].detach().float().cpu().numpy().tobytes())
-    return digest.hexdigest()
+    return weights_fingerprint(tensors)
 
 
 def _checkpoint_lm_head(checkpoint: str) -> torch.Tensor | None:

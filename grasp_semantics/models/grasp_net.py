@@ -8,7 +8,9 @@ Checkpoints are a directory with ``config.yaml`` and ``model.safetensors``.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,16 @@ from .semantics_qwen import EncoderOutput, QwenSemanticsEncoder, as_image_batch
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
+
+
+def weights_fingerprint(tensors: Mapping[str, torch.Tensor]) -> str:
+    """Content hash of named tensors (a ``state_dict``): what a head trained on a frozen model
+    records, to refuse being loaded onto another."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 class GraspNet(nn.Module):
@@ -143,6 +155,15 @@ class GraspNet(nn.Module):
             trainable = {n for n, p in self.named_parameters() if p.requires_grad}
             keys = {k for k in keys if not k.startswith("encoder.backbone.") or k in trainable}
         return keys
+
+    def fingerprint(self) -> str:
+        """Content hash of the weights :meth:`save_pretrained` writes (a checkpointed backbone's
+        frozen base is named by its directory): what the grasp scorer records."""
+        keep = self._saved_keys()
+        tensors = {k: v for k, v in self.state_dict().items() if k in keep}
+        digest = weights_fingerprint(tensors)
+        checkpoint = self.cfg.encoder.backbone.checkpoint
+        return digest if checkpoint is None else f"{digest}:{Path(checkpoint).expanduser()}"
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write ``config.yaml`` and ``model.safetensors`` into ``directory``."""

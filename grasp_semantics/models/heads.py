@@ -10,8 +10,9 @@ with the parallel-jaw symmetry: a 180 degree turn about the approach axis is the
 
 With the observed cloud, decoding first plans grasps across the part the contact head points
 at (``grasp_semantics.part_grasps``: the part's axis on the support plane, closed across),
-which succeed far more often than the per-point grasps; the grasp head answers when nothing
-can be planned, or with ``part_grasps.enabled`` off.
+which succeed far more often than the per-point grasps, ranked by the planner's quality or by
+a learned grasp scorer (``grasp_scorer.py``); the grasp head answers when nothing can be
+planned, or with ``part_grasps.enabled`` off.
 
 The head's grasps are refined and checked against the cloud a few at a time: a closing
 direction that is already near the inward surface normal at its contact (within
@@ -22,13 +23,15 @@ than the head predicts it; then grasps whose opened gripper would hit the cloud 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..gripper import GripperConfig, cloud_collisions, grasp_poses
-from ..part_grasps import NearestPoints, plan_part_grasps
+from ..part_grasps import NearestPoints, PlannedGrasps, plan_part_grasps
 from .config import HeadsConfig
 from .pointnet2 import knn
 
@@ -163,6 +166,7 @@ def decode_grasps(
     cfg: HeadsConfig,
     max_grasps: int = 10,
     cloud: np.ndarray | None = None,
+    rank_planned: Callable[[PlannedGrasps], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """One sample's per-point outputs (points [M, 3], probabilities [M], directions [M, 3],
     widths [M]) → the best ``max_grasps`` distinct grasps, best first.
@@ -172,15 +176,18 @@ def decode_grasps(
     than ``max_grasps`` (even none) come back when the candidates all collide.
 
     With ``cloud`` and ``cfg.part_grasps.enabled``, the grasps planned across the predicted part
-    come back instead when there are any (see the module doc).
+    come back instead when there are any (see the module doc), ranked by their quality or, with
+    ``rank_planned`` (a :class:`~grasp_semantics.models.grasp_scorer.GraspScorer`'s
+    ``success_probability``), by the scores it gives the collision-free ones.
 
     Returns poses [G, 4, 4], widths [G], scores [G] (the task-conditioned quality the grasps are
-    ranked by: grasp probability x contact probability, or a planned grasp's quality),
+    ranked by: grasp probability x contact probability, a planned grasp's quality or its
+    predicted chance of success),
     contact_scores [G] (contact probability), contact_points [G, 3] and point_index [G] (into
     ``points``; for planned grasps the contact the part was grown from).
     """
     if cloud is not None and cfg.part_grasps.enabled and max_grasps > 0 and len(points):
-        planned = _planned(points, contact_prob, cloud, cfg, max_grasps)
+        planned = _planned(points, contact_prob, cloud, cfg, max_grasps, rank_planned)
         if planned is not None:
             return planned
     rank = grasp_prob * contact_prob
@@ -215,7 +222,7 @@ def decode_grasps(
 
 def _planned(
     points: np.ndarray, contact_prob: np.ndarray, cloud: np.ndarray, cfg: HeadsConfig,
-    max_grasps: int,
+    max_grasps: int, rank: Callable[[PlannedGrasps], np.ndarray] | None,
 ) -> dict[str, np.ndarray] | None:  # fmt: skip
     """``decode_grasps``'s output from the grasps planned across the predicted part."""
     gripper = GripperConfig(max_width=cfg.max_width)
@@ -228,14 +235,16 @@ def _planned(
     )
     if not len(free):
         return None
-    keep = free[pose_nms(planned.poses[free], planned.scores[free], max_grasps,
-                         cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg))]  # fmt: skip
+    planned = planned.subset(free)
+    scores = planned.scores if rank is None else rank(planned)
+    keep = pose_nms(planned.poses, scores, max_grasps, cfg.nms_translation,
+                    np.deg2rad(cfg.nms_rotation_deg))  # fmt: skip
     poses, widths = planned.poses[keep], planned.widths[keep]
     n = len(keep)
     return {
         "poses": poses,
         "widths": widths.astype(np.float32),
-        "scores": planned.scores[keep].astype(np.float32),
+        "scores": scores[keep].astype(np.float32),
         "contact_scores": np.full(n, contact_prob[planned.seed_index], dtype=np.float32),
         # the first finger's side of the part: TCP - w/2 * closing
         "contact_points": (poses[:, :3, 3] - 0.5 * widths[:, None] * poses[:, :3, 0]).astype(

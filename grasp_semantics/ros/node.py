@@ -64,8 +64,9 @@ def stamp_ns(header: Header) -> int:
 
 
 def load_predictor(
-    model: str, device: str, dtype: str, num_points: int, compile: bool = False
-) -> Any:
+    model: str, device: str, dtype: str, num_points: int, compile: bool = False,
+    scorer: bool = True,
+) -> Any:  # fmt: skip
     """The core predictor for the node's parameters (imported here: torch loads slowly).
 
     With ``compile`` the network is compiled here, by a warm-up on synthetic inputs, rather
@@ -74,8 +75,9 @@ def load_predictor(
     from grasp_semantics.predictor import GraspPredictor
 
     predictor = GraspPredictor.from_pretrained(
-        model, device=device, dtype=None if dtype == "auto" else dtype, compile=compile
-    )
+        model, device=device, dtype=None if dtype == "auto" else dtype, compile=compile,
+        scorer=scorer,
+    )  # fmt: skip
     predictor.num_points = num_points
     if compile:
         predictor.warm_up()
@@ -144,8 +146,9 @@ class GraspSemanticsNode(LifecycleNode):
         self.get_logger().info(f"loading model '{model}' on device '{p('device')}'")
         try:
             predictor = load_predictor(
-                model, p("device"), p("dtype"), p("num_points"), p("compile")
-            )
+                model, p("device"), p("dtype"), p("num_points"), p("compile"),
+                p("grasp_scorer"),
+            )  # fmt: skip
             model_fusion = predictor.model.cfg.fusion.mode
             if fusion_mode and fusion_mode != model_fusion:
                 raise ValueError(

@@ -64,6 +64,13 @@ PARAMETERS: tuple[Param, ...] = (
         "torch.compile the point network, fusion and heads, with a warm-up at configure "
         "(slower configure, faster predictions where the compiler helps).",
     ),
+    Param(
+        "grasp_scorer",
+        True,
+        "Rank the grasps planned across the part by the model's learned grasp scorer "
+        "(grasp_scorer/ beside its weights) when it has one; false ranks them by the "
+        "planner's hand-made quality.",
+    ),
     Param("max_grasps", 10, "Largest number of grasps published per prediction.", (1, 200), True),
     Param(
         "score_threshold",

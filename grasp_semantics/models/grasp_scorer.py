@@ -1,0 +1,137 @@
+"""Grasp scorer: the chance that a planned grasp succeeds, learned from the planner's own
+candidates.
+
+The planner (``grasp_semantics/part_grasps.py``) proposes grasps across the part the network
+says to touch and ranks them by a hand-made quality (contact probability between the fingers
+x a preference for closing straight across). On held-out scenes about half of its
+collision-free candidates succeed, and nearly always at least one does, but the hand-made
+quality often puts a failing one first: it cannot see that a finger would land on the part's
+rounded top rather than its side, or on a neighbouring part. This network ranks instead.
+
+Each candidate is described by what the sensor saw around it, in the gripper's frame
+(``gripper_view``): a voxel grid over the opened fingers, the palm's underside and just beyond
+(``GraspScorerConfig.cells``, ``low``, ``high``) holding, per cell, log(1 + point count) and
+the mean contact probability of those points; the up direction in the gripper frame (where the
+table is); the opening (as a fraction of the gripper's largest) and the planner's quality. An
+MLP maps these to the logit of success. It is trained (``grasp_semantics/train_scorer.py``) on
+candidates planned on training scenes, each labelled by the evaluation's own grasp checks
+(``data/grasps.py``: closes on the functional part, antipodal, no collision), so it learns
+the metric from geometry the robot can observe, never from the ground truth at run time.
+
+The scorer depends on the contact probabilities of the grasp model it was trained with: its
+directory (``grasp_scorer/`` beside the grasp weights: ``config.yaml`` +
+``model.safetensors``) records a fingerprint of those weights, and loading it for another
+model raises.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from grasp_semantics.part_grasps import PlannedGrasps
+
+from .config import GraspScorerConfig
+
+SCORER_DIR = "grasp_scorer"  # beside the grasp weights
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def gripper_view(planned: PlannedGrasps, cfg: GraspScorerConfig, max_width: float) -> np.ndarray:
+    """Features [G, cfg.num_features] float32 of each candidate of ``planned``: the voxel grid of
+    its surroundings in the gripper frame (count channel, then contact channel, cells in C
+    order), the up direction in that frame, opening / ``max_width`` and planner quality."""
+    cells = np.asarray(cfg.cells)
+    low, high = np.asarray(cfg.low), np.asarray(cfg.high)
+    n_cells = int(cells.prod())
+    g = len(planned.poses)
+    rotation, tcp = planned.poses[:, :3, :3], planned.poses[:, :3, 3]
+    local = (planned.points[None] - tcp[:, None]) @ rotation  # [G, L, 3]
+    cell = np.floor((local - low) / (high - low) * cells).astype(np.int64)  # [G, L, 3]
+    inside = np.all((cell >= 0) & (cell < cells), axis=-1)  # [G, L]
+    flat = (cell[..., 0] * cells[1] + cell[..., 1]) * cells[2] + cell[..., 2]
+    # one bincount over all candidates: candidate k's cells are k * n_cells + cell; outside
+    # points go to one extra bin at the end
+    bins = np.where(inside, flat + n_cells * np.arange(g)[:, None], g * n_cells)
+    contact = np.broadcast_to(planned.contact, bins.shape)
+    count = np.bincount(bins.ravel(), minlength=g * n_cells + 1)[:-1].reshape(g, n_cells)
+    contact_sum = np.bincount(bins.ravel(), weights=contact.ravel(), minlength=g * n_cells + 1)
+    mean_contact = contact_sum[:-1].reshape(g, n_cells) / np.maximum(count, 1)
+    up = planned.up @ rotation  # [G, 3]: rotation^T up, per candidate
+    scalars = np.stack([planned.widths / max_width, planned.scores], axis=1)  # [G, 2]
+    return np.concatenate([np.log1p(count), mean_contact, up, scalars], axis=1).astype(np.float32)
+
+
+class GraspScorer(nn.Module):
+    """MLP over ``gripper_view`` features → logit of grasp success."""
+
+    def __init__(self, cfg: GraspScorerConfig | None = None, max_width: float = 0.08) -> None:
+        super().__init__()
+        self.cfg = cfg or GraspScorerConfig()
+        self.max_width = max_width
+        layers: list[nn.Module] = []
+        width = self.cfg.num_features
+        for hidden in self.cfg.hidden:
+            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(self.cfg.dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.mlp = nn.Sequential(*layers)
+        self.base_fingerprint: str | None = None  # of the grasp model it was trained with
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits [G] of features [G, F]."""
+        return self.mlp(features)[:, 0]
+
+    @torch.inference_mode()
+    def success_probability(self, planned: PlannedGrasps) -> np.ndarray:
+        """Predicted chance [G] that each of ``planned``'s candidates succeeds."""
+        if not len(planned.poses):
+            return np.zeros(0, dtype=np.float32)
+        device = next(self.parameters()).device
+        features = torch.from_numpy(gripper_view(planned, self.cfg, self.max_width))
+        return torch.sigmoid(self(features.to(device))).cpu().numpy()
+
+    # ------------------------------------------------------------------ files
+    def save(self, directory: str | Path, base_fingerprint: str) -> Path:
+        """``config.yaml`` (with the grasp model's fingerprint) + ``model.safetensors``."""
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        data: dict[str, Any] = {
+            "scorer": self.cfg.to_dict(),
+            "max_width": self.max_width,
+            "base_fingerprint": base_fingerprint,
+        }
+        (out / CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False))
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+        return out
+
+    @classmethod
+    def load(cls, directory: str | Path, base_fingerprint: str | None = None) -> GraspScorer:
+        """A scorer saved by :meth:`save`. With ``base_fingerprint``, raises when it was trained
+        with another grasp model (retrain it: ``grasp-semantics train-scorer``)."""
+        from safetensors.torch import load_file
+
+        path = Path(directory)
+        if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(f"{path} needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+        data = yaml.safe_load((path / CONFIG_FILE).read_text())
+        if base_fingerprint is not None and data["base_fingerprint"] != base_fingerprint:
+            raise RuntimeError(
+                f"the grasp scorer in {path} was trained with another grasp model than the one "
+                "loaded; retrain it on this one with `grasp-semantics train-scorer --config "
+                "config/train_scorer_tiny.yaml`, or remove the directory to rank grasps by the "
+                "planner's quality"
+            )
+        scorer = cls(GraspScorerConfig.from_dict(data["scorer"]), float(data["max_width"]))
+        scorer.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
+        scorer.base_fingerprint = data["base_fingerprint"]
+        return scorer.eval()

@@ -1,0 +1,289 @@
+"""Train the grasp scorer of a grasp model, leaving the grasp weights as they are:
+``grasp-semantics train-scorer --config config/train_scorer_tiny.yaml``.
+
+The grasp model (frozen) predicts contacts on synthetic scenes; the planner proposes grasps
+across the predicted part; the collision-free ones (those the robot would be offered) are
+described by ``gripper_view`` and labelled by the evaluation's grasp checks against the
+scene's meshes. The scorer (``models/grasp_scorer.py``) learns success from those features
+with a binary cross-entropy loss. The candidates are generated once into ``data.cache_dir``
+under the grasp model's fingerprint (they depend on its contact predictions), by
+``data.workers`` processes.
+
+Validation is on whole scenes of another split, as the robot would use the scorer: the
+fraction of scenes whose best-ranked candidate succeeds when ranked by the scorer, by the
+planner's quality, and the fraction where any candidate does (the most a ranking can reach),
+plus the average precision of the scorer over all candidates. The scorer is written to
+``out_dir`` (by default ``grasp_scorer/`` beside the grasp weights) with its training log and
+those figures (``eval.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from grasp_semantics.metrics import average_precision
+from grasp_semantics.models.config import GraspScorerConfig
+from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer, gripper_view
+from grasp_semantics.train import load_run_config
+
+FRICTION = 0.5  # the evaluation's friction coefficient (evaluate.py)
+SCENES_PER_JOB = 25  # scenes a worker process takes at a time
+
+
+@dataclass
+class ScorerDataConfig:
+    cache_dir: str = "outputs/data/scorer"  # candidates, under the grasp model's fingerprint
+    train_split: str = "train"
+    train_scenes: int = 1500
+    train_seed: int = 30_000  # scenes the shipped grasp model never trained on
+    val_split: str = "val"
+    val_scenes: int = 200
+    val_seed: int = 0
+    workers: int = 2
+
+
+@dataclass
+class ScorerOptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    epochs: int = 10
+    batch_size: int = 256
+
+
+@dataclass
+class ScorerTrainConfig:
+    """A scorer training run on the grasp model ``model`` (a directory or ``default``)."""
+
+    model: str = "default"
+    out_dir: str | None = None  # None: <model directory>/grasp_scorer
+    scorer: dict[str, Any] = field(default_factory=dict)  # GraspScorerConfig fields
+    data: ScorerDataConfig = field(default_factory=ScorerDataConfig)
+    optim: ScorerOptimConfig = field(default_factory=ScorerOptimConfig)
+    seed: int = 0
+    threads: int = 2
+
+    @classmethod
+    def load(cls, path: str | Path) -> ScorerTrainConfig:
+        return load_run_config(cls, path, data=ScorerDataConfig, optim=ScorerOptimConfig)
+
+
+@dataclass
+class Candidates:
+    """Labelled planned grasps of a run of scenes (``N`` candidates)."""
+
+    features: np.ndarray  # [N, F] float32, gripper_view
+    success: np.ndarray  # [N] bool, by the evaluation's checks
+    quality: np.ndarray  # [N] the planner's own quality
+    scene: np.ndarray  # [N] int, the scene (seed) each came from
+
+    @classmethod
+    def concat(cls, parts: list[Candidates]) -> Candidates:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__annotations__))
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, **asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> Candidates:
+        with np.load(path) as data:
+            return cls(**{name: data[name] for name in cls.__annotations__})
+
+
+def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candidates:
+    """The collision-free planned grasps of one scene, featurised and checked."""
+    from grasp_semantics.data.grasps import check_grasps
+    from grasp_semantics.gripper import GripperConfig, cloud_collisions
+    from grasp_semantics.part_grasps import plan_part_grasps
+
+    heads = predictor.model.cfg.heads
+    gripper = GripperConfig(max_width=heads.max_width)
+    p = predictor.predict(scene.rgb, scene.points, scene.instruction, scene.intrinsics)
+    cloud = np.asarray(scene.points, dtype=np.float32)
+    planned = plan_part_grasps(p.points, p.contact, cloud, heads.part_grasps, gripper)
+    if planned is not None:
+        free = ~cloud_collisions(
+            planned.poses, planned.widths, cloud, gripper, heads.collision_tolerance
+        )
+        planned = planned.subset(np.flatnonzero(free))
+    if planned is None or not len(planned.poses):
+        return Candidates(
+            np.zeros((0, scorer_cfg.num_features), np.float32), np.zeros(0, bool), np.zeros(0),
+            np.zeros(0, np.int64),
+        )  # fmt: skip
+    check = check_grasps(
+        scene.grasp_world(), planned.poses, planned.widths, scene.target,
+        scene.functional_part, mu=FRICTION, gripper=gripper,
+    )  # fmt: skip
+    return Candidates(
+        gripper_view(planned, scorer_cfg, heads.max_width),
+        check.success,
+        planned.scores.astype(np.float64),
+        np.full(len(planned.poses), scene.seed, np.int64),
+    )
+
+
+def _generate(job: tuple[str, str, list[int], dict[str, Any]]) -> Candidates:
+    """One worker's scenes (its own predictor, one thread: the workers share the cores)."""
+    from grasp_semantics.data.scene import generate_scene
+    from grasp_semantics.predictor import GraspPredictor
+
+    model, split, seeds, scorer_fields = job
+    torch.set_num_threads(1)
+    predictor = GraspPredictor.from_pretrained(model, device="cpu", scorer=False)
+    cfg = GraspScorerConfig.from_dict(scorer_fields)
+    return Candidates.concat(
+        [scene_candidates(predictor, generate_scene(s, split), cfg) for s in seeds]
+    )
+
+
+def prepare_candidates(
+    cfg: ScorerTrainConfig, fingerprint: str, split: str, scenes: int, seed: int,
+    progress: bool = True,
+) -> Candidates:  # fmt: skip
+    """The candidates of ``scenes`` scenes of ``split`` from ``seed``, from the cache or made
+    (and cached) by ``cfg.data.workers`` processes."""
+    scorer_cfg = GraspScorerConfig.from_dict(cfg.scorer)
+    key = f"{split}_{seed}_{scenes}_{scorer_cfg.num_features}.npz"
+    path = Path(cfg.data.cache_dir) / fingerprint / key
+    if path.is_file():
+        return Candidates.load(path)
+    jobs = [
+        (cfg.model, split, list(range(start, min(start + SCENES_PER_JOB, seed + scenes))),
+         scorer_cfg.to_dict())
+        for start in range(seed, seed + scenes, SCENES_PER_JOB)
+    ]  # fmt: skip
+    workers = max(1, min(cfg.data.workers, len(jobs)))
+    label = f"candidates {split}"
+    if workers == 1:
+        parts = [_generate(job) for job in tqdm(jobs, desc=label, disable=not progress)]
+    else:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            parts = list(tqdm(pool.imap(_generate, jobs), total=len(jobs), desc=label,
+                              disable=not progress))  # fmt: skip
+    candidates = Candidates.concat(parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidates.save(path)
+    return candidates
+
+
+def ranking_figures(probability: np.ndarray, candidates: Candidates) -> dict[str, float]:
+    """Per scene, whether the best-ranked candidate succeeds: ranked by ``probability`` [N]
+    (``scorer_success_at_1``), by the planner's quality (``planner_success_at_1``), and
+    whether any does (``any_success``); means over the scenes with candidates, and the
+    scorer's average precision over all candidates."""
+    scorer, planner, best = [], [], []
+    for s in np.unique(candidates.scene):
+        at = np.flatnonzero(candidates.scene == s)
+        ok = candidates.success[at]
+        scorer.append(ok[np.argmax(probability[at])])
+        planner.append(ok[np.argmax(candidates.quality[at])])
+        best.append(ok.any())
+    return {
+        "scenes_with_candidates": len(scorer),
+        "scorer_success_at_1": float(np.mean(scorer)),
+        "planner_success_at_1": float(np.mean(planner)),
+        "any_success": float(np.mean(best)),
+        "candidate_ap": average_precision(probability, candidates.success.astype(np.int64)),
+    }
+
+
+def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Generate candidates, train, save and validate the scorer; returns the figures."""
+    from grasp_semantics.describe import model_directory
+    from grasp_semantics.predictor import GraspPredictor
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    base_dir = model_directory(cfg.model)
+    if base_dir is None:
+        raise FileNotFoundError(f"model {cfg.model!r} is not a checkpoint directory")
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else base_dir / SCORER_DIR
+    model = GraspPredictor.from_pretrained(cfg.model, device="cpu", scorer=False).model
+    fingerprint = model.fingerprint()
+    started = time.perf_counter()
+    d = cfg.data
+    train = prepare_candidates(cfg, fingerprint, d.train_split, d.train_scenes, d.train_seed,
+                               progress)  # fmt: skip
+    val = prepare_candidates(cfg, fingerprint, d.val_split, d.val_scenes, d.val_seed, progress)
+    if not len(train.success) or not len(val.success):
+        raise RuntimeError("no planned grasps to train or validate on; generate more scenes")
+    data_seconds = time.perf_counter() - started
+
+    scorer = GraspScorer(GraspScorerConfig.from_dict(cfg.scorer), model.cfg.heads.max_width)
+    features = torch.from_numpy(train.features)
+    labels = torch.from_numpy(train.success.astype(np.float32))
+    val_features = torch.from_numpy(val.features)
+    optimizer = torch.optim.AdamW(
+        scorer.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+    )
+    generator = torch.Generator().manual_seed(cfg.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = (out_dir / "train_log.jsonl").open("w")
+    for epoch in range(1, cfg.optim.epochs + 1):
+        scorer.train()
+        order = torch.randperm(len(labels), generator=generator)
+        total = 0.0
+        for start in range(0, len(order), cfg.optim.batch_size):
+            batch = order[start : start + cfg.optim.batch_size]
+            loss = F.binary_cross_entropy_with_logits(scorer(features[batch]), labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        scorer.eval()
+        with torch.inference_mode():
+            probability = torch.sigmoid(scorer(val_features)).numpy()
+        row = {"epoch": epoch, "loss": round(total / len(labels), 4),
+               **ranking_figures(probability, val)}  # fmt: skip
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+        if progress:
+            print(row, flush=True)
+    log.close()
+    scorer.save(out_dir, fingerprint)
+    (out_dir / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    figures = {
+        "model": cfg.model,
+        "train_scenes": d.train_scenes,
+        "train_candidates": len(train.success),
+        "train_positive_fraction": round(float(train.success.mean()), 4),
+        "val_split": d.val_split,
+        "val_scenes": d.val_scenes,
+        "val_seed": d.val_seed,
+        **{k: v for k, v in row.items() if k not in ("epoch", "loss")},
+        "data_seconds": round(data_seconds, 1),
+        "train_seconds": round(time.perf_counter() - started - data_seconds, 1),
+    }
+    (out_dir / "eval.json").write_text(json.dumps(figures, indent=1) + "\n")
+    return figures
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--config", type=Path, default=Path("config/train_scorer_tiny.yaml"))
+    parser.add_argument("--model", help="override model (grasp checkpoint directory)")
+    parser.add_argument("--epochs", type=int, help="override optim.epochs")
+    parser.add_argument("--out-dir", help="override out_dir")
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    cfg = ScorerTrainConfig.load(args.config)
+    if args.model:
+        cfg.model = args.model
+    if args.epochs is not None:
+        cfg.optim.epochs = args.epochs
+    if args.out_dir:
+        cfg.out_dir = args.out_dir
+    print(json.dumps(train_scorer(cfg), indent=1))
+    return 0
