@@ -294,6 +294,30 @@ def bench_decode_threads(predictor: GraspPredictor, quick: bool) -> dict:
     return _ratio(reference, fast)
 
 
+def bench_scorer_cost(predictor: GraspPredictor, quick: bool) -> dict | None:
+    """Model calls on a generated held-out scene with the planned grasps ranked by the
+    planner's quality and by the grasp scorer (its features and MLP are the difference); None
+    for a model without a scorer."""
+    from .data.scene import generate_scene
+
+    if predictor.scorer is None:
+        return None
+    scene = generate_scene(DECODE_SCENE_SEED, "test_instance")
+    runs = 2 if quick else 15
+    scorer = predictor.scorer
+    try:
+        predictor.scorer = None
+        planner = _model_call_ms(predictor, scene.rgb, scene.points, scene.intrinsics, runs)
+    finally:
+        predictor.scorer = scorer
+    scored = _model_call_ms(predictor, scene.rgb, scene.points, scene.intrinsics, runs)
+    return {
+        "planner_ranking_ms": planner,
+        "scorer_ranking_ms": scored,
+        "added_ms": round(scored - planner, 3),
+    }
+
+
 @torch.inference_mode()
 def bench_references(predictor: GraspPredictor, rgb, points, k, quick: bool) -> dict:
     """Each fast path against its reference, timed side by side (best of a few runs)."""
@@ -594,6 +618,7 @@ def run_bench(
         "memory": memory,
         "cached": _cached_vs_uncached(predictor, timer, quick),
         "references": bench_references(predictor, rgb, points, k, quick),
+        "grasp_scorer": bench_scorer_cost(predictor, quick),
         "sweeps": None,
         "soak": None,
         "flops": bench_flops(predictor, model, rgb, points, k),
@@ -690,6 +715,16 @@ def markdown(result: dict) -> str:
              r["reference_ms"], r["fast_ms"], r["speedup"]]
         )  # fmt: skip
     lines += _table(["what", "reference", "fast", "speed-up"], ref_rows)
+    if result.get("grasp_scorer"):
+        g = result["grasp_scorer"]
+        lines += [
+            "## Grasp scorer cost (median ms of a model call on a held-out scene)",
+            "",
+            *_table(
+                ["planner ranking", "grasp scorer ranking", "added"],
+                [[g["planner_ranking_ms"], g["scorer_ranking_ms"], g["added_ms"]]],
+            ),
+        ]
     if result["sweeps"]:
         sw = result["sweeps"]
         lines += ["## How cost grows (median ms)", ""]

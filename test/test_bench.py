@@ -55,6 +55,11 @@ def test_bench_references_and_sweeps(result):
     assert fps["reference_loop_ms"] > 0 and fps["speedup_vs_reference"] > 0
     for key in ("fps_exact_2048_to_512", "point_net", "decode_blas_threads"):
         assert refs[key]["reference_ms"] > 0 and refs[key]["fast_ms"] > 0
+    scorer = result["grasp_scorer"]  # the default model ranks with its grasp scorer
+    assert scorer["planner_ranking_ms"] > 0 and scorer["scorer_ranking_ms"] > 0
+    assert scorer["added_ms"] == pytest.approx(
+        scorer["scorer_ranking_ms"] - scorer["planner_ranking_ms"], abs=1e-3
+    )
     sweeps = result["sweeps"]
     assert [r["input_points"] for r in sweeps["points"]] == list(POINT_SWEEP)
     assert [tuple(r["image"]) for r in sweeps["image"]] == list(IMAGE_SWEEP)
@@ -95,7 +100,8 @@ def test_analytic_count_grows_with_the_image():
 
 def test_markdown_names_every_section(result):
     text = markdown({**result, "command": "grasp-semantics bench --quick"})
-    for heading in ("## Stages", "## Targets", "## Speed-ups", "## How cost grows", "## FLOPs"):
+    headings = ("## Stages", "## Targets", "## Speed-ups", "## Grasp scorer", "## How cost grows")
+    for heading in (*headings, "## FLOPs"):
         assert heading in text
     assert "qwen3_vl_4b" in text and "grasp-semantics bench --quick" in text
 
