@@ -137,3 +137,14 @@ def test_scene_rejects_perturbed_grasps():
     away[:, :3, 3] -= away[:, :3, 2] * 0.08  # pulled back 8 cm: the fingers close on air
     assert not scene.check_grasps(away, scene.grasp_widths[:4]).closes.any()
     assert not scene.check_grasps(g, np.full(4, 0.1)).success.any()  # wider than the gripper
+
+
+def test_ground_truth_sampling_computes_nothing_from_missed_rays():
+    """Scene 30745's closing rays partly miss the part; a missed ray once gave an infinite
+    second contact and a numpy warning (the candidate was dropped all the same)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scene = generate_scene(30745, "train")
+    assert len(scene.grasps) > 0

@@ -411,7 +411,7 @@ def sample_grasps(
         ok = np.isfinite(t) & (width > 0.002) & (width <= w_lim)
         tri2 = np.where(ok, tri2, 0)
         ok &= (world.triangle_object[tri2] == object_id) & (world.triangle_part[tri2] == part_id)
-        p2 = p1 + width[:, None] * d
+        p2 = p1 + np.where(ok, width, 0.0)[:, None] * d  # a missed ray has no second contact
         n2 = world.normals(tri2)
         n2 = np.where((np.sum(n2 * d, axis=1) < 0)[:, None], -n2, n2)
         ok &= is_antipodal(p1, n1, p2, n2, mu=0.8 * mu)
