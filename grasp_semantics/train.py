@@ -108,6 +108,38 @@ def load_run_config(cls: type, path: str | os.PathLike, **sections: type) -> Any
     return cls(**raw)
 
 
+def head_out_dir(model: str, out_dir: str | None, subdir: str) -> Path:
+    """Where a head trained on the frozen grasp model ``model`` (a checkpoint directory or
+    ``default``) is written: ``out_dir``, or ``subdir`` beside the grasp weights."""
+    from grasp_semantics.describe import model_directory
+
+    base_dir = model_directory(model)
+    if base_dir is None:
+        raise FileNotFoundError(f"model {model!r} is not a checkpoint directory")
+    return Path(out_dir) if out_dir else base_dir / subdir
+
+
+def add_head_arguments(parser: argparse.ArgumentParser, default_config: str, length: str) -> None:
+    """The command line of a head's training run: ``--config``, ``--model``, ``--<length>``
+    (overrides ``optim.<length>``) and ``--out-dir``."""
+    parser.add_argument("--config", type=Path, default=Path(default_config))
+    parser.add_argument("--model", help="override model (grasp checkpoint directory)")
+    parser.add_argument(f"--{length}", type=int, help=f"override optim.{length}")
+    parser.add_argument("--out-dir", help="override out_dir")
+
+
+def head_run_config(cls: type, args: argparse.Namespace, length: str) -> Any:
+    """``cls.load(args.config)`` with the overrides of :func:`add_head_arguments` applied."""
+    cfg = cls.load(args.config)
+    if args.model:
+        cfg.model = args.model
+    if getattr(args, length) is not None:
+        setattr(cfg.optim, length, getattr(args, length))
+    if args.out_dir:
+        cfg.out_dir = args.out_dir
+    return cfg
+
+
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in overrides.items():

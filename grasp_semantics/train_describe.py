@@ -32,7 +32,13 @@ from grasp_semantics.models.describe import (
     SceneDescriber,
     task_prompt,
 )
-from grasp_semantics.train import load_run_config, lr_factor
+from grasp_semantics.train import (
+    add_head_arguments,
+    head_out_dir,
+    head_run_config,
+    load_run_config,
+    lr_factor,
+)
 
 
 @dataclass
@@ -89,15 +95,11 @@ def model_size_images(describer: SceneDescriber, images: np.ndarray) -> torch.Te
 
 def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str, Any]:
     """Train, save and score the describe head; returns the held-out figures."""
-    from grasp_semantics.describe import model_directory
     from grasp_semantics.predictor import GraspPredictor
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    base_dir = model_directory(cfg.model)
-    if base_dir is None:
-        raise FileNotFoundError(f"model {cfg.model!r} is not a checkpoint directory")
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else base_dir / DESCRIBE_DIR
+    out_dir = head_out_dir(cfg.model, cfg.out_dir, DESCRIBE_DIR)
     model = GraspPredictor.from_pretrained(cfg.model, device="cpu").model
     model.requires_grad_(False)
     describer = SceneDescriber(model.encoder, DescribeConfig(**cfg.describe), corpus())
@@ -164,20 +166,10 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--config", type=Path, default=Path("config/train_describe_tiny.yaml"))
-    parser.add_argument("--model", help="override model (grasp checkpoint directory)")
-    parser.add_argument("--steps", type=int, help="override optim.steps")
-    parser.add_argument("--out-dir", help="override out_dir")
+    add_head_arguments(parser, "config/train_describe_tiny.yaml", "steps")
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    cfg = DescribeTrainConfig.load(args.config)
-    if args.model:
-        cfg.model = args.model
-    if args.steps is not None:
-        cfg.optim.steps = args.steps
-    if args.out_dir:
-        cfg.out_dir = args.out_dir
-    figures = train_describe(cfg)
+    figures = train_describe(head_run_config(DescribeTrainConfig, args, "steps"))
     print(json.dumps(without_examples(figures), indent=1))
     return 0

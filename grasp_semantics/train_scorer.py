@@ -36,7 +36,12 @@ from tqdm import tqdm
 from grasp_semantics.metrics import average_precision
 from grasp_semantics.models.config import GraspScorerConfig
 from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer, gripper_view
-from grasp_semantics.train import load_run_config
+from grasp_semantics.train import (
+    add_head_arguments,
+    head_out_dir,
+    head_run_config,
+    load_run_config,
+)
 
 FRICTION = 0.5  # the evaluation's friction coefficient (evaluate.py)
 SCENES_PER_JOB = 25  # scenes a worker process takes at a time
@@ -201,15 +206,11 @@ def ranking_figures(probability: np.ndarray, candidates: Candidates) -> dict[str
 
 def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any]:
     """Generate candidates, train, save and validate the scorer; returns the figures."""
-    from grasp_semantics.describe import model_directory
     from grasp_semantics.predictor import GraspPredictor
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    base_dir = model_directory(cfg.model)
-    if base_dir is None:
-        raise FileNotFoundError(f"model {cfg.model!r} is not a checkpoint directory")
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else base_dir / SCORER_DIR
+    out_dir = head_out_dir(cfg.model, cfg.out_dir, SCORER_DIR)
     model = GraspPredictor.from_pretrained(cfg.model, device="cpu", scorer=False).model
     fingerprint = model.fingerprint()
     started = time.perf_counter()
@@ -271,19 +272,9 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--config", type=Path, default=Path("config/train_scorer_tiny.yaml"))
-    parser.add_argument("--model", help="override model (grasp checkpoint directory)")
-    parser.add_argument("--epochs", type=int, help="override optim.epochs")
-    parser.add_argument("--out-dir", help="override out_dir")
+    add_head_arguments(parser, "config/train_scorer_tiny.yaml", "epochs")
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    cfg = ScorerTrainConfig.load(args.config)
-    if args.model:
-        cfg.model = args.model
-    if args.epochs is not None:
-        cfg.optim.epochs = args.epochs
-    if args.out_dir:
-        cfg.out_dir = args.out_dir
-    print(json.dumps(train_scorer(cfg), indent=1))
+    print(json.dumps(train_scorer(head_run_config(ScorerTrainConfig, args, "epochs")), indent=1))
     return 0

@@ -178,3 +178,17 @@ def test_train_scorer_on_a_few_scenes_writes_a_scorer_the_predictor_uses(tmp_pat
     default = GraspPredictor.from_pretrained("default", device="cpu", scorer=False)
     loaded = GraspScorer.load(tmp_path / "model" / SCORER_DIR, default.model.fingerprint())
     assert loaded.cfg.hidden == (16,)
+
+
+def test_train_scorer_command_line_overrides_its_config():
+    import argparse
+
+    from grasp_semantics import train_scorer
+
+    parser = argparse.ArgumentParser()
+    train_scorer.add_arguments(parser, "train-scorer")
+    args = parser.parse_args(["--epochs", "3", "--model", "ckpt", "--out-dir", "out"])
+    cfg = train_scorer.head_run_config(ScorerTrainConfig, args, "epochs")
+    assert (cfg.optim.epochs, cfg.model, cfg.out_dir) == (3, "ckpt", "out")
+    shipped = train_scorer.head_run_config(ScorerTrainConfig, parser.parse_args([]), "epochs")
+    assert shipped.model == "default" and shipped.data.train_scenes == 1500  # the yaml's
