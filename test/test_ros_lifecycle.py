@@ -89,3 +89,33 @@ def test_missing_or_corrupt_checkpoint_fails_configure_and_the_node_recovers(
     finally:
         node.on_shutdown(None)
         node.destroy_node()
+
+
+def test_a_grasp_scorer_of_another_model_fails_configure_unless_switched_off(
+    ros_context, tmp_path
+) -> None:
+    import torch
+
+    from grasp_semantics.models.grasp_net import GraspNet
+    from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer
+
+    torch.manual_seed(0)
+    model = GraspNet("tiny")
+    model.save_pretrained(tmp_path / "ckpt")
+    GraspScorer().save(tmp_path / "ckpt" / SCORER_DIR, base_fingerprint="another model")
+    node = make_node(ros_context, model=str(tmp_path / "ckpt"))
+    try:
+        with spinning(node):
+            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+            assert "another grasp model" in node.health.last_error
+            node.set_parameters([Parameter("grasp_scorer", value=False)])
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert node.predictor.scorer is None  # ranked by the planner's quality
+            assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+            GraspScorer().save(tmp_path / "ckpt" / SCORER_DIR, model.fingerprint())
+            node.set_parameters([Parameter("grasp_scorer", value=True)])
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert isinstance(node.predictor.scorer, GraspScorer)
+    finally:
+        node.on_shutdown(None)
+        node.destroy_node()

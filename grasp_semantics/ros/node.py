@@ -185,7 +185,8 @@ class GraspSemanticsNode(LifecycleNode):
         cfg = predictor.model.cfg
         self.get_logger().info(
             f"configured: model '{model}' ({cfg.name}, backbone {cfg.encoder.backbone.name}, "
-            f"fusion {cfg.fusion.mode}) on {predictor.device}"
+            f"fusion {cfg.fusion.mode}) on {predictor.device}; planned grasps ranked by "
+            + ("its grasp scorer" if predictor.scorer is not None else "the planner's quality")
         )
         return TransitionCallbackReturn.SUCCESS
 
