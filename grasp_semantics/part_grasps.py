@@ -304,3 +304,48 @@ def plan_part_grasps(
     return PlannedGrasps(
         poses[keep], widths[keep], quality[keep], seed_index, part_points, part_contact, up
     )
+
+
+def predicted_part(
+    points: np.ndarray, contact: np.ndarray, seed_index: int, fraction: float, link: float
+) -> np.ndarray:
+    """The points [M] bool of the part grown from ``points[seed_index]``: those with at least
+    ``fraction`` of its contact probability that a chain of such points, each within ``link``
+    of the next, joins to it (however long the part: a knife's whole handle)."""
+    high = np.flatnonzero(contact >= fraction * contact[seed_index])  # includes the seed
+    sub = points[high].astype(np.float64)
+    linked = np.sum((sub[:, None] - sub[None]) ** 2, axis=-1) < link**2  # [H, H]
+    reached = high == seed_index
+    while True:
+        grown = reached | linked[reached].any(axis=0)
+        if (grown == reached).all():
+            break
+        reached = grown
+    part = np.zeros(len(points), dtype=bool)
+    part[high[reached]] = True
+    return part
+
+
+def plan_part_regions(
+    points: np.ndarray, contact: np.ndarray, cloud: np.ndarray, cfg: PartGraspConfig,
+    gripper: GripperConfig,
+) -> list[PlannedGrasps]:  # fmt: skip
+    """:func:`plan_part_grasps` on up to ``cfg.regions`` parts, most probable first: after each,
+    its whole predicted part (:func:`predicted_part`, linked within ``cfg.region_separation``)
+    and the points within ``cfg.region_separation`` of it score 0, so the next plan grows from
+    the most probable contact on another part. Parts where nothing is planned are left out."""
+    plans = []
+    contact = np.asarray(contact)
+    for _ in range(cfg.regions):
+        if contact.max() <= 0:
+            break
+        planned = plan_part_grasps(points, contact, cloud, cfg, gripper)
+        if planned is not None:
+            plans.append(planned)
+        seed_index = int(np.argmax(contact))
+        part = points[predicted_part(points, contact, seed_index, cfg.region_fraction,
+                                     cfg.region_separation)]  # fmt: skip
+        near = NearestPoints(part).indices(points, 1)[:, 0]
+        apart = np.sum((points - part[near]) ** 2, axis=1) >= cfg.region_separation**2
+        contact = np.where(apart, contact, 0).astype(contact.dtype)
+    return plans

@@ -2,12 +2,12 @@
 ``grasp-semantics train-scorer --config config/train_scorer_tiny.yaml``.
 
 The grasp model (frozen) predicts contacts on synthetic scenes; the planner proposes grasps
-across the predicted part; the collision-free ones (those the robot would be offered) are
+across the predicted part(s); the collision-free ones (those the robot would be offered) are
 described by ``gripper_view`` and labelled by the evaluation's grasp checks against the
 scene's meshes. The scorer (``models/grasp_scorer.py``) learns success from those features
 with a binary cross-entropy loss. The candidates are generated once into ``data.cache_dir``
-under the grasp model's fingerprint (they depend on its contact predictions), by
-``data.workers`` processes.
+by ``data.workers`` processes, under a key of what they depend on (the grasp model's weights,
+its decoding settings, the features).
 
 Validation is on whole scenes of another split, as the robot would use the scorer: the
 fraction of scenes whose best-ranked candidate succeeds when ranked by the scorer, by the
@@ -20,6 +20,7 @@ those figures (``eval.json``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import time
@@ -35,6 +36,7 @@ from tqdm import tqdm
 
 from grasp_semantics.metrics import average_precision
 from grasp_semantics.models.config import GraspScorerConfig
+from grasp_semantics.models.grasp_net import GraspNet
 from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer, gripper_view
 from grasp_semantics.train import (
     add_head_arguments,
@@ -49,7 +51,7 @@ SCENES_PER_JOB = 25  # scenes a worker process takes at a time
 
 @dataclass
 class ScorerDataConfig:
-    cache_dir: str = "outputs/data/scorer"  # candidates, under the grasp model's fingerprint
+    cache_dir: str = "outputs/data/scorer"  # candidates, under candidates_key
     train_split: str = "train"
     train_scenes: int = 1500
     train_seed: int = 30_000  # scenes the shipped grasp model never trained on
@@ -107,36 +109,43 @@ class Candidates:
 
 
 def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candidates:
-    """The collision-free planned grasps of one scene, featurised and checked."""
+    """The collision-free planned grasps of one scene (on each part planned on), featurised
+    and checked."""
     from grasp_semantics.data.grasps import check_grasps
     from grasp_semantics.gripper import GripperConfig, cloud_collisions
-    from grasp_semantics.part_grasps import plan_part_grasps
+    from grasp_semantics.part_grasps import plan_part_regions
 
     heads = predictor.model.cfg.heads
     gripper = GripperConfig(max_width=heads.max_width)
     p = predictor.predict(scene.rgb, scene.points, scene.instruction, scene.intrinsics)
     cloud = np.asarray(scene.points, dtype=np.float32)
-    planned = plan_part_grasps(p.points, p.contact, cloud, heads.part_grasps, gripper)
-    if planned is not None:
+    world = scene.grasp_world()
+    parts = [
+        Candidates(
+            np.zeros((0, scorer_cfg.num_features), np.float32), np.zeros(0, bool), np.zeros(0),
+            np.zeros(0, np.int64),
+        )
+    ]  # fmt: skip
+    for planned in plan_part_regions(p.points, p.contact, cloud, heads.part_grasps, gripper):
         free = ~cloud_collisions(
             planned.poses, planned.widths, cloud, gripper, heads.collision_tolerance
         )
         planned = planned.subset(np.flatnonzero(free))
-    if planned is None or not len(planned.poses):
-        return Candidates(
-            np.zeros((0, scorer_cfg.num_features), np.float32), np.zeros(0, bool), np.zeros(0),
-            np.zeros(0, np.int64),
+        if not len(planned.poses):
+            continue
+        check = check_grasps(
+            world, planned.poses, planned.widths, scene.target, scene.functional_part,
+            mu=FRICTION, gripper=gripper,
         )  # fmt: skip
-    check = check_grasps(
-        scene.grasp_world(), planned.poses, planned.widths, scene.target,
-        scene.functional_part, mu=FRICTION, gripper=gripper,
-    )  # fmt: skip
-    return Candidates(
-        gripper_view(planned, scorer_cfg, heads.max_width),
-        check.success,
-        planned.scores.astype(np.float64),
-        np.full(len(planned.poses), scene.seed, np.int64),
-    )
+        parts.append(
+            Candidates(
+                gripper_view(planned, scorer_cfg, heads.max_width),
+                check.success,
+                planned.scores.astype(np.float64),
+                np.full(len(planned.poses), scene.seed, np.int64),
+            )
+        )
+    return Candidates.concat(parts)
 
 
 def _generate(job: tuple[str, str, list[int], dict[str, Any]]) -> Candidates:
@@ -153,15 +162,23 @@ def _generate(job: tuple[str, str, list[int], dict[str, Any]]) -> Candidates:
     )
 
 
+def candidates_key(model: GraspNet, scorer_cfg: GraspScorerConfig) -> str:
+    """What the candidates depend on besides the scenes: the grasp weights (their contact
+    predictions), the decoding settings (the planner, the collision check) and the features."""
+    settings = json.dumps(
+        {"heads": asdict(model.cfg.heads), "scorer": scorer_cfg.to_dict()}, sort_keys=True
+    )
+    digest = hashlib.blake2b(settings.encode(), digest_size=8).hexdigest()
+    return f"{model.fingerprint()}-{digest}"
+
+
 def prepare_candidates(
-    cfg: ScorerTrainConfig, fingerprint: str, split: str, scenes: int, seed: int,
-    progress: bool = True,
-) -> Candidates:  # fmt: skip
-    """The candidates of ``scenes`` scenes of ``split`` from ``seed``, from the cache or made
-    (and cached) by ``cfg.data.workers`` processes."""
+    cfg: ScorerTrainConfig, key: str, split: str, scenes: int, seed: int, progress: bool = True
+) -> Candidates:
+    """The candidates of ``scenes`` scenes of ``split`` from ``seed``, from the cache (under
+    ``key``, :func:`candidates_key`) or made (and cached) by ``cfg.data.workers`` processes."""
     scorer_cfg = GraspScorerConfig.from_dict(cfg.scorer)
-    key = f"{split}_{seed}_{scenes}_{scorer_cfg.num_features}.npz"
-    path = Path(cfg.data.cache_dir) / fingerprint / key
+    path = Path(cfg.data.cache_dir) / key / f"{split}_{seed}_{scenes}.npz"
     if path.is_file():
         return Candidates.load(path)
     jobs = [
@@ -215,9 +232,9 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
     fingerprint = model.fingerprint()
     started = time.perf_counter()
     d = cfg.data
-    train = prepare_candidates(cfg, fingerprint, d.train_split, d.train_scenes, d.train_seed,
-                               progress)  # fmt: skip
-    val = prepare_candidates(cfg, fingerprint, d.val_split, d.val_scenes, d.val_seed, progress)
+    key = candidates_key(model, GraspScorerConfig.from_dict(cfg.scorer))
+    train = prepare_candidates(cfg, key, d.train_split, d.train_scenes, d.train_seed, progress)
+    val = prepare_candidates(cfg, key, d.val_split, d.val_scenes, d.val_seed, progress)
     if not len(train.success) or not len(val.success):
         raise RuntimeError("no planned grasps to train or validate on; generate more scenes")
     data_seconds = time.perf_counter() - started

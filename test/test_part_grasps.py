@@ -17,6 +17,8 @@ from grasp_semantics.part_grasps import (
     part_axes,
     part_neighbourhood,
     plan_part_grasps,
+    plan_part_regions,
+    predicted_part,
     support_plane,
 )
 
@@ -231,3 +233,40 @@ def test_part_grasp_config_round_trips_through_the_model_config() -> None:
 
     full = GraspNetConfig(heads=cfg)
     assert GraspNetConfig.from_dict(full.to_dict()).heads.part_grasps == cfg.part_grasps
+
+
+def test_regions_plan_on_the_next_most_probable_part_too() -> None:
+    """Two rods 12 cm long, 12 cm apart, the first scored 0.9, the second 0.7: one region
+    plans on the first only; two plan on both, the first first (the first rod's far end is the
+    same part, not the next); a third finds only the table (a contact on the support plane
+    plans nothing) and is left out."""
+    rng = np.random.default_rng(4)
+    cloud, on_rod = raised_shaft(rng)
+    second = cloud[on_rod] + np.float32([0.12, 0.0, 0.0])
+    cloud = np.concatenate([cloud, second])
+    rod = np.r_[np.where(on_rod, 1, 0), np.full(len(second), 2)]
+    index = rng.choice(len(cloud), 3000, replace=False)
+    points = cloud[index]
+    contact = np.choose(rod[index], [0.05, 0.9, 0.7]).astype(np.float32)
+    gripper = GripperConfig()
+    one = plan_part_regions(points, contact, cloud, CFG, gripper)
+    assert len(one) == 1
+    np.testing.assert_array_equal(one[0].poses, plan_part_grasps(points, contact, cloud, CFG,
+                                                                 gripper).poses)  # fmt: skip
+    plans = plan_part_regions(points, contact, cloud, dataclasses.replace(CFG, regions=3), gripper)
+    assert len(plans) == 2
+    assert [rod[index][p.seed_index] for p in plans] == [1, 2]
+    assert np.all(plans[1].poses[:, 0, 3] > 0.06)  # nearer the second rod than the first
+    assert plans[1].contact.max() == pytest.approx(0.7)  # the first rod no longer counts
+
+
+def test_the_predicted_part_follows_linked_probable_points_however_long() -> None:
+    chain = np.c_[np.arange(0, 0.2, 0.01), np.zeros(20), np.zeros(20)]  # 20 cm, 1 cm steps
+    apart = np.array([[0.0, 0.05, 0.0], [0.25, 0.0, 0.0]])  # probable but 3 cm+ from it
+    dull = np.array([[0.0, -0.005, 0.0]])  # next to it but too improbable
+    points = np.concatenate([chain, apart, dull])
+    contact = np.r_[np.full(20, 0.8), 0.9, 0.9, 0.1]
+    contact[5] = 0.85  # the seed
+    part = predicted_part(points, contact, 5, fraction=0.5, link=0.02)
+    np.testing.assert_array_equal(part, np.r_[np.ones(20, bool), False, False, False])
+    assert predicted_part(points, contact, 20, 0.5, 0.02).sum() == 1  # alone: itself

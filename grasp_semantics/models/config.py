@@ -157,6 +157,13 @@ class PartGraspConfig:
     plane_tolerance: float = 0.005  # RANSAC inlier distance
     plane_hypotheses: int = 128
     plane_min_fraction: float = 0.2  # of the nearby points on the plane, else no plan
+    # Parts planned on: the most probable contact's and, with regions > 1, the next most
+    # probable part's, and so on: the points of a part already planned on (those with at least
+    # region_fraction of its contact's probability, linked to it by steps shorter than
+    # region_separation) and the points that near them score 0 for the next. When the first
+    # part is the wrong one, the robot's next grasps are on the next most likely.
+    regions: int = 1
+    region_separation: float = 0.02
 
 
 @dataclass

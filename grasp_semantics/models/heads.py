@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gripper import GripperConfig, cloud_collisions, grasp_poses
-from ..part_grasps import NearestPoints, PlannedGrasps, plan_part_grasps
+from ..part_grasps import NearestPoints, PlannedGrasps, plan_part_regions
 from .config import HeadsConfig
 from .pointnet2 import knn
 
@@ -226,31 +226,38 @@ def _planned(
 ) -> dict[str, np.ndarray] | None:  # fmt: skip
     """``decode_grasps``'s output from the grasps planned across the predicted part."""
     gripper = GripperConfig(max_width=cfg.max_width)
-    planned = plan_part_grasps(points, contact_prob, cloud, cfg.part_grasps, gripper)
-    if planned is None:
+    # every candidate of a part checked at once (one cloud pass), scored, then NMS over the
+    # collision-free ones of all parts
+    poses, widths, scores, seeds = [], [], [], []
+    for planned in plan_part_regions(points, contact_prob, cloud, cfg.part_grasps, gripper):
+        free = ~cloud_collisions(
+            planned.poses, planned.widths, cloud, gripper, cfg.collision_tolerance
+        )
+        planned = planned.subset(np.flatnonzero(free))
+        if not len(planned.poses):
+            continue
+        poses.append(planned.poses)
+        widths.append(planned.widths)
+        scores.append(planned.scores if rank is None else rank(planned))
+        seeds.append(np.full(len(planned.poses), planned.seed_index, dtype=np.int64))
+    if not poses:
         return None
-    # every candidate checked at once (one cloud pass), then NMS over the collision-free ones
-    free = np.flatnonzero(
-        ~cloud_collisions(planned.poses, planned.widths, cloud, gripper, cfg.collision_tolerance)
+    poses_a, widths_a, scores_a, seeds_a = (
+        np.concatenate(a) for a in (poses, widths, scores, seeds)
     )
-    if not len(free):
-        return None
-    planned = planned.subset(free)
-    scores = planned.scores if rank is None else rank(planned)
-    keep = pose_nms(planned.poses, scores, max_grasps, cfg.nms_translation,
+    keep = pose_nms(poses_a, scores_a, max_grasps, cfg.nms_translation,
                     np.deg2rad(cfg.nms_rotation_deg))  # fmt: skip
-    poses, widths = planned.poses[keep], planned.widths[keep]
-    n = len(keep)
+    kept_poses, kept_widths = poses_a[keep], widths_a[keep]
     return {
-        "poses": poses,
-        "widths": widths.astype(np.float32),
-        "scores": scores[keep].astype(np.float32),
-        "contact_scores": np.full(n, contact_prob[planned.seed_index], dtype=np.float32),
+        "poses": kept_poses,
+        "widths": kept_widths.astype(np.float32),
+        "scores": scores_a[keep].astype(np.float32),
+        "contact_scores": contact_prob[seeds_a[keep]].astype(np.float32),
         # the first finger's side of the part: TCP - w/2 * closing
-        "contact_points": (poses[:, :3, 3] - 0.5 * widths[:, None] * poses[:, :3, 0]).astype(
-            np.float32
-        ),
-        "point_index": np.full(n, planned.seed_index, dtype=np.int64),
+        "contact_points": (
+            kept_poses[:, :3, 3] - 0.5 * kept_widths[:, None] * kept_poses[:, :3, 0]
+        ).astype(np.float32),
+        "point_index": seeds_a[keep],
     }
 
 
