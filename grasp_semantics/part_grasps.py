@@ -262,6 +262,8 @@ class PlannedGrasps:
     points: np.ndarray  # [L, 3] cloud points within the fingers' reach of the part
     contact: np.ndarray  # [L] their contact probabilities
     up: np.ndarray  # [3] the support plane's normal
+    part_rank: int = 0  # 0: planned on the most probable part, 1: on the next (regions)...
+    part_probability: float = 1.0  # its contact's probability / the most probable contact's
 
     def subset(self, index: np.ndarray) -> PlannedGrasps:
         """The candidates ``index`` [G'] (same surroundings)."""
@@ -336,12 +338,16 @@ def plan_part_regions(
     the most probable contact on another part. Parts where nothing is planned are left out."""
     plans = []
     contact = np.asarray(contact)
-    for _ in range(cfg.regions):
+    top = float(contact.max())
+    for rank in range(cfg.regions):
         if contact.max() <= 0:
             break
         planned = plan_part_grasps(points, contact, cloud, cfg, gripper)
         if planned is not None:
-            plans.append(planned)
+            probability = float(contact.max()) / top
+            plans.append(
+                dataclasses.replace(planned, part_rank=rank, part_probability=probability)
+            )
         seed_index = int(np.argmax(contact))
         part = points[predicted_part(points, contact, seed_index, cfg.region_fraction,
                                      cfg.region_separation)]  # fmt: skip

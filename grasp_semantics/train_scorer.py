@@ -166,7 +166,12 @@ def candidates_key(model: GraspNet, scorer_cfg: GraspScorerConfig) -> str:
     """What the candidates depend on besides the scenes: the grasp weights (their contact
     predictions), the decoding settings (the planner, the collision check) and the features."""
     settings = json.dumps(
-        {"heads": asdict(model.cfg.heads), "scorer": scorer_cfg.to_dict()}, sort_keys=True
+        {
+            "heads": asdict(model.cfg.heads),
+            "scorer": scorer_cfg.to_dict(),
+            "features": scorer_cfg.num_features,
+        },
+        sort_keys=True,
     )
     digest = hashlib.blake2b(settings.encode(), digest_size=8).hexdigest()
     return f"{model.fingerprint()}-{digest}"

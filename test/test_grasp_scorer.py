@@ -78,7 +78,8 @@ def test_gripper_view_counts_points_and_averages_contact_per_cell_in_the_gripper
     assert np.count_nonzero(count) == 2  # the point outside the box is nowhere
     # up, seen from a gripper approaching straight down: against the approach (+z)
     np.testing.assert_allclose(f[2 * N_CELLS : 2 * N_CELLS + 3], [0.0, 0.0, -1.0], atol=1e-6)
-    np.testing.assert_allclose(f[-2:], [0.5, 0.7], atol=1e-6)  # opening / max, quality
+    # opening / max, quality, the part's rank and relative probability
+    np.testing.assert_allclose(f[-4:], [0.5, 0.7, 0.0, 1.0], atol=1e-6)
     np.testing.assert_allclose(features[0.8], f, atol=1e-6)  # only the gripper frame matters
 
 

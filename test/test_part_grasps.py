@@ -258,6 +258,8 @@ def test_regions_plan_on_the_next_most_probable_part_too() -> None:
     assert [rod[index][p.seed_index] for p in plans] == [1, 2]
     assert np.all(plans[1].poses[:, 0, 3] > 0.06)  # nearer the second rod than the first
     assert plans[1].contact.max() == pytest.approx(0.7)  # the first rod no longer counts
+    assert (plans[0].part_rank, plans[1].part_rank) == (0, 1)
+    assert plans[1].part_probability == pytest.approx(0.7 / 0.9)
 
 
 def test_the_predicted_part_follows_linked_probable_points_however_long() -> None:

@@ -184,8 +184,9 @@ class GraspScorerConfig:
     @property
     def num_features(self) -> int:
         """Two channels per cell (point count, mean contact probability), the up direction in
-        the gripper frame (3), the opening and the planner's quality (2)."""
-        return 2 * self.cells[0] * self.cells[1] * self.cells[2] + 5
+        the gripper frame (3), the opening and the planner's quality (2), and which part the
+        candidate was planned on: its rank and relative probability (2)."""
+        return 2 * self.cells[0] * self.cells[1] * self.cells[2] + 7
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))

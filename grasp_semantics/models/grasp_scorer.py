@@ -12,11 +12,15 @@ Each candidate is described by what the sensor saw around it, in the gripper's f
 (``gripper_view``): a voxel grid over the opened fingers, the palm's underside and just beyond
 (``GraspScorerConfig.cells``, ``low``, ``high``) holding, per cell, log(1 + point count) and
 the mean contact probability of those points; the up direction in the gripper frame (where the
-table is); the opening (as a fraction of the gripper's largest) and the planner's quality. An
-MLP maps these to the logit of success. It is trained (``grasp_semantics/train_scorer.py``) on
-candidates planned on training scenes, each labelled by the evaluation's own grasp checks
-(``data/grasps.py``: closes on the functional part, antipodal, no collision), so it learns
-the metric from geometry the robot can observe, never from the ground truth at run time.
+table is); the opening (as a fraction of the gripper's largest) and the planner's quality;
+and, when the planner plans on several parts (``part_grasps.regions``), which part: its rank
+(0 = the most probable) and its contact's probability relative to the most probable one, so
+that a grasp on the second most likely part ranks by the chance that part is the one asked
+for. An MLP maps these to the logit of success. It is trained
+(``grasp_semantics/train_scorer.py``) on candidates planned on training scenes, each labelled
+by the evaluation's own grasp checks (``data/grasps.py``: closes on the functional part,
+antipodal, no collision), so it learns the metric from geometry the robot can observe, never
+from the ground truth at run time.
 
 The scorer depends on the contact probabilities of the grasp model it was trained with: its
 directory (``grasp_scorer/`` beside the grasp weights: ``config.yaml`` +
@@ -46,7 +50,8 @@ WEIGHTS_FILE = "model.safetensors"
 def gripper_view(planned: PlannedGrasps, cfg: GraspScorerConfig, max_width: float) -> np.ndarray:
     """Features [G, cfg.num_features] float32 of each candidate of ``planned``: the voxel grid of
     its surroundings in the gripper frame (count channel, then contact channel, cells in C
-    order), the up direction in that frame, opening / ``max_width`` and planner quality."""
+    order), the up direction in that frame, opening / ``max_width``, planner quality, and the
+    rank and relative probability of the part it was planned on."""
     cells = np.asarray(cfg.cells)
     low, high = np.asarray(cfg.low), np.asarray(cfg.high)
     n_cells = int(cells.prod())
@@ -64,7 +69,8 @@ def gripper_view(planned: PlannedGrasps, cfg: GraspScorerConfig, max_width: floa
     contact_sum = np.bincount(bins.ravel(), weights=contact.ravel(), minlength=g * n_cells + 1)
     mean_contact = contact_sum[:-1].reshape(g, n_cells) / np.maximum(count, 1)
     up = planned.up @ rotation  # [G, 3]: rotation^T up, per candidate
-    scalars = np.stack([planned.widths / max_width, planned.scores], axis=1)  # [G, 2]
+    part = np.array([planned.part_rank, planned.part_probability], dtype=np.float64)
+    scalars = np.c_[planned.widths / max_width, planned.scores, np.tile(part, (g, 1))]  # [G, 4]
     return np.concatenate([np.log1p(count), mean_contact, up, scalars], axis=1).astype(np.float32)
 
 
