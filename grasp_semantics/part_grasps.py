@@ -31,9 +31,11 @@ planned (no support plane, too few points on the part, every candidate colliding
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import open3d as o3d
 import open3d.core as o3c
 
 from .gripper import OPENING_CLEARANCE, GripperConfig, grasp_poses, opening
@@ -313,45 +315,39 @@ def predicted_part(
 ) -> np.ndarray:
     """The points [M] bool of the part grown from ``points[seed_index]``: those with at least
     ``fraction`` of its contact probability that a chain of such points, each within ``link``
-    of the next, joins to it (however long the part: a knife's whole handle)."""
+    of the next, joins to it (however long the part: a knife's whole handle). The chains are
+    open3d's DBSCAN clusters with one point enough to start one (connected components)."""
     high = np.flatnonzero(contact >= fraction * contact[seed_index])  # includes the seed
-    sub = points[high].astype(np.float64)
-    linked = np.sum((sub[:, None] - sub[None]) ** 2, axis=-1) < link**2  # [H, H]
-    reached = high == seed_index
-    while True:
-        grown = reached | linked[reached].any(axis=0)
-        if (grown == reached).all():
-            break
-        reached = grown
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[high].astype(np.float64)))
+    cluster = np.asarray(cloud.cluster_dbscan(eps=link, min_points=1))
     part = np.zeros(len(points), dtype=bool)
-    part[high[reached]] = True
+    part[high[cluster == cluster[np.flatnonzero(high == seed_index)[0]]]] = True
     return part
 
 
 def plan_part_regions(
     points: np.ndarray, contact: np.ndarray, cloud: np.ndarray, cfg: PartGraspConfig,
     gripper: GripperConfig,
-) -> list[PlannedGrasps]:  # fmt: skip
-    """:func:`plan_part_grasps` on up to ``cfg.regions`` parts, most probable first: after each,
-    its whole predicted part (:func:`predicted_part`, linked within ``cfg.region_separation``)
-    and the points within ``cfg.region_separation`` of it score 0, so the next plan grows from
-    the most probable contact on another part. Parts where nothing is planned are left out."""
-    plans = []
+) -> Iterator[PlannedGrasps]:  # fmt: skip
+    """:func:`plan_part_grasps` on up to ``cfg.regions`` parts, most probable first, each
+    planned only when asked for (a caller may stop after the first): after each, its whole
+    predicted part (:func:`predicted_part`, linked within ``cfg.region_separation``) and the
+    points within ``cfg.region_separation`` of it score 0, so the next plan grows from the
+    most probable contact on another part. Parts where nothing is planned are left out."""
     contact = np.asarray(contact)
     top = float(contact.max())
     for rank in range(cfg.regions):
         if contact.max() <= 0:
-            break
+            return
         planned = plan_part_grasps(points, contact, cloud, cfg, gripper)
         if planned is not None:
             probability = float(contact.max()) / top
-            plans.append(
-                dataclasses.replace(planned, part_rank=rank, part_probability=probability)
-            )
+            yield dataclasses.replace(planned, part_rank=rank, part_probability=probability)
+        if rank + 1 == cfg.regions:
+            return
         seed_index = int(np.argmax(contact))
         part = points[predicted_part(points, contact, seed_index, cfg.region_fraction,
                                      cfg.region_separation)]  # fmt: skip
         near = NearestPoints(part).indices(points, 1)[:, 0]
         apart = np.sum((points - part[near]) ** 2, axis=1) >= cfg.region_separation**2
         contact = np.where(apart, contact, 0).astype(contact.dtype)
-    return plans

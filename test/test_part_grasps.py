@@ -249,11 +249,13 @@ def test_regions_plan_on_the_next_most_probable_part_too() -> None:
     points = cloud[index]
     contact = np.choose(rod[index], [0.05, 0.9, 0.7]).astype(np.float32)
     gripper = GripperConfig()
-    one = plan_part_regions(points, contact, cloud, CFG, gripper)
+    one = list(plan_part_regions(points, contact, cloud, CFG, gripper))
     assert len(one) == 1
     np.testing.assert_array_equal(one[0].poses, plan_part_grasps(points, contact, cloud, CFG,
                                                                  gripper).poses)  # fmt: skip
-    plans = plan_part_regions(points, contact, cloud, dataclasses.replace(CFG, regions=3), gripper)
+    plans = list(
+        plan_part_regions(points, contact, cloud, dataclasses.replace(CFG, regions=3), gripper)
+    )
     assert len(plans) == 2
     assert [rod[index][p.seed_index] for p in plans] == [1, 2]
     assert np.all(plans[1].poses[:, 0, 3] > 0.06)  # nearer the second rod than the first

@@ -236,6 +236,8 @@ def _planned(
         planned = planned.subset(np.flatnonzero(free))
         if not len(planned.poses):
             continue
+        if planned.part_rank > 0 and not poses:  # nothing on the most probable part: the
+            break  # grasp head answers there, rather than another part alone
         poses.append(planned.poses)
         widths.append(planned.widths)
         scores.append(planned.scores if rank is None else rank(planned))
