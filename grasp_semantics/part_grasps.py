@@ -42,7 +42,7 @@ import numpy as np
 import open3d as o3d
 import open3d.core as o3c
 
-from .gripper import OPENING_CLEARANCE, GripperConfig, grasp_poses, opening
+from .gripper import OPENING_CLEARANCE, GripperConfig, cloud_collisions, grasp_poses, opening
 from .models.config import PartGraspConfig
 
 PLANE_SAMPLE = 4096  # neighbourhood points the plane hypotheses are scored on
@@ -355,3 +355,16 @@ def plan_part_regions(
         near = NearestPoints(part).indices(points, 1)[:, 0]
         apart = np.sum((points - part[near]) ** 2, axis=1) >= cfg.region_separation**2
         contact = np.where(apart, contact, 0).astype(contact.dtype)
+
+
+def collision_free_parts(
+    points: np.ndarray, contact: np.ndarray, cloud: np.ndarray, cfg: PartGraspConfig,
+    gripper: GripperConfig, tolerance: int,
+) -> Iterator[PlannedGrasps]:  # fmt: skip
+    """:func:`plan_part_regions`'s plans keeping only the candidates whose opened gripper hits
+    at most ``tolerance`` ``cloud`` points (each part's candidates checked in one cloud pass);
+    parts left with none are skipped. Lazy, as ``plan_part_regions`` is."""
+    for planned in plan_part_regions(points, contact, cloud, cfg, gripper):
+        free = ~cloud_collisions(planned.poses, planned.widths, cloud, gripper, tolerance)
+        if free.any():
+            yield planned.subset(np.flatnonzero(free))

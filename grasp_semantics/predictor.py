@@ -325,7 +325,7 @@ class GraspPredictor:
                 g = decode_grasps(
                     sampled[i], contact[i], grasp[i], out["approach"][i], out["closing"][i],
                     out["width"][i], self.model.cfg.heads, max_grasps, cloud=clouds[i],
-                    rank_planned=self.scorer.success_probability if self.scorer else None,
+                    rank_planned=None if self.scorer is None else self.scorer.success_probability,
                 )  # fmt: skip
                 results.append(
                     Prediction(

@@ -112,8 +112,8 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
     """The collision-free planned grasps of one scene (on each part planned on), featurised
     and checked."""
     from grasp_semantics.data.grasps import check_grasps
-    from grasp_semantics.gripper import GripperConfig, cloud_collisions
-    from grasp_semantics.part_grasps import plan_part_regions
+    from grasp_semantics.gripper import GripperConfig
+    from grasp_semantics.part_grasps import collision_free_parts
 
     heads = predictor.model.cfg.heads
     gripper = GripperConfig(max_width=heads.max_width)
@@ -126,13 +126,10 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
             np.zeros(0, np.int64),
         )
     ]  # fmt: skip
-    for planned in plan_part_regions(p.points, p.contact, cloud, heads.part_grasps, gripper):
-        free = ~cloud_collisions(
-            planned.poses, planned.widths, cloud, gripper, heads.collision_tolerance
-        )
-        planned = planned.subset(np.flatnonzero(free))
-        if not len(planned.poses):
-            continue
+    parts_planned = collision_free_parts(
+        p.points, p.contact, cloud, heads.part_grasps, gripper, heads.collision_tolerance
+    )
+    for planned in parts_planned:
         check = check_grasps(
             world, planned.poses, planned.widths, scene.target, scene.functional_part,
             mu=FRICTION, gripper=gripper,

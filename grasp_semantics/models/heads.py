@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gripper import GripperConfig, cloud_collisions, grasp_poses
-from ..part_grasps import NearestPoints, PlannedGrasps, plan_part_regions
+from ..part_grasps import NearestPoints, PlannedGrasps, collision_free_parts
 from .config import HeadsConfig
 from .pointnet2 import knn
 
@@ -226,16 +226,12 @@ def _planned(
 ) -> dict[str, np.ndarray] | None:  # fmt: skip
     """``decode_grasps``'s output from the grasps planned across the predicted part."""
     gripper = GripperConfig(max_width=cfg.max_width)
-    # every candidate of a part checked at once (one cloud pass), scored, then NMS over the
-    # collision-free ones of all parts
+    # each part's collision-free candidates scored, then NMS over those of all parts
     poses, widths, scores, seeds = [], [], [], []
-    for planned in plan_part_regions(points, contact_prob, cloud, cfg.part_grasps, gripper):
-        free = ~cloud_collisions(
-            planned.poses, planned.widths, cloud, gripper, cfg.collision_tolerance
-        )
-        planned = planned.subset(np.flatnonzero(free))
-        if not len(planned.poses):
-            continue
+    parts = collision_free_parts(
+        points, contact_prob, cloud, cfg.part_grasps, gripper, cfg.collision_tolerance
+    )
+    for planned in parts:
         if planned.part_rank > 0 and not poses:  # nothing on the most probable part: the
             break  # grasp head answers there, rather than another part alone
         poses.append(planned.poses)
