@@ -37,6 +37,7 @@ from grasp_semantics.data.questions import (
     describe_sample,
     load_describe_data,
     prepare_describe_data,
+    vqa_kind,
 )
 from grasp_semantics.data.scene import generate_scene
 from grasp_semantics.models.describe import TASKS, SceneDescriber, task_prompt
@@ -99,9 +100,11 @@ def score(
     describer: SceneDescriber, items: list[tuple[np.ndarray, QA]], batch_size: int = 16
 ) -> dict[str, Any]:
     """Per-task (and per OCR case) exact match and token F1, and counts, of greedy answers to
-    ``items``."""
+    ``items``; the same per kind of VQA question (colour, position, count...) under
+    ``vqa_kinds``."""
     groups = (*TASKS, "ocr_label", "ocr_no_text")
     rows: dict[str, list[tuple[float, float]]] = {group: [] for group in groups}
+    kinds: dict[str, list[tuple[float, float]]] = {}
     examples = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
@@ -113,16 +116,20 @@ def score(
             rows[q.task].append(scores)
             if q.task == "ocr":
                 rows["ocr_no_text" if q.answer == NO_TEXT else "ocr_label"].append(scores)
+            if q.task == "vqa":
+                kinds.setdefault(vqa_kind(q.prompt), []).append(scores)
             if len(examples) < 12:
                 examples.append({"task": q.task, "prompt": q.prompt, "truth": q.answer,
                                  "answer": answer})  # fmt: skip
-    result: dict[str, Any] = {}
-    for group, values in rows.items():
-        if values:
-            em, f1 = np.mean(values, axis=0)
-            result[group] = {"exact_match": float(em), "token_f1": float(f1), "items": len(values)}
+    result: dict[str, Any] = {g: _figures(v) for g, v in rows.items() if v}
+    result["vqa_kinds"] = {kind: _figures(kinds[kind]) for kind in sorted(kinds)}
     result["examples"] = examples
     return result
+
+
+def _figures(values: list[tuple[float, float]]) -> dict[str, float | int]:
+    em, f1 = np.mean(values, axis=0)
+    return {"exact_match": float(em), "token_f1": float(f1), "items": len(values)}
 
 
 def without_examples(scores: dict[str, Any]) -> dict[str, Any]:

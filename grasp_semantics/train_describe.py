@@ -3,7 +3,14 @@ they are: ``grasp-semantics train-describe --config config/train_describe_tiny.y
 
 The grasp model is loaded and frozen; only the :class:`SceneDescriber` parts train (low-rank
 adapters on the backbone's layers, extra embedding rows, the output layer), on the captions,
-questions, answers and printed labels of synthetic scenes (``data/questions.py``). Scenes are
+questions, answers and printed labels of synthetic scenes (``data/questions.py``).
+
+Training has two phases. The grasp-trained vision tower keeps little of what a question asks
+about (the point cloud carries the colours the grasp task needs), and a language model learning
+from answers alone settles on the data's priors before it learns to look. So an optional first
+phase (``align``) trains the vision adapters alone to say, through a linear read-out dropped
+afterwards, which category and colour each visual token shows, labelled from the renderer's
+object masks. The second phase trains everything on the questions and answers. Scenes are
 generated once into shards under ``data.cache_dir`` (they do not depend on the model, so a
 retrain on a new grasp model reuses them). The result is written to ``out_dir`` (by default
 ``describe/`` beside the grasp weights) and scored on held-out scenes
@@ -24,7 +31,13 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from grasp_semantics.data.questions import corpus, load_describe_data, prepare_describe_data
+from grasp_semantics.data.objects import CATEGORIES, COLOUR_NAMES
+from grasp_semantics.data.questions import (
+    corpus,
+    load_describe_data,
+    load_describe_layouts,
+    prepare_describe_data,
+)
 from grasp_semantics.evaluate_describe import held_out_items, score, without_examples
 from grasp_semantics.models.describe import (
     DESCRIBE_DIR,
@@ -43,7 +56,7 @@ from grasp_semantics.train import (
 
 @dataclass
 class DescribeDataConfig:
-    cache_dir: str = "outputs/data/describe"
+    cache_dir: str = "outputs/data/describe_v2"  # v2: shards carry object masks
     train_scenes: int = 800
     train_seed: int = 0
     eval_split: str = "val"
@@ -61,6 +74,18 @@ class DescribeOptimConfig:
     steps: int = 900
     images_per_step: int = 4
     items_per_image: int = 4
+    vision_lr_scale: float = 1.0  # the vision adapters' learning rate, relative to lr
+
+
+@dataclass
+class DescribeAlignConfig:
+    """The first phase: vision adapters and a linear read-out of each visual token's category
+    and colour (0 steps: no such phase)."""
+
+    steps: int = 0
+    lr: float = 2e-3
+    images_per_step: int = 16
+    min_fraction: float = 0.08  # of a token's pixels an object covers to be what it shows
 
 
 @dataclass
@@ -71,6 +96,7 @@ class DescribeTrainConfig:
     out_dir: str | None = None  # None: <model directory>/describe
     describe: dict[str, Any] = field(default_factory=dict)  # DescribeConfig fields
     data: DescribeDataConfig = field(default_factory=DescribeDataConfig)
+    align: DescribeAlignConfig = field(default_factory=DescribeAlignConfig)
     optim: DescribeOptimConfig = field(default_factory=DescribeOptimConfig)
     seed: int = 0
     threads: int = 1
@@ -78,7 +104,8 @@ class DescribeTrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> DescribeTrainConfig:
-        return load_run_config(cls, path, data=DescribeDataConfig, optim=DescribeOptimConfig)
+        sections = {"data": DescribeDataConfig, "align": DescribeAlignConfig}
+        return load_run_config(cls, path, **sections, optim=DescribeOptimConfig)
 
 
 def model_size_images(describer: SceneDescriber, images: np.ndarray) -> torch.Tensor:
@@ -91,6 +118,110 @@ def model_size_images(describer: SceneDescriber, images: np.ndarray) -> torch.Te
         x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
         out.append(x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1))
     return torch.cat(out)
+
+
+def token_labels(
+    mask: np.ndarray,
+    objects: list[tuple[str, str]],
+    grid: tuple[int, int],
+    min_fraction: float,
+) -> np.ndarray:
+    """Category and colour class [2, rows*cols] of each visual token of a ``grid`` (rows, cols)
+    over an image whose object index per pixel is ``mask`` [H, W] (negative: no object): the
+    object covering most of the token's pixels if it covers at least ``min_fraction`` of them,
+    as 1 + its index in CATEGORIES / COLOUR_NAMES; 0 where no object does."""
+    rows, cols = grid
+    h, w = mask.shape
+    cell = (np.arange(h)[:, None] * rows // h) * cols + np.arange(w)[None, :] * cols // w
+    labels = np.zeros((2, rows * cols), dtype=np.int64)
+    on = mask >= 0
+    if not objects or not on.any():
+        return labels
+    k = len(objects)
+    counts = np.bincount(cell[on] * k + mask[on], minlength=rows * cols * k).reshape(-1, k)
+    area = np.bincount(cell.ravel(), minlength=rows * cols)  # pixels per token
+    best = counts.argmax(1)
+    covered = counts[np.arange(rows * cols), best] >= min_fraction * area
+    category = np.array([1 + CATEGORIES.index(c) for c, _ in objects])
+    colour = np.array([1 + COLOUR_NAMES.index(c) for _, c in objects])
+    labels[0] = np.where(covered, category[best], 0)
+    labels[1] = np.where(covered, colour[best], 0)
+    return labels
+
+
+def layout_labels(
+    describer: SceneDescriber, directory: Path, count: int, min_fraction: float
+) -> torch.Tensor:
+    """Token labels [N, 2, rows*cols] of the first ``count`` scenes of ``directory``."""
+    grid = describer.encoder.token_grid(describer.image_size)
+    layouts = load_describe_layouts(directory)[:count]
+    return torch.from_numpy(np.stack([token_labels(m, o, grid, min_fraction) for m, o in layouts]))
+
+
+def _readout_logits(
+    describer: SceneDescriber, readout: torch.nn.Linear, images: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Category [B, T, 1+C] and colour [B, T, 1+K] scores of each visual token."""
+    scores = readout(describer.visual_tokens(images).float())
+    return scores[..., : len(CATEGORIES) + 1], scores[..., len(CATEGORIES) + 1 :]
+
+
+def align_vision(
+    describer: SceneDescriber,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    cfg: DescribeAlignConfig,
+    rng: np.random.Generator,
+    log: Any = None,
+    log_every: int = 25,
+) -> torch.nn.Linear:
+    """Train the vision adapters (and a linear read-out, returned) to classify each visual
+    token's category and colour (``labels`` [N, 2, T] of model-size images [N, H, W, 3])."""
+    readout = torch.nn.Linear(
+        describer.encoder._hidden_size(), len(CATEGORIES) + len(COLOUR_NAMES) + 2
+    )
+    params = [*vision_parameters(describer), *readout.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    started = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        picked = rng.choice(len(images), min(cfg.images_per_step, len(images)), replace=False)
+        category, colour = _readout_logits(describer, readout, images[picked])
+        loss = F.cross_entropy(category.flatten(0, 1), labels[picked, 0].flatten())
+        loss = loss + F.cross_entropy(colour.flatten(0, 1), labels[picked, 1].flatten())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        if log is not None and (step % log_every == 0 or step == 1):
+            row = {"phase": "align", "step": step, "loss": round(float(loss.detach()), 4),
+                   "sec": round(time.perf_counter() - started, 1)}  # fmt: skip
+            log(row)
+    return readout
+
+
+@torch.no_grad()
+def alignment_accuracy(
+    describer: SceneDescriber, readout: torch.nn.Linear, images: torch.Tensor, labels: torch.Tensor
+) -> dict[str, float]:
+    """Read-out accuracy of category and colour over the visual tokens that show an object."""
+    hits, tokens = np.zeros(2), 0
+    for start in range(0, len(images), 16):
+        scores = _readout_logits(describer, readout, images[start : start + 16])
+        truth = labels[start : start + 16]
+        shown = truth[:, 0] > 0
+        for i in range(2):
+            hits[i] += int((scores[i].argmax(-1) == truth[:, i])[shown].sum())
+        tokens += int(shown.sum())
+    return {
+        "category": float(hits[0] / max(tokens, 1)),
+        "colour": float(hits[1] / max(tokens, 1)),
+        "object_tokens": tokens,
+    }
+
+
+def vision_parameters(describer: SceneDescriber) -> list[torch.nn.Parameter]:
+    """The describer's adapters on the vision tower (patch embedding, blocks, mergers)."""
+    return [p for name, p in describer.lora.named_parameters() if "visual" in name]
 
 
 def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str, Any]:
@@ -111,14 +242,41 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     scenes = load_describe_data(data_dir)[: cfg.data.train_scenes]
     images = model_size_images(describer, np.stack([image for _, image, _ in scenes]))
     items = [qa for _, _, qa in scenes]
-    params = [p for p in describer.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg.optim))
     rng = np.random.default_rng(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = (out_dir / "train_log.jsonl").open("w")
+    log_file = (out_dir / "train_log.jsonl").open("w")
+
+    def log(row: dict[str, Any]) -> None:
+        log_file.write(json.dumps(row) + "\n")
+        log_file.flush()
+        if progress:
+            print(row, flush=True)
+
     describer.train()
     started = time.perf_counter()
+    alignment = None
+    if cfg.align.steps > 0:
+        labels = layout_labels(describer, data_dir, len(scenes), cfg.align.min_fraction)
+        readout = align_vision(describer, images, labels, cfg.align, rng, log, cfg.log_every)
+        eval_dir = Path(cfg.data.cache_dir) / cfg.data.eval_split
+        prepare_describe_data(eval_dir, cfg.data.eval_split, cfg.data.eval_scenes,
+                              cfg.data.eval_seed, progress=False)  # fmt: skip
+        eval_scenes = load_describe_data(eval_dir)[: cfg.data.eval_scenes]
+        eval_images = model_size_images(describer, np.stack([im for _, im, _ in eval_scenes]))
+        eval_labels = layout_labels(
+            describer, eval_dir, cfg.data.eval_scenes, cfg.align.min_fraction
+        )
+        alignment = alignment_accuracy(describer, readout, eval_images, eval_labels)
+        log({"phase": "align", "held_out": alignment})
+    vision = {id(p) for p in vision_parameters(describer)}
+    params = [p for p in describer.parameters() if p.requires_grad]
+    lr = cfg.optim.lr
+    groups = [
+        {"params": [p for p in params if id(p) not in vision], "lr": lr},
+        {"params": [p for p in params if id(p) in vision], "lr": lr * cfg.optim.vision_lr_scale},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg.optim))
     for step in range(1, cfg.optim.steps + 1):
         picked = rng.choice(len(scenes), cfg.optim.images_per_step, replace=False)
         prompts, answers, index = [], [], []
@@ -136,17 +294,13 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
         optimizer.step()
         scheduler.step()
         if step % cfg.log_every == 0 or step == 1:
-            row = {
+            log({
                 "step": step,
                 "loss": round(float(loss.detach()), 4),
                 "lr": scheduler.get_last_lr()[0],
                 "sec": round(time.perf_counter() - started, 1),
-            }
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            if progress:
-                print(row, flush=True)
-    log.close()
+            })  # fmt: skip
+    log_file.close()
     describer.eval()
     describer.save(out_dir)
     (out_dir / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
@@ -159,6 +313,7 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
         "scenes": cfg.data.eval_scenes,
         "seed": cfg.data.eval_seed,
         **score(describer, held_out),
+        "alignment": alignment,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     (out_dir / "eval.json").write_text(json.dumps(figures, indent=1) + "\n")

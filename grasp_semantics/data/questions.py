@@ -203,6 +203,25 @@ def scene_questions(
     return items + [pool[i] for i in sorted(picks)]
 
 
+# What each VQA question asks about, by how scene_questions words it (first match wins).
+VQA_KINDS: tuple[tuple[str, str], ...] = (
+    ("What does the label", "label"),
+    ("What colour is", "colour"),
+    ("Where is", "position"),
+    ("How many objects", "count_all"),
+    ("How many", "count"),
+    ("Is there", "presence"),
+    ("What is on the table", "listing"),
+    ("What is the leftmost", "extreme"),
+    ("What is the rightmost", "extreme"),
+)
+
+
+def vqa_kind(question: str) -> str:
+    """The kind of a generated VQA question (``VQA_KINDS``), "other" for any other wording."""
+    return next((kind for prefix, kind in VQA_KINDS if question.startswith(prefix)), "other")
+
+
 def scene_rng(scene: Scene) -> np.random.Generator:
     """The generator of ``scene``'s label and questions (fixed by its seed and split)."""
     return np.random.default_rng([scene.seed, zlib.crc32(scene.split.encode()), 7])
@@ -246,11 +265,15 @@ def _record(job: tuple[int, str, int]) -> dict:
 
     torch.set_num_threads(1)
     seed, split, vqa_per_scene = job
-    rgb, items = describe_sample(generate_scene(seed, split), vqa_per_scene)
+    scene = generate_scene(seed, split)
+    rgb, items = describe_sample(scene, vqa_per_scene)
     return {
         "seed": seed,
         "image": rgb,
         "items": json.dumps([dataclasses.asdict(q) for q in items]),
+        # what is where, for aligning the vision tower (train-describe's first phase)
+        "mask": scene.mask_object.astype(np.int8),
+        "objects": json.dumps([[o.category, o.colour] for o in scene.objects]),
     }
 
 
@@ -274,17 +297,38 @@ def prepare_describe_data(
     )  # fmt: skip
 
 
-def load_describe_data(directory: str | Path) -> list[tuple[int, np.ndarray, list[QA]]]:
-    """(seed, image, items) of every scene in the shards of ``directory``."""
+def _shards(directory: str | Path) -> list[Path]:
     files = sorted(
         f for f in Path(directory).glob("shard-*.npz") if not f.name.endswith(".tmp.npz")
     )
     if not files:
         raise FileNotFoundError(f"no describe shards in {directory}")
+    return files
+
+
+def load_describe_data(directory: str | Path) -> list[tuple[int, np.ndarray, list[QA]]]:
+    """(seed, image, items) of every scene in the shards of ``directory``."""
     scenes = []
-    for path in files:
+    for path in _shards(directory):
         with np.load(path) as data:
             for seed, image, items in zip(data["seed"], data["image"], data["items"], strict=True):
                 qa = [QA(**q) for q in json.loads(str(items))]
                 scenes.append((int(seed), image, qa))
     return scenes
+
+
+def load_describe_layouts(directory: str | Path) -> list[tuple[np.ndarray, list[tuple[str, str]]]]:
+    """(object index per pixel [H, W], -1 and below: no object; (category, colour) of each
+    object) of every scene in the shards of ``directory``, in :func:`load_describe_data`'s
+    order."""
+    layouts = []
+    for path in _shards(directory):
+        with np.load(path) as data:
+            if "mask" not in data.files:
+                raise ValueError(
+                    f"{path} predates object masks in describe shards: delete {directory} "
+                    "(or pick a new data.cache_dir) and the scenes are generated again"
+                )
+            for mask, objects in zip(data["mask"], data["objects"], strict=True):
+                layouts.append((mask, [tuple(o) for o in json.loads(str(objects))]))
+    return layouts

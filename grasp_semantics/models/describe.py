@@ -383,6 +383,17 @@ class SceneDescriber(nn.Module):
         }
 
     # ------------------------------------------------------------------ training
+    def visual_tokens(self, images: Any) -> torch.Tensor:
+        """The visual tokens [B, V*rows*cols, D] the language model receives for uint8 images
+        [B, (V,) H, W, 3] while describing (adapters on), row-major over each view's merged
+        patch grid: what ``train-describe``'s alignment phase supervises."""
+        images = as_image_batch(images)
+        pixels = self.encoder.pixel_inputs(images, self.image_size)
+        with self.active():
+            out = self.encoder.backbone.get_image_features(**pixels)
+        per_image = out.pooler_output  # one [rows*cols, D] tensor per view
+        return torch.cat(list(per_image)).view(images.shape[0], -1, per_image[0].shape[-1])
+
     def loss(
         self,
         images: Any,
