@@ -13,19 +13,23 @@ import pytest
 import torch
 
 from grasp_semantics.describe import attach_describer, load_describer
-from grasp_semantics.evaluate_describe import held_out_items, score
+from grasp_semantics.evaluate_describe import held_out_items, score, with_other_images
 from grasp_semantics.predictor import DEFAULT_WEIGHTS, GraspPredictor
 
 torch.set_num_threads(1)
 # What 12 held-out scenes (seeds 20,100,000...) must reach; measured there with the head
-# trained on the stage-5 grasp weights: caption token F1 0.36 (exact match 0.00), vqa 0.32 /
-# 0.44, ocr 0.58 / 0.58 (exact match / token F1). OCR is right only on the images without a
-# label (it always answers "no text").
+# trained with the alignment phase on the stage-5 grasp weights: caption token F1 0.64 (exact
+# match 0.00), vqa 0.34 / 0.48, ocr 0.58 / 0.58 (exact match / token F1). OCR is right only on
+# the images without a label (it always answers "no text").
 THRESHOLDS = {
-    "caption": {"token_f1": 0.3},
-    "vqa": {"exact_match": 0.25, "token_f1": 0.33},
+    "caption": {"token_f1": 0.5},
+    "vqa": {"exact_match": 0.25, "token_f1": 0.4},
     "ocr": {"exact_match": 0.5, "token_f1": 0.5},
 }
+# How much better the answers are from a scene's own image than from the next scene's (the
+# same questions): measured 0.30 caption token F1 and 0.09 VQA token F1 on those scenes. A head
+# answering from the data's priors scores the same on both.
+IMAGE_GAIN = {"caption": 0.15, "vqa": 0.04}
 
 
 def test_shipped_default_stays_small_and_carries_a_describe_head() -> None:
@@ -51,8 +55,10 @@ def test_grasp_predictions_are_identical_with_the_describe_head_loaded() -> None
 
 @pytest.fixture(scope="module")
 def figures() -> dict:
+    """Scores on the held-out scenes' own images, and (``other_image``) on the next scene's."""
     describer = load_describer("default", device="cpu")
-    return score(describer, held_out_items("val", 12, 20_100_000))
+    items = held_out_items("val", 12, 20_100_000)
+    return {**score(describer, items), "other_image": score(describer, with_other_images(items))}
 
 
 @pytest.mark.parametrize("task", sorted(THRESHOLDS))
@@ -60,3 +66,9 @@ def test_held_out_figures(figures: dict, task: str) -> None:
     assert figures[task]["items"] >= 8
     for metric, least in THRESHOLDS[task].items():
         assert figures[task][metric] >= least, figures[task]
+
+
+@pytest.mark.parametrize("task", sorted(IMAGE_GAIN))
+def test_answers_come_from_the_image(figures: dict, task: str) -> None:
+    gain = figures[task]["token_f1"] - figures["other_image"][task]["token_f1"]
+    assert gain >= IMAGE_GAIN[task], (figures[task], figures["other_image"][task])
