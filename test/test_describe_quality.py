@@ -18,18 +18,18 @@ from grasp_semantics.predictor import DEFAULT_WEIGHTS, GraspPredictor
 
 torch.set_num_threads(1)
 # What 12 held-out scenes (seeds 20,100,000...) must reach; measured there with the head
-# trained with the alignment phase on the stage-5 grasp weights: caption token F1 0.64 (exact
-# match 0.00), vqa 0.34 / 0.48, ocr 0.58 / 0.58 (exact match / token F1). OCR is right only on
-# the images without a label (it always answers "no text").
+# trained with the alignment phase on the stage-5 grasp weights: caption token F1 0.67 (exact
+# match 0.08), vqa 0.42 / 0.54, ocr 0.50 / 0.54 (exact match / token F1). OCR is right mostly
+# on the images without a label (it answers "no text" to nearly every image).
 THRESHOLDS = {
     "caption": {"token_f1": 0.5},
-    "vqa": {"exact_match": 0.25, "token_f1": 0.4},
-    "ocr": {"exact_match": 0.5, "token_f1": 0.5},
+    "vqa": {"exact_match": 0.3, "token_f1": 0.4},
+    "ocr": {"exact_match": 0.4, "token_f1": 0.4},
 }
 # How much better the answers are from a scene's own image than from the next scene's (the
-# same questions): measured 0.30 caption token F1 and 0.09 VQA token F1 on those scenes. A head
+# same questions): measured 0.28 caption token F1 and 0.20 VQA token F1 on those scenes. A head
 # answering from the data's priors scores the same on both.
-IMAGE_GAIN = {"caption": 0.15, "vqa": 0.04}
+IMAGE_GAIN = {"caption": 0.15, "vqa": 0.1}
 
 
 def test_shipped_default_stays_small_and_carries_a_describe_head() -> None:
