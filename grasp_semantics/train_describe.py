@@ -219,6 +219,19 @@ def alignment_accuracy(
     }
 
 
+def held_out_alignment(
+    describer: SceneDescriber, readout: torch.nn.Linear, cfg: DescribeTrainConfig
+) -> dict[str, float]:
+    """:func:`alignment_accuracy` on the held-out scenes the figures are scored on."""
+    eval_dir = Path(cfg.data.cache_dir) / cfg.data.eval_split
+    prepare_describe_data(eval_dir, cfg.data.eval_split, cfg.data.eval_scenes,
+                          cfg.data.eval_seed, progress=False)  # fmt: skip
+    scenes = load_describe_data(eval_dir)[: cfg.data.eval_scenes]
+    images = model_size_images(describer, np.stack([image for _, image, _ in scenes]))
+    labels = layout_labels(describer, eval_dir, len(scenes), cfg.align.min_fraction)
+    return alignment_accuracy(describer, readout, images, labels)
+
+
 def vision_parameters(describer: SceneDescriber) -> list[torch.nn.Parameter]:
     """The describer's adapters on the vision tower (patch embedding, blocks, mergers)."""
     return [p for name, p in describer.lora.named_parameters() if "visual" in name]
@@ -258,15 +271,7 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     if cfg.align.steps > 0:
         labels = layout_labels(describer, data_dir, len(scenes), cfg.align.min_fraction)
         readout = align_vision(describer, images, labels, cfg.align, rng, log, cfg.log_every)
-        eval_dir = Path(cfg.data.cache_dir) / cfg.data.eval_split
-        prepare_describe_data(eval_dir, cfg.data.eval_split, cfg.data.eval_scenes,
-                              cfg.data.eval_seed, progress=False)  # fmt: skip
-        eval_scenes = load_describe_data(eval_dir)[: cfg.data.eval_scenes]
-        eval_images = model_size_images(describer, np.stack([im for _, im, _ in eval_scenes]))
-        eval_labels = layout_labels(
-            describer, eval_dir, cfg.data.eval_scenes, cfg.align.min_fraction
-        )
-        alignment = alignment_accuracy(describer, readout, eval_images, eval_labels)
+        alignment = held_out_alignment(describer, readout, cfg)
         log({"phase": "align", "held_out": alignment})
     vision = {id(p) for p in vision_parameters(describer)}
     params = [p for p in describer.parameters() if p.requires_grad]

@@ -115,3 +115,37 @@ def test_vqa_kinds_follow_the_question_templates():
     assert vqa_kind("What does the label on the bottle say?") == "label"
     assert vqa_kind("What is the rightmost object?") == "extreme"
     assert vqa_kind("Is the mug empty?") == "other"
+
+
+def test_train_describe_end_to_end_writes_a_head_that_loads(tmp_path):
+    """A few steps of both phases on a handful of scenes: the head is saved beside its
+    figures (alignment included), loads onto the default model and answers."""
+    from grasp_semantics.predictor import GraspPredictor
+    from grasp_semantics.train_describe import (
+        DescribeDataConfig,
+        DescribeOptimConfig,
+        DescribeTrainConfig,
+        train_describe,
+    )
+
+    cfg = DescribeTrainConfig(
+        out_dir=str(tmp_path / "head"),
+        describe={"lora_targets": [*VISION_TARGETS, "*language_model.layers.*.mlp.*_proj"]},
+        data=DescribeDataConfig(
+            cache_dir=str(tmp_path / "data"), train_scenes=4, eval_scenes=2, workers=1
+        ),
+        align=DescribeAlignConfig(steps=2, images_per_step=2),
+        optim=DescribeOptimConfig(steps=2, warmup_steps=1, images_per_step=2, items_per_image=2),
+        log_every=1,
+    )
+    figures = train_describe(cfg, progress=False)
+    assert figures["alignment"]["object_tokens"] > 0
+    assert 0.0 <= figures["alignment"]["colour"] <= 1.0
+    assert figures["caption"]["items"] + figures["vqa"]["items"] > 0
+    log = (tmp_path / "head" / "train_log.jsonl").read_text().splitlines()
+    assert sum('"phase": "align"' in line for line in log) == 3  # steps 1, 2 and held-out
+    model = GraspPredictor.from_pretrained("default", device="cpu").model
+    loaded = SceneDescriber.load(tmp_path / "head", model.encoder)
+    image = torch.zeros(1, 96, 128, 3, dtype=torch.uint8)
+    assert isinstance(loaded.generate(image, ["Describe this image."], max_new_tokens=3)[0], str)
+    loaded.close()
