@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ def align_vision(
     labels: torch.Tensor,
     cfg: DescribeAlignConfig,
     rng: np.random.Generator,
-    log: Any = None,
+    log: Callable[[dict[str, Any]], None] | None = None,
     log_every: int = 25,
 ) -> torch.nn.Linear:
     """Train the vision adapters (and a linear read-out, returned) to classify each visual
@@ -193,9 +194,8 @@ def align_vision(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         if log is not None and (step % log_every == 0 or step == 1):
-            row = {"phase": "align", "step": step, "loss": round(float(loss.detach()), 4),
-                   "sec": round(time.perf_counter() - started, 1)}  # fmt: skip
-            log(row)
+            log({"phase": "align", "step": step, "loss": round(float(loss.detach()), 4),
+                 "sec": round(time.perf_counter() - started, 1)})  # fmt: skip
     return readout
 
 
