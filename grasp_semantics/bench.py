@@ -8,7 +8,9 @@
   and message building (the encoder cache cleared before each run, so everything runs);
 - **cached vs uncached**: the same image and instruction with a new cloud each run, against
   the encoder rerun each time;
-- **sweeps**: input points (5k-200k), image size (320x240-1280x720), batch size (1, 4, 8);
+- **sweeps**: input points (5k-200k, a held-out scene at the camera's full density, also
+  without thinning above ``max_cloud_points``), image size (320x240-1280x720), batch size
+  (1, 4, 8);
 - **references** beside every claimed speed-up, timed in the same run: the loop FPS, the
   textbook set abstraction, the seed's one-call-per-sample encoder, decoding on numpy's
   default BLAS threads;
@@ -44,7 +46,7 @@ from . import flops
 from .models.pointnet2 import _fpsample, farthest_point_sample, fps_exact, fps_reference, fps_torch
 from .predictor import GraspPredictor
 
-SCHEMA = "grasp_semantics.bench/2"
+SCHEMA = "grasp_semantics.bench/3"
 DECODE_SCENE_SEED = 3  # the held-out scene the decoding-threads reference runs on
 STAGES = (
     "ros_conversion",
@@ -187,6 +189,7 @@ def _predict_timed(
     k: np.ndarray,
     messages: Any = None,
     clear_cache: bool = True,
+    instruction: str = INSTRUCTION,
 ) -> dict[str, float]:
     """One prediction's stage timings (ms); through the ROS messages when given."""
     if clear_cache:
@@ -197,7 +200,7 @@ def _predict_timed(
         rgb, points, k = messages.convert()
         t["ros_conversion"] = 1000.0 * (time.perf_counter() - start)
     timer.take()
-    pred = predictor.predict(rgb, points, INSTRUCTION, intrinsics=k)
+    pred = predictor.predict(rgb, points, instruction, intrinsics=k)
     t.update(pred.timings)
     t.update(timer.take())
     parts = sum(t[part] for part in EncoderStageTimer.PARTS)
@@ -339,28 +342,47 @@ def bench_references(predictor: GraspPredictor, rgb, points, k, quick: bool) -> 
     }
 
 
-def _sweep_points(predictor, timer, quick: bool) -> list[dict]:
+def _sweep_points(predictor: GraspPredictor, timer, quick: bool) -> list[dict]:
+    """Cost against the cloud's size on a held-out scene at the camera's full density (every
+    point on the table, 225k), uniformly subsampled to each size: as the predictor thins it
+    (``max_cloud_points``), and, above that size, keeping every point (the reference)."""
+    from .data.scene import SceneConfig, generate_scene
+
     warmup, runs = (1, 2) if quick else (2, 10)
+    dense = generate_scene(DECODE_SCENE_SEED, "test_instance", SceneConfig(max_points=None))
+    chosen = predictor.max_cloud_points
     rows = []
     for n in POINT_SWEEP:
-        rgb, points, k = synthetic_inputs(n_points=n)
-        s = _collect(
-            lambda i, rgb=rgb, points=points, k=k: _predict_timed(
-                predictor, timer, rgb, points, k, clear_cache=False
-            ),
-            warmup,
-            runs,
-        )
-        rows.append(
-            {
-                "input_points": n,
-                **{
-                    f"{stage}_ms": _stats(s[stage])["median"]
-                    for stage in ("point_sampling", "point_net", "model")
-                },
-            }
-        )
+        pick = np.random.default_rng(n).choice(len(dense.points), n, replace=False)
+        points = dense.points[np.sort(pick)]
+
+        def timed(every_point: bool, points=points) -> dict[str, float]:
+            predictor.max_cloud_points = None if every_point else chosen
+            try:
+                return _stats_of(
+                    _collect(
+                        lambda i: _predict_timed(
+                            predictor, timer, dense.rgb, points, dense.intrinsics,
+                            clear_cache=False, instruction=dense.instruction,
+                        ),
+                        warmup,
+                        runs,
+                    )
+                )  # fmt: skip
+            finally:
+                predictor.max_cloud_points = chosen
+
+        row: dict[str, Any] = {"input_points": n, **timed(every_point=False)}
+        thinned = chosen is not None and n > chosen
+        row["every_point"] = timed(every_point=True) if thinned else None
+        rows.append(row)
     return rows
+
+
+def _stats_of(samples: dict[str, list]) -> dict[str, float]:
+    """Median ms of the stages a cloud's size changes."""
+    stages = ("point_sampling", "point_net", "decode", "model")
+    return {f"{stage}_ms": _stats(samples[stage])["median"] for stage in stages}
 
 
 def _sweep_images(predictor, timer, quick: bool) -> list[dict]:
@@ -609,6 +631,7 @@ def run_bench(
             "encoder_image": list(predictor.model.cfg.encoder.backbone.image_size),
             "input_points": len(points),
             "network_points": predictor.num_points,
+            "max_cloud_points": predictor.max_cloud_points,
             "warm_runs": runs,
             "quick": quick,
         },
@@ -728,11 +751,20 @@ def markdown(result: dict) -> str:
     if result["sweeps"]:
         sw = result["sweeps"]
         lines += ["## How cost grows (median ms)", ""]
+        lines += [
+            f"Cloud size: a held-out scene at the camera's full density, subsampled; the model "
+            f"thins clouds above {result['settings']['max_cloud_points']:,} points (every "
+            "point: `max_cloud_points` 0). Encoder cached.",
+            "",
+        ]
         lines += _table(
-            ["input points", "point sampling", "point net", "model (cached encoder)"],
+            ["input points", "point sampling", "point net", "decode", "model",
+             "every point: decode", "every point: model"],
             [
                 [f"{r['input_points']:,}", r["point_sampling_ms"], r["point_net_ms"],
-                 r["model_ms"]]
+                 r["decode_ms"], r["model_ms"],
+                 *((r["every_point"]["decode_ms"], r["every_point"]["model_ms"])
+                   if r["every_point"] else ("same", "same"))]
                 for r in sw["points"]
             ],
         )  # fmt: skip

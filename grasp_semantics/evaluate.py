@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from grasp_semantics.data.grasps import check_grasps
-from grasp_semantics.data.scene import Scene, generate_scene
+from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
 from grasp_semantics.gripper import GripperConfig, grasp_poses
 from grasp_semantics.metrics import (
     contact_metrics,
@@ -43,7 +43,7 @@ from grasp_semantics.metrics import (
     mean_metrics,
     top_grasp_criteria,
 )
-from grasp_semantics.predictor import GraspPredictor
+from grasp_semantics.predictor import MAX_CLOUD_POINTS, GraspPredictor
 
 TEST_SPLITS = ("test_instance", "test_paraphrase", "test_pair")
 NEUTRAL_INSTRUCTION = "pick up the object"
@@ -125,16 +125,24 @@ def evaluate(
     seed: int,
     device: str = "auto",
     progress: bool = True,
+    scene_points: int | None = SceneConfig.max_points,
+    max_cloud_points: int | None = MAX_CLOUD_POINTS,
 ) -> dict[str, Any]:
-    """Metrics of the model and both baselines on ``scenes`` scenes of each split."""
-    predictor = GraspPredictor.from_pretrained(model, device=device)
+    """Metrics of the model and both baselines on ``scenes`` scenes of each split, whose clouds
+    keep ``scene_points`` points (None: every point the camera sees on the table); the model
+    thins them to ``max_cloud_points`` (None: no thinning)."""
+    predictor = GraspPredictor.from_pretrained(
+        model, device=device, max_cloud_points=max_cloud_points
+    )
     gripper = GripperConfig(max_width=predictor.model.cfg.heads.max_width)
     methods = {
         "model": model_method(predictor, neutral=False),
         "geometry_only": model_method(predictor, neutral=True),
     }
     if predictor.scorer is not None:  # the same network (its encoder cache too), no scorer
-        unscored = GraspPredictor(predictor.model, device=predictor.device)
+        unscored = GraspPredictor(
+            predictor.model, device=predictor.device, max_cloud_points=max_cloud_points
+        )
         methods["planner_ranking"] = model_method(unscored, neutral=False)
     methods["random"] = random_method(predictor, gripper)
     results: dict[str, Any] = {
@@ -142,13 +150,16 @@ def evaluate(
         "scenes_per_split": scenes,
         "seed": seed,
         "friction_mu": FRICTION,
+        "scene_points": scene_points,
+        "max_cloud_points": max_cloud_points,
         "splits": {},
     }
+    scene_config = SceneConfig(max_points=scene_points)
     started = time.perf_counter()
     for split in splits:
         rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
         for i in tqdm(range(scenes), desc=split, disable=not progress):
-            scene = generate_scene(seed + i, split)
+            scene = generate_scene(seed + i, split, scene_config)
             for name, method in methods.items():
                 rows[name].append(score_scene(scene, method(scene), gripper))
         results["splits"][split] = {name: mean_metrics(r) for name, r in rows.items()}
@@ -181,12 +192,27 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--scenes", type=int, default=100, help="scenes per split")
     parser.add_argument("--seed", type=int, default=0, help="first scene seed")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--scene-points",
+        type=int,
+        default=SceneConfig.max_points,
+        help="points each scene's cloud keeps (0: every point the camera sees on the table)",
+    )
+    parser.add_argument(
+        "--max-cloud-points",
+        type=int,
+        default=MAX_CLOUD_POINTS,
+        help="the model thins larger clouds to this many points (0: keeps every point)",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
 
 
 def run(args: argparse.Namespace, command: str) -> int:
     splits = TEST_SPLITS if args.split == "test" else (args.split,)
-    results = evaluate(args.model, splits, args.scenes, args.seed, args.device)
+    results = evaluate(
+        args.model, splits, args.scenes, args.seed, args.device,
+        scene_points=args.scene_points or None, max_cloud_points=args.max_cloud_points or None,
+    )  # fmt: skip
     print(format_table(results))
     print("\nBest-ranked grasp, fraction meeting each success criterion:")
     print(format_table(results, TOP1_COLUMNS))

@@ -35,7 +35,11 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
 MAX_INSTRUCTION_CHARS = 1000
 MAX_UNKNOWN_TOKEN_FRACTION = 0.5  # of a compact-vocabulary model's instruction tokens
 MIN_POINTS = 32
-MAX_FPS_INPUT = 200_000  # larger clouds are randomly thinned to this before FPS
+# Larger clouds are thinned to this many points before sampling and grasp planning: the cloud
+# size of the training scenes (data/scene.py, SceneConfig.max_points), so the planner's
+# collision tolerance and the grasp scorer see the density they were tuned and trained at,
+# and the cost stops growing with the sensor's resolution.
+MAX_CLOUD_POINTS = 40_000
 
 
 @dataclass
@@ -78,6 +82,7 @@ class GraspPredictor:
         seed: int = 0,
         compile: bool = False,
         scorer: GraspScorer | None = None,
+        max_cloud_points: int | None = MAX_CLOUD_POINTS,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -88,6 +93,7 @@ class GraspPredictor:
         )
         self.model.encoder.backbone.to(backbone_dtype)  # the rest stays fp32
         self.num_points = model.cfg.pointnet.num_points
+        self.max_cloud_points = max_cloud_points  # None: every point is kept
         self.seed = seed
         # Decoding's numpy calls are small: on one BLAS thread, since idle OpenBLAS workers
         # spin after each call and take the cores from torch's threads in the next stages
@@ -122,13 +128,15 @@ class GraspPredictor:
         dtype: str | torch.dtype | None = None,
         compile: bool = False,
         scorer: bool = True,
+        max_cloud_points: int | None = MAX_CLOUD_POINTS,
     ) -> GraspPredictor:
         """A checkpoint directory, ``"default"`` (``grasp_semantics/weights/default``) or a
         registry flavour name (random weights, for tests and benchmarks). ``compile``:
         ``torch.compile`` the point network, fusion and heads (static shapes; call
         :meth:`warm_up` before timing-critical use). ``scorer``: rank planned grasps with the
         checkpoint's grasp scorer (``grasp_scorer/`` in its directory) when it has one; False
-        ranks them by the planner's quality."""
+        ranks them by the planner's quality. ``max_cloud_points``: see :meth:`thin_cloud`
+        (None keeps every point)."""
         name = str(name_or_dir)
         path = DEFAULT_WEIGHTS if name == "default" else Path(name).expanduser()
         grasp_scorer = None
@@ -150,7 +158,10 @@ class GraspPredictor:
                 f"{name!r} is neither a checkpoint directory (with {CONFIG_FILE}) nor a model "
                 f"flavour ({sorted(FLAVOURS)})"
             )
-        return cls(model, device=device, dtype=dtype, compile=compile, scorer=grasp_scorer)
+        return cls(
+            model, device=device, dtype=dtype, compile=compile, scorer=grasp_scorer,
+            max_cloud_points=max_cloud_points,
+        )  # fmt: skip
 
     # ------------------------------------------------------------ validation
     def _check_image(self, rgb) -> np.ndarray:
@@ -236,18 +247,27 @@ class GraspPredictor:
         return k
 
     # ------------------------------------------------------------ sampling
-    def sample_points(self, points: np.ndarray) -> np.ndarray:
-        """Exactly ``num_points`` points [M, 3]: FPS when there are more, repeats when fewer.
-
-        The random parts (subsampling a very large cloud, repeats) restart from ``seed`` on
-        every call: the same input always gives the same prediction, whatever came before
-        (a replayed bag reproduces the live run).
-        """
+    def thin_cloud(self, points: np.ndarray) -> np.ndarray:
+        """``points`` [P, 3], or a uniform random ``max_cloud_points`` of them (in their order)
+        when there are more: what the point network samples from and the grasps are planned
+        on. Seeded on every call, like :meth:`sample_points`."""
+        if self.max_cloud_points is None or len(points) <= self.max_cloud_points:
+            return points
         rng = np.random.default_rng(self.seed)
-        if len(points) > MAX_FPS_INPUT:
-            points = points[rng.choice(len(points), MAX_FPS_INPUT, replace=False)]
+        return points[np.sort(rng.choice(len(points), self.max_cloud_points, replace=False))]
+
+    def sample_points(self, points: np.ndarray) -> np.ndarray:
+        """Exactly ``num_points`` points [M, 3] of the thinned cloud (:meth:`thin_cloud`): FPS
+        when there are more, repeats when fewer.
+
+        The random parts (thinning, repeats) restart from ``seed`` on every call: the same
+        input always gives the same prediction, whatever came before (a replayed bag
+        reproduces the live run).
+        """
+        points = self.thin_cloud(points)
         # An FPS *set* is enough: the network's first set-abstraction level samples its own
         # centroids (cheaper than ordering all M points).
+        rng = np.random.default_rng(self.seed)
         return points[sample_indices(points, self.num_points, rng, ordered=False)]
 
     # ------------------------------------------------------------ inference
@@ -297,6 +317,7 @@ class GraspPredictor:
         with self._timer(timings, "encoder"):
             enc = self.model.encode(image_t, texts, cached=True)
         with self._timer(timings, "point_sampling"):
+            clouds = [self.thin_cloud(c) for c in clouds]  # planned on below, too
             sampled = np.stack([self.sample_points(c) for c in clouds])  # [B, M, 3]
             xyz = torch.from_numpy(sampled).to(self.device)
             k_t = None

@@ -62,6 +62,12 @@ def test_bench_references_and_sweeps(result):
     )
     sweeps = result["sweeps"]
     assert [r["input_points"] for r in sweeps["points"]] == list(POINT_SWEEP)
+    limit = result["settings"]["max_cloud_points"]
+    for row in sweeps["points"]:
+        assert row["decode_ms"] > 0 and row["model_ms"] > row["point_net_ms"] > 0
+        # the reference (every point kept) runs only where the model thins the cloud
+        assert (row["every_point"] is not None) == (row["input_points"] > limit)
+    assert sweeps["points"][-1]["every_point"]["model_ms"] > 0
     assert [tuple(r["image"]) for r in sweeps["image"]] == list(IMAGE_SWEEP)
     assert [r["batch"] for r in sweeps["batch"]] == list(BATCH_SWEEP)
     for row in sweeps["batch"]:

@@ -152,3 +152,40 @@ def test_compile_flag_compiles_the_point_network_and_heads_in_place():
         assert module._compiled_call_impl is not None  # compiled on first call (warm_up)
     assert model.encoder._compiled_call_impl is None
     assert set(model.state_dict()) == set(GraspNet(cfg).state_dict())  # names unchanged
+
+
+def test_thin_cloud_keeps_a_seeded_uniform_subset_in_order(predictor, monkeypatch):
+    rng = np.random.default_rng(0)
+    cloud = rng.uniform(-0.1, 0.1, (5000, 3)).astype(np.float32)
+    monkeypatch.setattr(predictor, "max_cloud_points", 1200)
+    thin = predictor.thin_cloud(cloud)
+    assert thin.shape == (1200, 3)
+    index = np.flatnonzero(np.isin(cloud[:, 0], thin[:, 0]))
+    assert len(index) == 1200 and np.array_equal(cloud[index], thin)  # a subset, in order
+    assert np.array_equal(predictor.thin_cloud(cloud), thin)  # the same every call
+    # spread over the whole cloud, not a block of it
+    assert index.min() < 100 and index.max() > 4900
+    assert np.array_equal(predictor.thin_cloud(cloud[:1000]), cloud[:1000])  # fewer: all
+    monkeypatch.setattr(predictor, "max_cloud_points", None)
+    assert len(predictor.thin_cloud(cloud)) == 5000
+
+
+def test_sampling_and_grasp_planning_see_the_thinned_cloud(predictor, monkeypatch):
+    """The network samples from the thinned cloud and the grasps are planned (collisions
+    checked) on it, not on the full one."""
+    import grasp_semantics.predictor as module
+
+    planned_on = []
+    decode = module.decode_grasps
+
+    def spy(*args, cloud=None, **kwargs):
+        planned_on.append(cloud)
+        return decode(*args, cloud=cloud, **kwargs)
+
+    monkeypatch.setattr(module, "decode_grasps", spy)
+    monkeypatch.setattr(predictor, "max_cloud_points", 600)
+    rgb, points = inputs(n=3000, seed=3)
+    pred = predictor.predict(rgb, points, "hand me the knife", intrinsics=K)
+    thin = predictor.thin_cloud(points)
+    assert len(planned_on) == 1 and np.array_equal(planned_on[0], thin)
+    assert np.isin(pred.points[:, 0], thin[:, 0]).all()

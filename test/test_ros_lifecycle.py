@@ -16,13 +16,16 @@ from grasp_semantics.ros.node import GraspSemanticsNode
 PREDICTION = "/grasp_semantics/prediction"
 
 
-def make_node(context: rclpy.Context, model: str = "tiny") -> GraspSemanticsNode:
+def make_node(
+    context: rclpy.Context, model: str = "tiny", *extra: Parameter
+) -> GraspSemanticsNode:
     return GraspSemanticsNode(
         context=context,
         parameter_overrides=[
             Parameter("model", value=model),
             Parameter("num_points", value=256),
             Parameter("autostart", value=False),
+            *extra,
         ],
     )
 
@@ -62,6 +65,18 @@ def test_two_full_cycles_free_the_model_and_leave_no_publisher(ros_context) -> N
                 wait_until(lambda: node.count_publishers(PREDICTION) == 0)
     finally:
         node.destroy_node()
+
+
+def test_max_cloud_points_reaches_the_predictor_and_zero_keeps_every_point(ros_context) -> None:
+    for value, expected in ((40000, 40000), (5000, 5000), (0, None)):
+        node = make_node(ros_context, "tiny", Parameter("max_cloud_points", value=value))
+        try:
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert node.predictor.max_cloud_points == expected
+            assert node.predictor.num_points == 256
+            node.trigger_cleanup()
+        finally:
+            node.destroy_node()
 
 
 def test_missing_or_corrupt_checkpoint_fails_configure_and_the_node_recovers(

@@ -64,8 +64,8 @@ def stamp_ns(header: Header) -> int:
 
 
 def load_predictor(
-    model: str, device: str, dtype: str, num_points: int, compile: bool = False,
-    scorer: bool = True,
+    model: str, device: str, dtype: str, num_points: int, compile: bool, scorer: bool,
+    max_cloud_points: int,
 ) -> Any:  # fmt: skip
     """The core predictor for the node's parameters (imported here: torch loads slowly).
 
@@ -79,6 +79,7 @@ def load_predictor(
         scorer=scorer,
     )  # fmt: skip
     predictor.num_points = num_points
+    predictor.max_cloud_points = max_cloud_points or None  # 0: every point
     if compile:
         predictor.warm_up()
     return predictor
@@ -147,7 +148,7 @@ class GraspSemanticsNode(LifecycleNode):
         try:
             predictor = load_predictor(
                 model, p("device"), p("dtype"), p("num_points"), p("compile"),
-                p("grasp_scorer"),
+                p("grasp_scorer"), p("max_cloud_points"),
             )  # fmt: skip
             model_fusion = predictor.model.cfg.fusion.mode
             if fusion_mode and fusion_mode != model_fusion:

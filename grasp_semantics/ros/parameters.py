@@ -59,6 +59,14 @@ PARAMETERS: tuple[Param, ...] = (
     ),
     Param("num_points", 2048, "Points the network samples from each cloud.", (256, 65536)),
     Param(
+        "max_cloud_points",
+        40000,
+        "Larger clouds are thinned to this many points (a seeded uniform subsample) before "
+        "sampling and grasp planning: the density the model and its grasp scorer were trained "
+        "at, and a bound on the cost of a dense camera's cloud. 0 keeps every point.",
+        (0, 100_000_000),
+    ),
+    Param(
         "compile",
         False,
         "torch.compile the point network, fusion and heads, with a warm-up at configure "
