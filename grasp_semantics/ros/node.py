@@ -76,10 +76,9 @@ def load_predictor(
 
     predictor = GraspPredictor.from_pretrained(
         model, device=device, dtype=None if dtype == "auto" else dtype, compile=compile,
-        scorer=scorer,
+        scorer=scorer, max_cloud_points=max_cloud_points or None,  # 0: every point
     )  # fmt: skip
     predictor.num_points = num_points
-    predictor.max_cloud_points = max_cloud_points or None  # 0: every point
     if compile:
         predictor.warm_up()
     return predictor
