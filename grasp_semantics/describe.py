@@ -45,12 +45,27 @@ RESULT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "grasp-semantics describe result",
     "type": "object",
-    "required": ["task", "prompt", "answer", "model", "device", "image", "timing_ms"],
+    "required": [
+        "task",
+        "prompt",
+        "answer",
+        "confidence",
+        "model",
+        "device",
+        "image",
+        "timing_ms",
+    ],
     "additionalProperties": False,
     "properties": {
         "task": {"type": "string", "enum": list(TASKS)},
         "prompt": {"type": "string", "description": "the text sent with the image"},
         "answer": {"type": "string"},
+        "confidence": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "geometric mean probability of the answer's tokens (and its end)",
+        },
         "model": {"type": "string", "description": "--model as given"},
         "device": {"type": "string"},
         "image": {"type": "string", "description": "path of the image"},
@@ -75,6 +90,7 @@ class Answer:
     task: str
     prompt: str  # the text sent with the image (the task's default prompt for caption / ocr)
     answer: str
+    confidence: float  # the head's, in (0, 1]: see SceneDescriber.generate_scored
     timings: dict[str, float] = field(default_factory=dict)  # stage -> ms
 
 
@@ -160,10 +176,10 @@ def describe(
         raise ValueError(f"image must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
     images = torch.from_numpy(np.array(rgb))[None]  # a copy: message buffers are read-only
     prepared = time.perf_counter()
-    answer = describer.generate(images, [text], max_new_tokens=limit)[0]
+    answer = describer.generate_scored(images, [text], max_new_tokens=limit)[0]
     done = time.perf_counter()
     timings = {"preprocess": 1e3 * (prepared - started), "generate": 1e3 * (done - prepared)}
-    return Answer(task, text, answer, timings)
+    return Answer(task, text, answer.text, answer.confidence, timings)
 
 
 # ---------------------------------------------------------------------------------- CLI
@@ -200,6 +216,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "task": result.task,
             "prompt": result.prompt,
             "answer": result.answer,
+            "confidence": round(result.confidence, 4),
             "model": args.model,
             "device": str(describer.encoder.pix_mean.device),
             "image": str(args.image),

@@ -15,6 +15,10 @@ A baseline runs in the same pass: ``other_image``, every question asked of the n
 image instead of its own. What the head still gets right there it answers from the question
 and the data's priors, not from the image (the describe counterpart of the grasp evaluation's
 ``geometry_only``).
+
+Each answer's confidence (``SceneDescriber.generate_scored``) is reported per group too: its
+mean over right and wrong answers (exact match) and the AUROC of confidence for telling them
+apart (0.5: no help; 1: every right answer more confident than every wrong one).
 """
 
 from __future__ import annotations
@@ -103,16 +107,17 @@ def score(
     ``items``; the same per kind of VQA question (colour, position, count...) under
     ``vqa_kinds``."""
     groups = (*TASKS, "ocr_label", "ocr_no_text")
-    rows: dict[str, list[tuple[float, float]]] = {group: [] for group in groups}
-    kinds: dict[str, list[tuple[float, float]]] = {}
+    rows: dict[str, list[tuple[float, float, float]]] = {group: [] for group in groups}
+    kinds: dict[str, list[tuple[float, float, float]]] = {}
     examples = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         images = torch.from_numpy(np.stack([rgb for rgb, _ in chunk]))
         prompts = [task_prompt(q.task, q.prompt) for _, q in chunk]
-        answers = describer.generate(images, prompts)
-        for (_, q), answer in zip(chunk, answers, strict=True):
-            scores = (exact_match(answer, q.answer), token_f1(answer, q.answer))
+        answers = describer.generate_scored(images, prompts)
+        for (_, q), scored in zip(chunk, answers, strict=True):
+            answer = scored.text
+            scores = (exact_match(answer, q.answer), token_f1(answer, q.answer), scored.confidence)
             rows[q.task].append(scores)
             if q.task == "ocr":
                 rows["ocr_no_text" if q.answer == NO_TEXT else "ocr_label"].append(scores)
@@ -120,16 +125,41 @@ def score(
                 kinds.setdefault(vqa_kind(q.prompt), []).append(scores)
             if len(examples) < 12:
                 examples.append({"task": q.task, "prompt": q.prompt, "truth": q.answer,
-                                 "answer": answer})  # fmt: skip
+                                 "answer": answer,
+                                 "confidence": round(scored.confidence, 4)})  # fmt: skip
     result: dict[str, Any] = {g: _figures(v) for g, v in rows.items() if v}
     result["vqa_kinds"] = {kind: _figures(kinds[kind]) for kind in sorted(kinds)}
     result["examples"] = examples
     return result
 
 
-def _figures(values: list[tuple[float, float]]) -> dict[str, float | int]:
-    em, f1 = np.mean(values, axis=0)
-    return {"exact_match": float(em), "token_f1": float(f1), "items": len(values)}
+def confidence_auroc(confidence: np.ndarray, right: np.ndarray) -> float | None:
+    """Probability that a right answer has a higher confidence than a wrong one (ties count
+    half); None when the answers are all right or all wrong."""
+    pos, neg = confidence[right], confidence[~right]
+    if not len(pos) or not len(neg):
+        return None
+    higher = (pos[:, None] > neg[None, :]).mean()
+    return float(higher + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+def _figures(values: list[tuple[float, float, float]]) -> dict[str, Any]:
+    em, f1, confidence = np.asarray(values).T
+    right = em == 1.0
+
+    def mean(selected: np.ndarray) -> float | None:
+        return float(selected.mean()) if len(selected) else None
+
+    return {
+        "exact_match": float(em.mean()),
+        "token_f1": float(f1.mean()),
+        "items": len(values),
+        "confidence": {
+            "right": mean(confidence[right]),
+            "wrong": mean(confidence[~right]),
+            "auroc": confidence_auroc(confidence, right),
+        },
+    }
 
 
 def without_examples(scores: dict[str, Any]) -> dict[str, Any]:

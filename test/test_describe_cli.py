@@ -18,7 +18,7 @@ _TYPES = {"object": dict, "string": str, "number": (int, float), "integer": int}
 
 def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
     """Validate ``value`` against the JSON-schema subset RESULT_SCHEMA uses (type, enum,
-    minimum, required, properties, additionalProperties)."""
+    minimum, maximum, required, properties, additionalProperties)."""
     kind = schema.get("type")
     assert kind is None or (isinstance(value, _TYPES[kind]) and not isinstance(value, bool)), (
         f"{where}: {value!r} is not {kind}"
@@ -27,6 +27,8 @@ def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
         assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
     if "minimum" in schema:
         assert value >= schema["minimum"], f"{where}: {value} < {schema['minimum']}"
+    if "maximum" in schema:
+        assert value <= schema["maximum"], f"{where}: {value} > {schema['maximum']}"
     if kind == "object":
         missing = set(schema.get("required", ())) - set(value)
         assert not missing, f"{where}: missing {sorted(missing)}"
@@ -60,7 +62,7 @@ def test_json_output_follows_the_schema(scene_png, tmp_path, capsys):
     check_schema(result, RESULT_SCHEMA)
     assert result["task"] == "vqa" and result["prompt"] == "How many objects are on the table?"
     assert result["model"] == "default" and result["device"] == "cpu"
-    assert result["answer"].strip()
+    assert result["answer"].strip() and 0.0 < result["confidence"] <= 1.0
     timing = result["timing_ms"]
     assert timing["total"] >= timing["load"] + timing["generate"] > 0
 
@@ -74,12 +76,13 @@ def test_text_output_of_a_caption(scene_png, capsys):
 
 
 def test_the_schema_checker_rejects_what_it_should():
-    good = {"task": "ocr", "prompt": "p", "answer": "a", "model": "m", "device": "cpu",
+    good = {"task": "ocr", "prompt": "p", "answer": "a", "confidence": 0.5, "model": "m",
+            "device": "cpu",
             "image": "x.png", "timing_ms": {"load": 1, "preprocess": 0, "generate": 2,
                                             "total": 3}}  # fmt: skip
     check_schema(good, RESULT_SCHEMA)
     for bad in ({**good, "task": "translate"}, {**good, "extra": 1},
-                {k: v for k, v in good.items() if k != "answer"},
+                {k: v for k, v in good.items() if k != "answer"}, {**good, "confidence": 1.5},
                 {**good, "timing_ms": {**good["timing_ms"], "total": -1}}):  # fmt: skip
         with pytest.raises(AssertionError):
             check_schema(bad, RESULT_SCHEMA)

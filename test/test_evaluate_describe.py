@@ -6,18 +6,26 @@ import numpy as np
 import pytest
 
 from grasp_semantics.data.questions import NO_TEXT, QA
-from grasp_semantics.evaluate_describe import exact_match, score, token_f1, with_other_images
+from grasp_semantics.evaluate_describe import (
+    confidence_auroc,
+    exact_match,
+    score,
+    token_f1,
+    with_other_images,
+)
+from grasp_semantics.models.describe import ScoredAnswer
 
 
 class _Answers:
-    """Answers prompts from a fixed table, as ``SceneDescriber.generate`` would."""
+    """Answers prompts from a fixed table (answer, or (answer, confidence)), as
+    ``SceneDescriber.generate_scored`` would."""
 
-    def __init__(self, answers: dict[str, str]) -> None:
-        self.answers = answers
+    def __init__(self, answers: dict[str, str | tuple[str, float]]) -> None:
+        self.answers = {p: a if isinstance(a, tuple) else (a, 0.5) for p, a in answers.items()}
 
-    def generate(self, images, prompts):
+    def generate_scored(self, images, prompts):
         assert len(images) == len(prompts)
-        return [self.answers[p] for p in prompts]
+        return [ScoredAnswer(*self.answers[p]) for p in prompts]
 
 
 def test_exact_match_and_token_f1_normalise_case_and_punctuation() -> None:
@@ -37,7 +45,9 @@ def test_ocr_is_scored_apart_on_labelled_and_unlabelled_images() -> None:
     ]
     figures = score(_Answers({ocr: NO_TEXT, "Describe this image.": "a red mug"}), items)
     third = pytest.approx(2 / 3)
-    assert figures["ocr"] == {"exact_match": third, "token_f1": third, "items": 3}
+    confidence = {"right": 0.5, "wrong": 0.5, "auroc": 0.5}  # all 0.5: no help
+    assert figures["ocr"] == {"exact_match": third, "token_f1": third, "items": 3,
+                              "confidence": confidence}  # fmt: skip
     assert figures["ocr_label"]["exact_match"] == 0.0 and figures["ocr_label"]["items"] == 1
     assert figures["ocr_no_text"]["exact_match"] == 1.0 and figures["ocr_no_text"]["items"] == 2
     assert figures["caption"]["exact_match"] == 1.0
@@ -54,3 +64,22 @@ def test_the_other_image_baseline_asks_each_question_of_the_next_scenes_image() 
     assert [int(rgb[0, 0, 0]) for rgb, _ in swapped] == [2, 2, 3, 1, 1]
     copies = [(rgb.copy(), q) for rgb, q in items]  # a scene told by its pixels, not its array
     assert [int(rgb[0, 0, 0]) for rgb, _ in with_other_images(copies)] == [2, 2, 3, 1, 1]
+
+
+def test_confidence_is_summed_up_per_group_on_right_and_wrong_answers() -> None:
+    image = np.zeros((8, 8, 3), np.uint8)
+    items = [(image, QA("vqa", f"q{i}", "red")) for i in range(4)]
+    answers = {"q0": ("red", 0.9), "q1": ("red", 0.4), "q2": ("blue", 0.6), "q3": ("blue", 0.2)}
+    figures = score(_Answers(answers), items)["vqa"]
+    # right 0.9, 0.4 against wrong 0.6, 0.2: 3 of the 4 pairs ordered right
+    assert figures["confidence"] == {"right": pytest.approx(0.65), "wrong": pytest.approx(0.4),
+                                     "auroc": pytest.approx(0.75)}  # fmt: skip
+    all_right = score(_Answers({f"q{i}": ("red", 0.3) for i in range(4)}), items)["vqa"]
+    assert all_right["confidence"] == {"right": pytest.approx(0.3), "wrong": None, "auroc": None}
+
+
+def test_confidence_auroc_counts_ties_half() -> None:
+    confidence = np.array([0.5, 0.5, 0.5, 0.1])
+    right = np.array([True, False, True, False])
+    assert confidence_auroc(confidence, right) == pytest.approx((0.5 + 1 + 0.5 + 1) / 4)
+    assert confidence_auroc(confidence, np.ones(4, bool)) is None

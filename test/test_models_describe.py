@@ -111,6 +111,29 @@ def test_generation_stops_at_end_of_turn_and_at_max_new_tokens():
     assert describer.generate(_images(1), ["Describe this image."], max_new_tokens=5) == [""]
 
 
+def test_confidence_is_the_geometric_mean_probability_of_the_answer_tokens():
+    model = GraspNet("tiny").eval()
+    describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+    vocab = len(describer.out_ids)
+    red, end = model.encoder.tokenizer.encode(" red")[0], SPECIAL_IDS["<|im_end|>"]
+
+    def head(*scores: tuple[int, float]):  # logits 0 except for the given (real id, logit)
+        row = torch.zeros(vocab)
+        for real_id, logit in scores:
+            row[int((describer.out_ids == real_id).nonzero())] = logit
+        return lambda hidden: row.expand(*hidden.shape[:-1], vocab)
+
+    describer.logits = head((red, 3.0))  # never ends: three tokens at the same probability
+    [answer] = describer.generate_scored(_images(1), ["Describe this image."], max_new_tokens=3)
+    assert answer.text == "red red red"
+    assert answer.confidence == pytest.approx(np.e**3 / (np.e**3 + vocab - 1), rel=1e-5)
+    describer.logits = head((end, 1.0), (red, 0.5))  # the end-of-turn token alone is scored
+    [answer] = describer.generate_scored(_images(1), ["Describe this image."], max_new_tokens=3)
+    assert answer.text == ""
+    expected = np.e / (np.e + np.exp(0.5) + vocab - 2)
+    assert answer.confidence == pytest.approx(expected, rel=1e-5)
+
+
 def test_batched_generation_equals_one_at_a_time():
     """Left-padded batches (prompts of different lengths) answer as single samples do."""
     torch.manual_seed(0)
@@ -124,6 +147,12 @@ def test_batched_generation_equals_one_at_a_time():
               enumerate(prompts)]  # fmt: skip
     assert batched == single
     assert len(set(batched)) > 1  # the perturbed adapters really answer differently
+    scored = describer.generate_scored(images, prompts, max_new_tokens=6)
+    assert [a.text for a in scored] == batched
+    alone = [describer.generate_scored(images[i : i + 1], [p], max_new_tokens=6)[0].confidence
+             for i, p in enumerate(prompts)]  # fmt: skip
+    np.testing.assert_allclose([a.confidence for a in scored], alone, rtol=1e-4)
+    assert all(0.0 < a.confidence <= 1.0 for a in scored)
 
 
 @pytest.mark.parametrize("name", ["tiny", "debug_qwen2_5_vl"])

@@ -77,6 +77,7 @@ def test_answers_on_the_given_image(peer: Peer) -> None:
     response = peer.ask("vqa", "What is on the table?", _image(1))
     assert response.success, response.message
     assert isinstance(response.answer, str) and response.message == ""
+    assert 0.0 < response.confidence <= 1.0
 
 
 def test_answers_on_the_latest_image(peer: Peer) -> None:

@@ -75,4 +75,5 @@ def test_service_types_have_the_documented_fields() -> None:
         "success",
         "message",
         "answer",
+        "confidence",
     }

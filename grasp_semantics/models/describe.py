@@ -102,6 +102,14 @@ class DescribeConfig:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class ScoredAnswer:
+    """A generated answer and the head's confidence in it (see ``generate_scored``)."""
+
+    text: str
+    confidence: float  # in (0, 1]
+
+
 class _Switch:
     """A per-thread on/off flag: adapters act only in the thread that is generating."""
 
@@ -469,6 +477,22 @@ class SceneDescriber(nn.Module):
         Greedy when ``temperature`` is 0, else sampling at that temperature; at most
         ``max_new_tokens`` tokens each; a sample stops at its first end-of-turn token.
         """
+        scored = self.generate_scored(images, prompts, max_new_tokens, temperature, generator)
+        return [answer.text for answer in scored]
+
+    @torch.inference_mode()
+    def generate_scored(
+        self,
+        images: Any,
+        prompts: Sequence[str],
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> list[ScoredAnswer]:
+        """:meth:`generate`'s answers with each one's confidence: the geometric mean of the
+        probabilities the head gave the answer's tokens and its end-of-turn token (softmax at
+        temperature 1, whatever ``temperature`` sampled them), so that a caller can tell a
+        reading from a guess."""
         from transformers import DynamicCache
 
         images = as_image_batch(images)
@@ -483,6 +507,8 @@ class SceneDescriber(nn.Module):
         stops = torch.tensor(self.stop_ids, device=ids.device)
         out_tokens = torch.zeros((b, 0), dtype=torch.long, device=ids.device)
         done = torch.zeros(b, dtype=torch.bool, device=ids.device)
+        log_prob = torch.zeros(b, device=ids.device)  # summed over each answer's tokens
+        counted = torch.zeros(b, device=ids.device)
         with self.active():
             pixels = self.encoder.pixel_inputs(images, self.image_size)
             inputs = {**self._backbone_inputs(pixels["image_grid_thw"], ids, mask), **pixels}
@@ -498,6 +524,9 @@ class SceneDescriber(nn.Module):
                     index = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                 else:
                     index = scores.argmax(dim=-1)
+                chosen = torch.log_softmax(scores.float(), dim=-1).gather(1, index[:, None])[:, 0]
+                log_prob += torch.where(done, 0.0, chosen)
+                counted += (~done).float()
                 token = self.token_ids(index)
                 token = torch.where(done, torch.full_like(token, self.stop_ids[0]), token)
                 out_tokens = torch.cat([out_tokens, token[:, None]], dim=1)
@@ -514,11 +543,12 @@ class SceneDescriber(nn.Module):
                     use_cache=True,
                     return_dict=True,
                 )
+        confidence = torch.exp(log_prob / counted.clamp(min=1)).tolist()
         answers = []
-        for row in out_tokens.tolist():
+        for row, p in zip(out_tokens.tolist(), confidence, strict=True):
             cut = next((i for i, t in enumerate(row) if t in self.stop_ids), len(row))
             text = self.encoder.tokenizer.decode(row[:cut], skip_special_tokens=True)
-            answers.append(text.strip())
+            answers.append(ScoredAnswer(text.strip(), float(p)))
         return answers
 
     # ------------------------------------------------------------------ files

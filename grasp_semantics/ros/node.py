@@ -461,6 +461,7 @@ class GraspSemanticsNode(LifecycleNode):
             self.get_logger().warning(response.message)
             return response
         response.success, response.answer = True, result.answer
+        response.confidence = result.confidence
         return response
 
     # ---------------------------------------------------------------------------- reporting
