@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.evaluate import CRITERIA, Scored, format_table, score_scene
+from grasp_semantics.evaluate import (
+    CRITERIA,
+    RESAMPLE_KEEP,
+    Scored,
+    format_table,
+    resampled_points,
+    resampling_figures,
+    score_scene,
+)
 from grasp_semantics.gripper import GripperConfig
 
 
@@ -45,3 +53,23 @@ def test_the_criteria_table_has_a_column_per_criterion(scene) -> None:
         {"splits": {"test_instance": {"model": row}}}, [f"top1_{c}" for c in CRITERIA]
     )
     assert table.splitlines()[2] == "| test_instance | model | " + " | ".join(["1.000"] * 5) + " |"
+
+
+def test_resampled_clouds_are_seeded_in_order_subsets_of_the_cloud(scene) -> None:
+    first, again, second = (resampled_points(scene, k) for k in (1, 1, 2))
+    assert len(first) == int(RESAMPLE_KEEP * len(scene.points))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, second)
+    row = np.dtype((np.void, 12))
+    position = {
+        key.tobytes(): i
+        for i, key in enumerate(np.ascontiguousarray(scene.points).view(row).ravel())
+    }
+    index = [position[key.tobytes()] for key in np.ascontiguousarray(first).view(row).ravel()]
+    assert np.all(np.diff(index) > 0)  # points of the cloud, in its order
+
+
+def test_resampling_figures_count_scenes_whose_part_choice_changes() -> None:
+    correct = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 0, 1]], dtype=float)
+    figures = resampling_figures(correct)  # scenes 2 and 4 change; copies right 4 of 8 times
+    assert figures == {"part_accuracy": 0.5, "changed_scenes": 0.5, "copies": 2}

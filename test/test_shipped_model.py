@@ -24,15 +24,23 @@ CONTACT_AP = 0.75
 INSTRUCTION_GAIN = 0.3
 SUCCESS_AT_1 = 0.7
 SUCCESS_AT_5 = 0.8
+# The same 24 scenes with 2.5 % of each cloud's points left out, three times over: part
+# accuracy 0.917 on the copies, and the part choice right on some clouds and wrong on others in
+# 5 scenes (0.21). The bound: a third of the scenes.
+RESAMPLED_CHANGED_SCENES = 0.34
 
 
 @pytest.fixture(scope="module")
 def held_out() -> dict:
     assert (DEFAULT_WEIGHTS / "model.safetensors").is_file(), "the default model is not shipped"
     results = evaluate(
-        "default", ["test_instance"], SCENES, seed=5000, device="cpu", progress=False
-    )
-    return results["splits"]["test_instance"]
+        "default", ["test_instance"], SCENES, seed=5000, device="cpu", progress=False,
+        resample=3,
+    )  # fmt: skip
+    return {
+        **results["splits"]["test_instance"],
+        "resampling": results["resampling"]["test_instance"],
+    }
 
 
 def test_the_default_model_finds_the_functional_part(held_out) -> None:
@@ -40,6 +48,13 @@ def test_the_default_model_finds_the_functional_part(held_out) -> None:
     assert model["count"] == SCENES
     assert model["part_accuracy"] >= PART_ACCURACY
     assert model["contact_ap"] >= CONTACT_AP
+
+
+def test_the_part_choice_mostly_survives_another_sample_of_the_cloud(held_out) -> None:
+    resampled = held_out["resampling"]
+    assert resampled["copies"] == 3
+    assert resampled["part_accuracy"] >= PART_ACCURACY
+    assert resampled["changed_scenes"] <= RESAMPLED_CHANGED_SCENES
 
 
 def test_the_instruction_matters(held_out) -> None:
