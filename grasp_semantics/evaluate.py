@@ -194,10 +194,11 @@ def evaluate(
             for name, method in methods.items():
                 rows[name].append(score_scene(scene, method(scene), gripper))
             correct[0, i] = rows["model"][-1]["part_accuracy"]
-            for k in range(1, resample + 1):
+            for k in range(1, resample + 1):  # the part choice only: no grasps planned
                 p = predictor.predict(
-                    scene.rgb, resampled_points(scene, k), scene.instruction, scene.intrinsics
-                )
+                    scene.rgb, resampled_points(scene, k), scene.instruction, scene.intrinsics,
+                    max_grasps=0,
+                )  # fmt: skip
                 correct[k, i] = part_accuracy(p.contact, point_labels(scene, p.points))
         results["splits"][split] = {name: mean_metrics(r) for name, r in rows.items()}
         if resample:
