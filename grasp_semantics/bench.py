@@ -46,7 +46,7 @@ from . import flops
 from .models.pointnet2 import _fpsample, farthest_point_sample, fps_exact, fps_reference, fps_torch
 from .predictor import GraspPredictor
 
-SCHEMA = "grasp_semantics.bench/3"
+SCHEMA = "grasp_semantics.bench/4"
 DECODE_SCENE_SEED = 3  # the held-out scene the decoding-threads reference runs on
 STAGES = (
     "ros_conversion",
@@ -318,7 +318,31 @@ def bench_scorer_cost(predictor: GraspPredictor, quick: bool) -> dict | None:
         "planner_ranking_ms": planner,
         "scorer_ranking_ms": scored,
         "added_ms": round(scored - planner, 3),
+        "features": _scorer_features(predictor, scene, 2 if quick else 7),
     }
+
+
+def _scorer_features(predictor: GraspPredictor, scene: Any, repeats: int) -> dict[str, float]:
+    """The scorer's features of every part planned on ``scene`` (from the model's own contact
+    predictions, as a model call plans them): straightforward reference vs fast."""
+    from .gripper import GripperConfig
+    from .models.grasp_scorer import gripper_view, gripper_view_reference
+    from .part_grasps import collision_free_parts
+
+    heads = predictor.model.cfg.heads
+    got = predictor.predict(scene.rgb, scene.points, scene.instruction, scene.intrinsics)
+    cloud = predictor.thin_cloud(scene.points)
+    plans = list(collision_free_parts(got.points, got.contact, cloud, heads.part_grasps,
+                                      GripperConfig(max_width=heads.max_width),
+                                      heads.collision_tolerance))  # fmt: skip
+    scorer = predictor.scorer
+    assert scorer is not None
+
+    def features(view: Callable) -> Callable[[], list]:
+        return lambda: [view(p, scorer.cfg, scorer.max_width) for p in plans]
+
+    reference = _time_ms(features(gripper_view_reference), repeats)
+    return _ratio(reference, _time_ms(features(gripper_view), repeats))
 
 
 @torch.inference_mode()
@@ -736,6 +760,13 @@ def markdown(result: dict) -> str:
         ref_rows.append(
             [f"encoder, batch {row['batch']}: batched vs one call per sample",
              r["reference_ms"], r["fast_ms"], r["speedup"]]
+        )  # fmt: skip
+    scorer_features = (result.get("grasp_scorer") or {}).get("features")
+    if scorer_features:
+        ref_rows.append(
+            ["grasp scorer features, every part planned on a held-out scene: fast vs "
+             "straightforward", scorer_features["reference_ms"], scorer_features["fast_ms"],
+             scorer_features["speedup"]]
         )  # fmt: skip
     lines += _table(["what", "reference", "fast", "speed-up"], ref_rows)
     if result.get("grasp_scorer"):

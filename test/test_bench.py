@@ -60,6 +60,7 @@ def test_bench_references_and_sweeps(result):
     assert scorer["added_ms"] == pytest.approx(
         scorer["scorer_ranking_ms"] - scorer["planner_ranking_ms"], abs=1e-3
     )
+    assert scorer["features"]["reference_ms"] > 0 and scorer["features"]["fast_ms"] > 0
     sweeps = result["sweeps"]
     assert [r["input_points"] for r in sweeps["points"]] == list(POINT_SWEEP)
     limit = result["settings"]["max_cloud_points"]

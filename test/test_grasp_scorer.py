@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+from grasp_semantics.gripper import GripperConfig
 from grasp_semantics.models.config import GraspScorerConfig, HeadsConfig, get_config
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer, gripper_view
+from grasp_semantics.models.grasp_scorer import (
+    SCORER_DIR,
+    GraspScorer,
+    gripper_view,
+    gripper_view_reference,
+)
 from grasp_semantics.models.heads import decode_grasps
-from grasp_semantics.part_grasps import PlannedGrasps
+from grasp_semantics.part_grasps import PlannedGrasps, plan_part_grasps
 from grasp_semantics.predictor import GraspPredictor
 from grasp_semantics.train_scorer import (
     Candidates,
@@ -81,6 +87,28 @@ def test_gripper_view_counts_points_and_averages_contact_per_cell_in_the_gripper
     # opening / max, quality, the part's rank and relative probability
     np.testing.assert_allclose(f[-4:], [0.5, 0.7, 0.0, 1.0], atol=1e-6)
     np.testing.assert_allclose(features[0.8], f, atol=1e-6)  # only the gripper frame matters
+
+
+@pytest.mark.parametrize("seed", [20_000_000, 20_000_001, 20_000_002, 20_000_003])
+def test_gripper_view_equals_its_reference_on_grasps_planned_on_a_scene(seed):
+    """The fast features (points cut to the grids' reach, coordinates one axis at a time) are
+    the straightforward computation's, to the bit, on candidates planned across a held-out
+    scene's functional part (its labels as the contact probabilities)."""
+    from grasp_semantics.data.scene import generate_scene
+
+    scene = generate_scene(seed, "val")
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(scene.points), 2048, replace=False)
+    contact = np.where(scene.point_contact[sample] > 0, 0.9, 0.05).astype(np.float32)
+    contact[np.argmax(contact)] = 0.95
+    planned = plan_part_grasps(
+        scene.points[sample], contact, scene.points, HeadsConfig().part_grasps, GripperConfig()
+    )
+    assert planned is not None and len(planned.poses) >= 4
+    fast = gripper_view(planned, CFG, max_width=0.08)
+    reference = gripper_view_reference(planned, CFG, max_width=0.08)
+    assert fast[:, :N_CELLS].sum() > 0  # the part's points fill some cells
+    np.testing.assert_array_equal(fast, reference)
 
 
 def test_scorer_round_trips_through_its_files_and_refuses_another_grasp_model(tmp_path):
