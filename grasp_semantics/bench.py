@@ -1,16 +1,18 @@
 """Inference benchmark: per-stage latency, how cost grows with the input, and memory.
 
-``run_bench`` runs, in one process and on one synthetic scene (a textured 640x480 image, a
-20,000-point table-top cloud, its intrinsics):
+``run_bench`` runs, in one process, on a generated held-out table-top scene (its 640x480
+image, instruction and intrinsics, and 20,000 points drawn from its cloud at the camera's full
+density: a new draw is a new cloud of the same view), so that grasp planning and the grasp
+scorer run as on a robot:
 
 - **stages**: median and p95 over warm runs of ROS message conversion, preprocess, vision
   encoder, language model, projection, point sampling, point network, heads, grasp decoding
   and message building (the encoder cache cleared before each run, so everything runs);
 - **cached vs uncached**: the same image and instruction with a new cloud each run, against
   the encoder rerun each time;
-- **sweeps**: input points (5k-200k, a held-out scene at the camera's full density, also
-  without thinning above ``max_cloud_points``), image size (320x240-1280x720), batch size
-  (1, 4, 8);
+- **sweeps**: input points (5k-200k drawn from the same scene, also without thinning above
+  ``max_cloud_points``), image size (320x240-1280x720, a synthetic textured image over a
+  wavy surface: the scenes are rendered at 640x480 only), batch size (1, 4, 8);
 - **references** beside every claimed speed-up, timed in the same run: the loop FPS, the
   textbook set abstraction, the seed's one-call-per-sample encoder, decoding on numpy's
   default BLAS threads;
@@ -27,6 +29,7 @@ a markdown summary when asked.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -43,11 +46,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import flops
+from .data.scene import Scene, SceneConfig, generate_scene
 from .models.pointnet2 import _fpsample, farthest_point_sample, fps_exact, fps_reference, fps_torch
 from .predictor import GraspPredictor
 
 SCHEMA = "grasp_semantics.bench/4"
-DECODE_SCENE_SEED = 3  # the held-out scene the decoding-threads reference runs on
+DECODE_SCENE_SEED = 3  # the held-out (test_instance) scene the bench runs on
 STAGES = (
     "ros_conversion",
     "preprocess",
@@ -77,8 +81,29 @@ TARGETS = {  # name: (goal, "max" | "min") on this 2-core CPU, tiny default, 640
 }
 
 
+@functools.lru_cache(maxsize=1)
+def _dense_scene() -> Scene:
+    """The bench's held-out scene with every point the camera sees (~225k)."""
+    return generate_scene(DECODE_SCENE_SEED, "test_instance", SceneConfig(max_points=None))
+
+
+def scene_inputs(
+    n_points: int = 20_000, clouds: int = 1
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, str]:
+    """The held-out scene's image, ``clouds`` clouds of ``n_points`` points each (uniform
+    seeded draws from its full-density cloud, in the camera's order; the first is the same
+    for every ``clouds``), its intrinsics and instruction."""
+    scene = _dense_scene()
+    draws = []
+    for i in range(clouds):
+        rng = np.random.default_rng([n_points, i] if i else n_points)
+        draws.append(scene.points[np.sort(rng.choice(len(scene.points), n_points, replace=False))])
+    return scene.rgb, draws, scene.intrinsics, scene.instruction
+
+
 def synthetic_inputs(height: int = 480, width: int = 640, n_points: int = 20_000, seed: int = 0):
-    """A textured image, a table-top-like cloud in front of the camera and its intrinsics."""
+    """A textured image, a wavy table-top-like cloud in front of the camera (no plane: the
+    planner finds no support) and its intrinsics, at any image size."""
     rng = np.random.default_rng(seed)
     rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     xy = rng.uniform(-0.3, 0.3, (n_points, 2))
@@ -265,33 +290,29 @@ def _network_inputs(predictor: GraspPredictor, rgb, points, k):
     return xyz, predictor.model.point_inputs(xyz, image, k_t), image, k_t
 
 
-def _model_call_ms(predictor: GraspPredictor, rgb, points, k, runs: int) -> float:
+def _model_call_ms(predictor: GraspPredictor, scene: Scene, runs: int) -> float:
     """Median ms of ``runs`` consecutive uncached model calls (after one warm-up): back to
     back, so what one call leaves running (spinning threads) slows the next, as on a robot."""
     times = []
     for _ in range(runs + 1):
         predictor.model.encoder.clear_cache()
         start = time.perf_counter()
-        predictor.predict(rgb, points, INSTRUCTION, intrinsics=k)
+        predictor.predict(scene.rgb, scene.points, scene.instruction, intrinsics=scene.intrinsics)
         times.append(1000.0 * (time.perf_counter() - start))
     return round(float(np.median(times[1:])), 3)
 
 
 def bench_decode_threads(predictor: GraspPredictor, quick: bool) -> dict:
     """Model calls with decoding on numpy's default BLAS threads (reference) and on one, on a
-    generated held-out scene (decoding's numpy work grows with the candidates that collide
-    with real objects, which the synthetic cloud has few of)."""
-    from .data.scene import generate_scene
-
+    generated held-out scene (its 40,000-point cloud, as the data set has it)."""
     scene = generate_scene(DECODE_SCENE_SEED, "test_instance")
-    rgb, points, k = scene.rgb, scene.points, scene.intrinsics
     runs = 2 if quick else 15
     chosen = predictor.decode_blas_threads
     try:
         predictor.decode_blas_threads = None
-        reference = _model_call_ms(predictor, rgb, points, k, runs)
+        reference = _model_call_ms(predictor, scene, runs)
         predictor.decode_blas_threads = 1
-        fast = _model_call_ms(predictor, rgb, points, k, runs)
+        fast = _model_call_ms(predictor, scene, runs)
     finally:
         predictor.decode_blas_threads = chosen
     return _ratio(reference, fast)
@@ -301,8 +322,6 @@ def bench_scorer_cost(predictor: GraspPredictor, quick: bool) -> dict | None:
     """Model calls on a generated held-out scene with the planned grasps ranked by the
     planner's quality and by the grasp scorer (its features and MLP are the difference); None
     for a model without a scorer."""
-    from .data.scene import generate_scene
-
     if predictor.scorer is None:
         return None
     scene = generate_scene(DECODE_SCENE_SEED, "test_instance")
@@ -310,10 +329,10 @@ def bench_scorer_cost(predictor: GraspPredictor, quick: bool) -> dict | None:
     scorer = predictor.scorer
     try:
         predictor.scorer = None
-        planner = _model_call_ms(predictor, scene.rgb, scene.points, scene.intrinsics, runs)
+        planner = _model_call_ms(predictor, scene, runs)
     finally:
         predictor.scorer = scorer
-    scored = _model_call_ms(predictor, scene.rgb, scene.points, scene.intrinsics, runs)
+    scored = _model_call_ms(predictor, scene, runs)
     return {
         "planner_ranking_ms": planner,
         "scorer_ranking_ms": scored,
@@ -370,15 +389,12 @@ def _sweep_points(predictor: GraspPredictor, timer, quick: bool) -> list[dict]:
     """Cost against the cloud's size on a held-out scene at the camera's full density (every
     point on the table, 225k), uniformly subsampled to each size: as the predictor thins it
     (``max_cloud_points``), and, above that size, keeping every point (the reference)."""
-    from .data.scene import SceneConfig, generate_scene
-
     warmup, runs = (1, 2) if quick else (2, 10)
-    dense = generate_scene(DECODE_SCENE_SEED, "test_instance", SceneConfig(max_points=None))
     chosen = predictor.max_cloud_points
+    scene = _dense_scene()
     rows = []
     for n in POINT_SWEEP:
-        pick = np.random.default_rng(n).choice(len(dense.points), n, replace=False)
-        points = dense.points[np.sort(pick)]
+        points = scene_inputs(n)[1][0]
 
         def timed(every_point: bool, points=points) -> dict[str, float]:
             predictor.max_cloud_points = None if every_point else chosen
@@ -386,8 +402,8 @@ def _sweep_points(predictor: GraspPredictor, timer, quick: bool) -> list[dict]:
                 return _stats_of(
                     _collect(
                         lambda i: _predict_timed(
-                            predictor, timer, dense.rgb, points, dense.intrinsics,
-                            clear_cache=False, instruction=dense.instruction,
+                            predictor, timer, scene.rgb, points, scene.intrinsics,
+                            clear_cache=False, instruction=scene.instruction,
                         ),
                         warmup,
                         runs,
@@ -438,12 +454,12 @@ def _sweep_batches(predictor: GraspPredictor, quick: bool) -> list[dict]:
     """Batched prediction per batch size, and the batched encoder against the seed's
     one-call-per-sample loop on the same images."""
     warmup, runs = (0, 1) if quick else (1, 5)
-    rgb, points, k = synthetic_inputs()
+    rgb, (points,), k, instruction = scene_inputs()
     encoder = predictor.model.encoder
     rows = []
     for b in BATCH_SWEEP:
         images = [np.roll(rgb, 7 * i, axis=1) for i in range(b)]
-        texts = [INSTRUCTION] * b
+        texts = [instruction] * b
 
         def batch_once(i: int, images=images, texts=texts, b=b) -> dict[str, float]:
             encoder.clear_cache()
@@ -476,13 +492,18 @@ def _sweep_batches(predictor: GraspPredictor, quick: bool) -> list[dict]:
 def _cached_vs_uncached(predictor, timer, quick: bool) -> dict:
     """Same image and instruction with a new cloud each run, against the encoder rerun."""
     warmup, runs = (1, 3) if quick else (3, 20)
-    rgb, _, k = synthetic_inputs()
-    clouds = [synthetic_inputs(seed=s)[1] for s in range(1, 5)]
+    rgb, clouds, k, instruction = scene_inputs(clouds=4)
     result = {}
     for name, clear in (("uncached", True), ("cached", False)):
         s = _collect(
             lambda i, clear=clear: _predict_timed(
-                predictor, timer, rgb, clouds[i % len(clouds)], k, clear_cache=clear
+                predictor,
+                timer,
+                rgb,
+                clouds[i % len(clouds)],
+                k,
+                clear_cache=clear,
+                instruction=instruction,
             ),
             warmup,
             runs,
@@ -496,14 +517,13 @@ def _cached_vs_uncached(predictor, timer, quick: bool) -> dict:
 def soak(predictor: GraspPredictor, predictions: int) -> dict:
     """RSS over ``predictions`` consecutive predictions cycling 12 images (more than the
     encoder cache holds) and 4 clouds; growth is measured from the end of the first tenth."""
-    rgb, _, k = synthetic_inputs()
+    rgb, clouds, k, instruction = scene_inputs(clouds=4)
     images = [np.roll(rgb, 5 * i, axis=0) for i in range(12)]
-    clouds = [synthetic_inputs(seed=s)[1] for s in range(1, 5)]
     warm = max(1, predictions // 10)
     start = None
     trace = []
     for i in range(predictions):
-        predictor.predict(images[i % 12], clouds[i % 4], INSTRUCTION, intrinsics=k)
+        predictor.predict(images[i % 12], clouds[i % 4], instruction, intrinsics=k)
         if i + 1 == warm:
             gc.collect()
             start = rss_mb()
@@ -632,12 +652,16 @@ def run_bench(
     predictor = GraspPredictor.from_pretrained(model, device=device, compile=compile)
     timer = EncoderStageTimer(predictor)
     warmup, runs = (1, 3) if quick else (3, 20)
-    rgb, points, k = synthetic_inputs()
+    rgb, (points,), k, instruction = scene_inputs()
     messages = _message_stages(rgb, points, k)
     if predictor.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(predictor.device)
     samples = _collect(
-        lambda i: _predict_timed(predictor, timer, rgb, points, k, messages), warmup, runs
+        lambda i: _predict_timed(
+            predictor, timer, rgb, points, k, messages, instruction=instruction
+        ),
+        warmup,
+        runs,
     )
     memory = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if predictor.device.type == "cuda":
@@ -651,7 +675,8 @@ def run_bench(
             "model": model,
             "dtype": str(predictor.model.encoder.backbone_dtype()).removeprefix("torch."),
             "compile": compile,
-            "image": [480, 640],
+            "input": f"held-out scene {DECODE_SCENE_SEED} (test_instance): {instruction!r}",
+            "image": list(rgb.shape[:2]),
             "encoder_image": list(predictor.model.cfg.encoder.backbone.image_size),
             "input_points": len(points),
             "network_points": predictor.num_points,
@@ -703,9 +728,11 @@ def markdown(result: dict) -> str:
         "",
         f"`{result['command']}` on {m['cpu']} ({m['cores']} cores, {m['threads']} "
         f"torch threads, {m['device']}, torch {m['torch']}): model `{s['model']}` "
-        f"({s['dtype']}, compile {s['compile']}), a {s['image'][1]}x{s['image'][0]} image "
+        f"({s['dtype']}, compile {s['compile']}), on the {s['input']}: a "
+        f"{s['image'][1]}x{s['image'][0]} image "
         f"(encoder input {s['encoder_image'][1]}x{s['encoder_image'][0]}), "
-        f"{s['input_points']:,} points -> {s['network_points']:,}, {s['warm_runs']} warm runs, "
+        f"{s['input_points']:,} of its points -> {s['network_points']:,}, {s['warm_runs']} warm "
+        "runs, "
         "encoder cache cleared before each. Load average (1 min) "
         f"{m.get('load_average_1m_at_start')} at the start, {m.get('load_average_1m_at_end')} "
         "at the end (other work on the machine inflates every timing).",

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from grasp_semantics import flops
@@ -16,7 +17,10 @@ from grasp_semantics.bench import (
     main,
     markdown,
     run_bench,
+    scene_inputs,
 )
+from grasp_semantics.models import heads
+from grasp_semantics.predictor import GraspPredictor
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +50,25 @@ def test_bench_quick_schema(result):
     _positive_stats(result["cached"]["cached_ms"])
     _positive_stats(result["cached"]["uncached_ms"])
     assert result["cached"]["speedup"] > 0
+
+
+def test_bench_input_is_a_held_out_scene_the_planner_plans_on():
+    """The stages are timed on a generated table-top scene (a draw of 20,000 of its points is a
+    new cloud of the same view), so decoding includes planning across the predicted part and
+    the grasp scorer's ranking, as on a robot."""
+    rgb, clouds, k, instruction = scene_inputs(clouds=2)
+    assert rgb.shape == (480, 640, 3) and instruction
+    assert [len(c) for c in clouds] == [20_000, 20_000]
+    assert not np.array_equal(clouds[0], clouds[1])
+    np.testing.assert_array_equal(scene_inputs()[1][0], clouds[0])  # the same first draw
+    predictor = GraspPredictor.from_pretrained("default", device="cpu")
+    planned = []
+    original = heads._planned
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(heads, "_planned", lambda *a: planned.append(original(*a)) or planned[-1])
+        got = predictor.predict(rgb, clouds[0], instruction, intrinsics=k)
+    assert planned[0] is not None and len(planned[0]["poses"]) > 0  # planned on the part
+    np.testing.assert_array_equal(got.poses, planned[0]["poses"])
 
 
 def test_bench_references_and_sweeps(result):
