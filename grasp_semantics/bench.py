@@ -18,7 +18,9 @@ scorer run as on a robot:
   default BLAS threads;
 - **memory**: peak RSS (and CUDA memory on a GPU), and RSS over a soak of consecutive
   predictions;
-- **FLOPs** of every stage for the bench model and the real backbones, and the H100 bound.
+- **FLOPs** of every stage for the bench model and the real backbones, and the H100 bound;
+- **scene questions**: a caption, OCR and VQA answer through the describe head that shares the
+  grasp backbone (the node's ``~/describe`` service path), run last.
 
 Timings are wall-clock ``time.perf_counter`` (CUDA synchronised per stage). The ROS stages run
 when ``rclpy`` and the messages are importable (:mod:`grasp_semantics.ros.bench`), else they
@@ -540,6 +542,48 @@ def soak(predictor: GraspPredictor, predictions: int) -> dict:
     }
 
 
+DESCRIBE_REQUESTS = (
+    ("caption", ""),
+    ("ocr", ""),
+    ("vqa", "How many objects are on the table?"),
+)
+
+
+def bench_describe(predictor: GraspPredictor, model: str, quick: bool) -> dict | None:
+    """The ``~/describe`` service's path (``describe.describe``, greedy) on the bench scene's
+    image, per task: median and p95 ms of an answer, and the answer; with the RSS that
+    attaching the describe head to the loaded grasp model added (its adapters and output
+    layer: the backbone is shared, not copied). Run last: the head's hooks stay on the
+    backbone until it is closed. None for a model without a describe head."""
+    from .describe import attach_describer, describe
+
+    warmup, runs = (1, 2) if quick else (2, 10)
+    before = rss_mb()
+    try:
+        describer = attach_describer(predictor.model, model)
+    except FileNotFoundError:
+        return None
+    added = rss_mb() - before
+    rgb = scene_inputs()[0]
+    tasks = {}
+    try:
+        for task, prompt in DESCRIBE_REQUESTS:
+            times, answer = [], None
+            for i in range(warmup + runs):
+                answer = describe(describer, rgb, task, prompt)
+                if i >= warmup:
+                    times.append(sum(answer.timings.values()))
+            tasks[task] = {
+                **_stats(times),
+                "prompt": answer.prompt,
+                "answer": answer.answer,
+                "confidence": round(answer.confidence, 3),
+            }
+    finally:
+        describer.close()
+    return {"tasks": tasks, "rss_added_mb": round(added, 1)}
+
+
 @torch.inference_mode()
 def point_stage_flops(predictor: GraspPredictor, rgb, points, k) -> dict[str, float]:
     """FLOPs (matmuls) of the point network and of fusion + heads, counted on a real run."""
@@ -705,6 +749,7 @@ def run_bench(
     n_soak = soak_predictions if soak_predictions is not None else (30 if quick else 1000)
     if n_soak > 0:
         result["soak"] = soak(predictor, n_soak)
+    result["describe"] = bench_describe(predictor, model, quick)
     result["targets"] = _targets(result)
     if hasattr(os, "getloadavg"):
         result["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
@@ -805,6 +850,19 @@ def markdown(result: dict) -> str:
                 ["planner ranking", "grasp scorer ranking", "added"],
                 [[g["planner_ranking_ms"], g["scorer_ranking_ms"], g["added_ms"]]],
             ),
+        ]
+    if result.get("describe"):
+        d = result["describe"]
+        lines += [
+            "## Scene questions (the `~/describe` service's path, greedy, on the scene's image)",
+            "",
+            *_table(
+                ["task", "median ms", "p95 ms", "answer"],
+                [[t, v["median"], v["p95"], repr(v["answer"])] for t, v in d["tasks"].items()],
+            ),
+            f"Attaching the describe head to the loaded grasp model added {d['rss_added_mb']} MB "
+            "RSS (the backbone is shared).",
+            "",
         ]
     if result["sweeps"]:
         sw = result["sweeps"]

@@ -14,6 +14,7 @@ from grasp_semantics.bench import (
     SCHEMA,
     STAGES,
     TARGETS,
+    bench_describe,
     main,
     markdown,
     run_bench,
@@ -119,6 +120,25 @@ def test_bench_flops(result):
     )
 
 
+def test_bench_times_the_describe_service_path_and_leaves_the_grasp_model_as_it_was(result):
+    """The shipped describe head answers each task on the bench scene; attaching it shares the
+    backbone, and closing it afterwards leaves grasp predictions exactly as before."""
+    describe = result["describe"]
+    assert set(describe["tasks"]) == {"caption", "ocr", "vqa"}
+    for task in describe["tasks"].values():
+        _positive_stats({k: task[k] for k in ("median", "p95")})
+        assert task["answer"] and 0 < task["confidence"] <= 1
+    assert describe["tasks"]["vqa"]["prompt"] == "How many objects are on the table?"
+    predictor = GraspPredictor.from_pretrained("default", device="cpu")
+    rgb, (points,), k, instruction = scene_inputs()
+    before = predictor.predict(rgb, points, instruction, intrinsics=k)
+    assert bench_describe(predictor, "default", quick=True) is not None
+    predictor.model.encoder.clear_cache()
+    after = predictor.predict(rgb, points, instruction, intrinsics=k)
+    np.testing.assert_array_equal(before.contact, after.contact)
+    np.testing.assert_array_equal(before.poses, after.poses)
+
+
 def test_analytic_count_grows_with_the_image():
     dims = flops.PUBLISHED["qwen3_vl_2b"]
     small = flops.encoder_counts(dims, (240, 320), 20)
@@ -130,7 +150,8 @@ def test_analytic_count_grows_with_the_image():
 
 def test_markdown_names_every_section(result):
     text = markdown({**result, "command": "grasp-semantics bench --quick"})
-    headings = ("## Stages", "## Targets", "## Speed-ups", "## Grasp scorer", "## How cost grows")
+    headings = ("## Stages", "## Targets", "## Speed-ups", "## Grasp scorer", "## Scene questions")
+    headings += ("## How cost grows",)
     for heading in (*headings, "## FLOPs"):
         assert heading in text
     assert "qwen3_vl_4b" in text and "grasp-semantics bench --quick" in text
