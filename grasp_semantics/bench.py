@@ -53,7 +53,7 @@ from .models.pointnet2 import _fpsample, farthest_point_sample, fps_exact, fps_r
 from .predictor import GraspPredictor
 
 SCHEMA = "grasp_semantics.bench/4"
-DECODE_SCENE_SEED = 3  # the held-out (test_instance) scene the bench runs on
+BENCH_SCENE_SEED = 3  # the held-out (test_instance) scene the bench runs on
 STAGES = (
     "ros_conversion",
     "preprocess",
@@ -86,7 +86,7 @@ TARGETS = {  # name: (goal, "max" | "min") on this 2-core CPU, tiny default, 640
 @functools.lru_cache(maxsize=1)
 def _dense_scene() -> Scene:
     """The bench's held-out scene with every point the camera sees (~225k)."""
-    return generate_scene(DECODE_SCENE_SEED, "test_instance", SceneConfig(max_points=None))
+    return generate_scene(BENCH_SCENE_SEED, "test_instance", SceneConfig(max_points=None))
 
 
 def scene_inputs(
@@ -307,7 +307,7 @@ def _model_call_ms(predictor: GraspPredictor, scene: Scene, runs: int) -> float:
 def bench_decode_threads(predictor: GraspPredictor, quick: bool) -> dict:
     """Model calls with decoding on numpy's default BLAS threads (reference) and on one, on a
     generated held-out scene (its 40,000-point cloud, as the data set has it)."""
-    scene = generate_scene(DECODE_SCENE_SEED, "test_instance")
+    scene = generate_scene(BENCH_SCENE_SEED, "test_instance")
     runs = 2 if quick else 15
     chosen = predictor.decode_blas_threads
     try:
@@ -326,7 +326,7 @@ def bench_scorer_cost(predictor: GraspPredictor, quick: bool) -> dict | None:
     for a model without a scorer."""
     if predictor.scorer is None:
         return None
-    scene = generate_scene(DECODE_SCENE_SEED, "test_instance")
+    scene = generate_scene(BENCH_SCENE_SEED, "test_instance")
     runs = 2 if quick else 15
     scorer = predictor.scorer
     try:
@@ -719,7 +719,7 @@ def run_bench(
             "model": model,
             "dtype": str(predictor.model.encoder.backbone_dtype()).removeprefix("torch."),
             "compile": compile,
-            "input": f"held-out scene {DECODE_SCENE_SEED} (test_instance): {instruction!r}",
+            "input": f"held-out scene {BENCH_SCENE_SEED} (test_instance): {instruction!r}",
             "image": list(rgb.shape[:2]),
             "encoder_image": list(predictor.model.cfg.encoder.backbone.image_size),
             "input_points": len(points),
