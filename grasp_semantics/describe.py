@@ -176,7 +176,8 @@ def describe(
         raise ValueError(f"image must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
     images = torch.from_numpy(np.array(rgb))[None]  # a copy: message buffers are read-only
     prepared = time.perf_counter()
-    answer = describer.generate_scored(images, [text], max_new_tokens=limit)[0]
+    read = task == "ocr"  # through the reading view, when the describer has one
+    answer = describer.generate_scored(images, [text], max_new_tokens=limit, read=read)[0]
     done = time.perf_counter()
     timings = {"preprocess": 1e3 * (prepared - started), "generate": 1e3 * (done - prepared)}
     return Answer(task, text, answer.text, answer.confidence, timings)

@@ -83,8 +83,8 @@ def held_out_items(
         return [(rgb, q) for _, rgb, qa in load_describe_data(directory)[:scenes] for q in qa]
     items = []
     for s in range(seed, seed + scenes):
-        rgb, qa = describe_sample(generate_scene(s, split))
-        items.extend((rgb, q) for q in qa)
+        label, qa = describe_sample(generate_scene(s, split))
+        items.extend((label.image, q) for q in qa)
     return items
 
 
@@ -110,23 +110,27 @@ def score(
     rows: dict[str, list[tuple[float, float, float]]] = {group: [] for group in groups}
     kinds: dict[str, list[tuple[float, float, float]]] = {}
     examples = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        images = torch.from_numpy(np.stack([rgb for rgb, _ in chunk]))
-        prompts = [task_prompt(q.task, q.prompt) for _, q in chunk]
-        answers = describer.generate_scored(images, prompts)
-        for (_, q), scored in zip(chunk, answers, strict=True):
-            answer = scored.text
-            scores = (exact_match(answer, q.answer), token_f1(answer, q.answer), scored.confidence)
-            rows[q.task].append(scores)
-            if q.task == "ocr":
-                rows["ocr_no_text" if q.answer == NO_TEXT else "ocr_label"].append(scores)
-            if q.task == "vqa":
-                kinds.setdefault(vqa_kind(q.prompt), []).append(scores)
-            if len(examples) < 12:
-                examples.append({"task": q.task, "prompt": q.prompt, "truth": q.answer,
-                                 "answer": answer,
-                                 "confidence": round(scored.confidence, 4)})  # fmt: skip
+    # OCR reads through the reading view (when the describer has one): batched apart
+    for read in (False, True):
+        part = [(rgb, q) for rgb, q in items if (q.task == "ocr") == read]
+        for start in range(0, len(part), batch_size):
+            chunk = part[start : start + batch_size]
+            images = torch.from_numpy(np.stack([rgb for rgb, _ in chunk]))
+            prompts = [task_prompt(q.task, q.prompt) for _, q in chunk]
+            answers = describer.generate_scored(images, prompts, read=read)
+            for (_, q), scored in zip(chunk, answers, strict=True):
+                answer = scored.text
+                scores = (exact_match(answer, q.answer), token_f1(answer, q.answer),
+                          scored.confidence)  # fmt: skip
+                rows[q.task].append(scores)
+                if q.task == "ocr":
+                    rows["ocr_no_text" if q.answer == NO_TEXT else "ocr_label"].append(scores)
+                if q.task == "vqa":
+                    kinds.setdefault(vqa_kind(q.prompt), []).append(scores)
+                if len(examples) < 12:
+                    examples.append({"task": q.task, "prompt": q.prompt, "truth": q.answer,
+                                     "answer": answer,
+                                     "confidence": round(scored.confidence, 4)})  # fmt: skip
     result: dict[str, Any] = {g: _figures(v) for g, v in rows.items() if v}
     result["vqa_kinds"] = {kind: _figures(kinds[kind]) for kind in sorted(kinds)}
     result["examples"] = examples

@@ -34,9 +34,13 @@ import yaml
 
 from grasp_semantics.data.objects import CATEGORIES, COLOUR_NAMES
 from grasp_semantics.data.questions import (
+    NO_TEXT,
+    QA,
     corpus,
+    label_texts,
     load_describe_data,
     load_describe_layouts,
+    load_label_boxes,
     prepare_describe_data,
 )
 from grasp_semantics.evaluate_describe import held_out_items, score, without_examples
@@ -53,11 +57,20 @@ from grasp_semantics.train import (
     load_run_config,
     lr_factor,
 )
+from grasp_semantics.train_reading import (
+    DescribeReadConfig,
+    fit_locator,
+    glyph_batch,
+    located_fraction,
+    locator_targets,
+    reading_batch,
+    train_glyphs,
+)
 
 
 @dataclass
 class DescribeDataConfig:
-    cache_dir: str = "outputs/data/describe_v2"  # v2: shards carry object masks
+    cache_dir: str = "outputs/data/describe_v3"  # v3: shards carry label boxes
     train_scenes: int = 800
     train_seed: int = 0
     eval_split: str = "val"
@@ -98,6 +111,7 @@ class DescribeTrainConfig:
     describe: dict[str, Any] = field(default_factory=dict)  # DescribeConfig fields
     data: DescribeDataConfig = field(default_factory=DescribeDataConfig)
     align: DescribeAlignConfig = field(default_factory=DescribeAlignConfig)
+    read: DescribeReadConfig = field(default_factory=DescribeReadConfig)
     optim: DescribeOptimConfig = field(default_factory=DescribeOptimConfig)
     seed: int = 0
     threads: int = 1
@@ -105,7 +119,11 @@ class DescribeTrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> DescribeTrainConfig:
-        sections = {"data": DescribeDataConfig, "align": DescribeAlignConfig}
+        sections = {
+            "data": DescribeDataConfig,
+            "align": DescribeAlignConfig,
+            "read": DescribeReadConfig,
+        }
         return load_run_config(cls, path, **sections, optim=DescribeOptimConfig)
 
 
@@ -232,6 +250,22 @@ def held_out_alignment(
     return alignment_accuracy(describer, readout, images, labels)
 
 
+def held_out_scenes(cfg: DescribeTrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Full-size images [N, H, W, 3] and label boxes [N, 4] of the held-out scenes."""
+    eval_dir = Path(cfg.data.cache_dir) / cfg.data.eval_split
+    prepare_describe_data(eval_dir, cfg.data.eval_split, cfg.data.eval_scenes,
+                          cfg.data.eval_seed, progress=False)  # fmt: skip
+    scenes = load_describe_data(eval_dir)[: cfg.data.eval_scenes]
+    boxes = load_label_boxes(eval_dir)[: len(scenes)]
+    return np.stack([image for _, image, _ in scenes]), boxes
+
+
+def _ocr_answer(items: list[QA]) -> str:
+    """The label a scene's OCR item reads ("" when it has none)."""
+    answer = next(q.answer for q in items if q.task == "ocr")
+    return "" if answer == NO_TEXT else answer
+
+
 def vision_parameters(describer: SceneDescriber) -> list[torch.nn.Parameter]:
     """The describer's adapters on the vision tower (patch embedding, blocks, mergers)."""
     return [p for name, p in describer.lora.named_parameters() if "visual" in name]
@@ -253,8 +287,11 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
         cfg.data.vqa_per_scene, workers=cfg.data.workers, progress=progress,
     )  # fmt: skip
     scenes = load_describe_data(data_dir)[: cfg.data.train_scenes]
-    images = model_size_images(describer, np.stack([image for _, image, _ in scenes]))
-    items = [qa for _, _, qa in scenes]
+    full_images = np.stack([image for _, image, _ in scenes])
+    images = model_size_images(describer, full_images)
+    reading = describer.reads and cfg.read.ocr_views_per_step > 0
+    # with a reading view, OCR is asked of reading views only (the scene view never reads)
+    items = [[q for q in qa if not (reading and q.task == "ocr")] for _, _, qa in scenes]
     rng = np.random.default_rng(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_file = (out_dir / "train_log.jsonl").open("w")
@@ -267,14 +304,33 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
 
     describer.train()
     started = time.perf_counter()
-    alignment = None
+    alignment, glyphs, located = None, None, None
+    if describer.reads:
+        boxes = load_label_boxes(data_dir)[: len(scenes)]
+        grid = describer.encoder.token_grid(describer.image_size)
+        token, offset = locator_targets(boxes, full_images.shape[1:3], grid)
     if cfg.align.steps > 0:
         labels = layout_labels(describer, data_dir, len(scenes), cfg.align.min_fraction)
         readout = align_vision(describer, images, labels, cfg.align, rng, log, cfg.log_every)
         alignment = held_out_alignment(describer, readout, cfg)
         log({"phase": "align", "held_out": alignment})
+    if describer.reads and cfg.read.glyph_steps > 0:
+        unlabelled = full_images[boxes[:, 0] < 0]
+        eval_crops = glyph_batch(
+            describer, held_out_scenes(cfg)[0], label_texts(cfg.data.eval_split), 120,
+            cfg.read.font_sizes, np.random.default_rng(cfg.seed + 1),
+        )  # fmt: skip
+        glyphs = train_glyphs(
+            describer, unlabelled, label_texts("train"), eval_crops[:2], cfg.read, rng, log,
+            cfg.log_every,
+        )  # fmt: skip
+        log({"phase": "glyphs", "held_out": glyphs})
     vision = {id(p) for p in vision_parameters(describer)}
-    params = [p for p in describer.parameters() if p.requires_grad]
+    fitted_last: set[int] = set()  # the locator: fitted after training, on the final tokens
+    if describer.reads:
+        vision |= {id(p) for p in describer.reader.parameters()}
+        fitted_last = {id(p) for p in describer.locator.parameters()}
+    params = [p for p in describer.parameters() if p.requires_grad and id(p) not in fitted_last]
     lr = cfg.optim.lr
     groups = [
         {"params": [p for p in params if id(p) not in vision], "lr": lr},
@@ -282,6 +338,9 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     ]
     optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg.optim))
+    if reading:
+        ocr_answers = [_ocr_answer(qa) for _, _, qa in scenes]
+        ocr_prompt = task_prompt("ocr")
     for step in range(1, cfg.optim.steps + 1):
         picked = rng.choice(len(scenes), cfg.optim.images_per_step, replace=False)
         prompts, answers, index = [], [], []
@@ -293,6 +352,13 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
                 answers.append(qa.answer)
                 index.append(j)
         loss = describer.loss(images[picked], prompts, answers, index)
+        if reading:
+            crops, read_answers = reading_batch(
+                describer, full_images, boxes, ocr_answers, label_texts("train"),
+                cfg.read.ocr_views_per_step, cfg.read, rng,
+            )  # fmt: skip
+            prompts = [ocr_prompt] * len(read_answers)
+            loss = loss + describer.loss(crops, prompts, read_answers, reading=True)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -305,8 +371,14 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
                 "lr": scheduler.get_last_lr()[0],
                 "sec": round(time.perf_counter() - started, 1),
             })  # fmt: skip
-    log_file.close()
     describer.eval()
+    if describer.reads and cfg.read.locator_steps > 0:
+        fit_locator(describer, images, token, offset, cfg.read)
+    if describer.reads:
+        eval_images, eval_boxes = held_out_scenes(cfg)
+        located = located_fraction(describer, eval_images, eval_boxes)
+        log({"phase": "locator", "held_out_located": located})
+    log_file.close()
     describer.save(out_dir)
     (out_dir / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     held_out = held_out_items(
@@ -319,6 +391,7 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
         "seed": cfg.data.eval_seed,
         **score(describer, held_out),
         "alignment": alignment,
+        "reading": {"glyphs": glyphs, "located": located} if describer.reads else None,
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     (out_dir / "eval.json").write_text(json.dumps(figures, indent=1) + "\n")

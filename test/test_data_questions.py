@@ -11,6 +11,7 @@ from grasp_semantics.data.questions import (
     LABEL_DIGITS,
     LABEL_PARTS,
     LABEL_WORDS,
+    Label,
     label_texts,
     print_label,
     scene_rng,
@@ -21,13 +22,13 @@ SEEDS = range(20_000_000, 20_000_030)  # held-out (val) scenes, as the describe 
 
 
 @pytest.fixture(scope="module")
-def labelled() -> list[tuple[Scene, np.ndarray, str, str]]:
+def labelled() -> list[tuple[Scene, Label]]:
     out = []
     for seed in SEEDS:
         scene = generate_scene(seed, "val")
-        rgb, text, category = print_label(scene, scene_rng(scene))
-        if text:
-            out.append((scene, rgb, text, category))
+        label = print_label(scene, scene_rng(scene))
+        if label.text:
+            out.append((scene, label))
     return out
 
 
@@ -40,7 +41,8 @@ def test_train_and_held_out_label_texts_split_every_pair() -> None:
 
 def test_a_label_is_printed_whole_on_the_visible_part(labelled) -> None:
     assert len(labelled) >= 5, "too few labelled scenes to check"
-    for scene, rgb, text, category in labelled:
+    for scene, label in labelled:
+        rgb, text, category = label.image, label.text, label.category
         assert text in label_texts("val") and category in LABEL_PARTS
         changed = np.any(rgb != scene.rgb, axis=2)
         index = next(
@@ -59,7 +61,7 @@ def test_a_label_is_printed_whole_on_the_visible_part(labelled) -> None:
 
 
 def test_no_label_on_a_part_seen_only_as_a_thin_slanted_band(labelled) -> None:
-    scene, *_ = labelled[0]
+    scene, _ = labelled[0]
     index = next(i for i, o in enumerate(scene.objects) if o.category in LABEL_PARTS)
     obj = scene.objects[index]
     part = obj.part_names.index(LABEL_PARTS[obj.category])
@@ -73,5 +75,30 @@ def test_no_label_on_a_part_seen_only_as_a_thin_slanted_band(labelled) -> None:
         mask_part=np.where(band, part, -1).astype(np.int16),
     )
     for k in range(5):  # whatever text and draw the generator picks
-        rgb, text, _ = print_label(thin, np.random.default_rng(k))
-        assert text == "" and np.array_equal(rgb, scene.rgb)
+        label = print_label(thin, np.random.default_rng(k))
+        assert label.text == "" and label.sticker is None
+        assert np.array_equal(label.image, scene.rgb)
+
+
+def test_the_recorded_sticker_box_is_where_the_label_was_printed(labelled) -> None:
+    for scene, label in labelled:
+        changed = np.any(label.image != scene.rgb, axis=2)
+        top, left, bottom, right = label.sticker.box
+        inside = np.zeros_like(changed)
+        inside[top:bottom, left:right] = True
+        assert not np.any(changed & ~inside), "printed pixels outside the recorded box"
+        # the part's mask keeps 9/10 of the sticker; paper may match a few pixels, and the box
+        # keeps a pixel's slack on each side
+        assert changed[inside].mean() >= 0.8, (scene.seed, changed[inside].mean())
+        word, digit = label.sticker.glyphs
+        for glyph_top, glyph_left, glyph_bottom, glyph_right in (word, digit):
+            assert top <= glyph_top < glyph_bottom <= bottom
+            assert left <= glyph_left < glyph_right <= right
+        # ink spans each glyph box from side to side, and none lies in the space between them
+        ink = label.image.max(axis=2) < 160
+        rows = slice(word[0], word[2])
+        for glyph in (word, digit):
+            columns = ink[rows, glyph[1] : glyph[3]].any(axis=0)
+            assert columns[:4].any() and columns[-4:].any(), (scene.seed, glyph)
+        # the word ends before the digit starts (up to the boxes' slack pixels)
+        assert word[3] <= digit[1] + 2, (scene.seed, word, digit)

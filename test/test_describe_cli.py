@@ -27,7 +27,7 @@ def scene_png(tmp_path_factory) -> Path:
     from grasp_semantics.data.questions import describe_sample
     from grasp_semantics.data.scene import generate_scene
 
-    rgb, _ = describe_sample(generate_scene(20_000_001, "val"))
+    rgb = describe_sample(generate_scene(20_000_001, "val"))[0].image
     path = tmp_path_factory.mktemp("describe") / "scene.png"
     Image.fromarray(rgb).save(path)
     return path

@@ -22,9 +22,12 @@ class _Answers:
 
     def __init__(self, answers: dict[str, str | tuple[str, float]]) -> None:
         self.answers = {p: a if isinstance(a, tuple) else (a, 0.5) for p, a in answers.items()}
+        self.read: dict[str, set[bool]] = {}  # prompt -> the read flags it was asked with
 
-    def generate_scored(self, images, prompts):
+    def generate_scored(self, images, prompts, read=False):
         assert len(images) == len(prompts)
+        for p in prompts:
+            self.read.setdefault(p, set()).add(read)
         return [ScoredAnswer(*self.answers[p]) for p in prompts]
 
 
@@ -43,7 +46,10 @@ def test_ocr_is_scored_apart_on_labelled_and_unlabelled_images() -> None:
         (image, QA("ocr", "", NO_TEXT)),
         (image, QA("caption", "", "a red mug")),
     ]
-    figures = score(_Answers({ocr: NO_TEXT, "Describe this image.": "a red mug"}), items)
+    answers = _Answers({ocr: NO_TEXT, "Describe this image.": "a red mug"})
+    figures = score(answers, items)
+    # OCR asks for the reading view (the describer's, when it has one); the others never do
+    assert answers.read == {ocr: {True}, "Describe this image.": {False}}
     third = pytest.approx(2 / 3)
     confidence = {"right": 0.5, "wrong": 0.5, "auroc": 0.5}  # all 0.5: no help
     assert figures["ocr"] == {"exact_match": third, "token_f1": third, "items": 3,

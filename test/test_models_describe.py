@@ -312,7 +312,9 @@ def test_lora_on_the_patch_embedding_is_a_linear_map_of_each_flattened_patch(nam
         m for n, m in model.encoder.backbone.named_modules() if n.endswith("patch_embed.proj")
     ]
     switch = _Switch()
-    lora = HookedLoRA(model.encoder.backbone, ["*visual.patch_embed.proj"], 4, 8.0, switch)
+    lora = HookedLoRA(
+        model.encoder.backbone, ["*visual.patch_embed.proj"], 4, 8.0, lambda name: switch.on
+    )
     assert (
         list(lora.down) and lora.down[next(iter(lora.down))].in_features == proj.weight[0].numel()
     )
@@ -326,3 +328,88 @@ def test_lora_on_the_patch_embedding_is_a_linear_map_of_each_flattened_patch(nam
     torch.testing.assert_close(adapted.flatten(1), plain.flatten(1) + delta)
     torch.testing.assert_close(proj(patches), plain)  # switched off: untouched
     lora.remove()
+
+
+def _reading_describer(model: GraspNet, seed: int = 5) -> SceneDescriber:
+    """A describer with a 64 x 96 reading view magnified twice, every weight random."""
+    cfg = DescribeConfig(reading_crop=(64, 96), reading_zoom=2, reading_lora_r=8)
+    describer = SceneDescriber(model.encoder, cfg, corpus())
+    _perturb(describer, seed=seed)
+    return describer
+
+
+def test_reading_views_crop_around_the_centre_inside_the_image():
+    model = GraspNet("tiny").eval()
+    describer = _reading_describer(model)
+    assert describer.reads and describer.reading_size == (128, 192)
+    images = torch.from_numpy(_images(2, h=200, w=300))
+    centres = torch.tensor([[100.0, 150.0], [5.0, 290.0]])  # the second one at a corner
+    views = describer.reading_views(images, centres)
+    assert views.shape == (2, 64, 96, 3)
+    assert torch.equal(views[0], images[0, 68:132, 102:198])
+    assert torch.equal(views[1], images[1, 0:64, 204:300])  # moved inside the image
+    small = torch.from_numpy(_images(1, h=40, w=50))  # smaller than the crop: padded black
+    view = describer.reading_views(small, torch.tensor([[20.0, 25.0]]))[0]
+    assert torch.equal(view[:40, :50], small[0]) and not view[40:].any() and not view[:, 50:].any()
+    describer.close()
+
+
+def test_locate_moves_the_best_token_centre_by_its_predicted_offset():
+    model = GraspNet("tiny").eval()
+    describer = _reading_describer(model)
+    rows, cols = model.encoder.token_grid(describer.image_size)
+    images = torch.from_numpy(_images(2, h=240, w=320))
+    with torch.no_grad():
+        tokens = describer.visual_tokens(images).float()  # [2, T, D]
+        # a locator whose score is the token's projection on one image's token 7 ...
+        describer.locator.weight.zero_()
+        describer.locator.weight[0] = tokens[0, 7]
+        describer.locator.bias.copy_(torch.tensor([0.0, 0.25, -0.5]))  # ... and fixed offsets
+    scores = describer.locator_scores(images)
+    best = scores[..., 0].argmax(dim=1)
+    assert int(best[0]) == int((tokens[0] @ tokens[0, 7]).argmax())
+    centres = describer.locate(images)
+    for i, token in enumerate(best.tolist()):
+        row, col = divmod(token, cols)
+        expected = [(row + 0.5 + 0.25) * 240 / rows, (col + 0.5 - 0.5) * 320 / cols]
+        assert centres[i].tolist() == pytest.approx(expected)
+    describer.close()
+
+
+def test_ocr_reads_the_reading_view_with_its_own_adapters(tmp_path):
+    """read=True answers what the reading view shows (the crop at the located label, read
+    with the reading adapters); the other tasks and the grasp path never use them."""
+    model = GraspNet("tiny").eval()
+    describer = _reading_describer(model)
+    images = torch.from_numpy(_images(2, h=240, w=320, seed=3))
+    prompt = ["Read the text in the image."] * 2
+    read = describer.generate_scored(images, prompt, max_new_tokens=5, read=True)
+    image_token = model.encoder.image_token_id
+    assert describer.prompt_ids(prompt[0], reading=True).count(image_token) == 4 * 6  # 128 x 192
+    scene = describer.generate(images, prompt, max_new_tokens=5)
+    grasp_before = model.encoder(images, ["pick up the mug"] * 2).tokens
+    with torch.no_grad():  # the reading adapters change the reading answers only
+        for p in describer.reader.parameters():
+            p.mul_(-3.0)
+    assert describer.generate(images, prompt, max_new_tokens=5) == scene
+    reread = describer.generate_scored(images, prompt, max_new_tokens=5, read=True)
+    assert [a.text for a in reread] != [a.text for a in read]
+    model.encoder.clear_cache()
+    torch.testing.assert_close(
+        model.encoder(images, ["pick up the mug"] * 2).tokens, grasp_before, rtol=0, atol=0
+    )
+    # a describer without a reading view reads the whole image, read=True or not
+    plain = SceneDescriber(model.encoder, vocab_texts=corpus())
+    _perturb(plain, seed=9)
+    with pytest.raises(ValueError, match="no reading view"), plain.active(reading=True):
+        pass
+    describer.save(tmp_path)
+    describer.close()
+    assert plain.generate(images, prompt, read=True) == plain.generate(images, prompt)
+    plain.close()
+    loaded = SceneDescriber.load(tmp_path, model.encoder)
+    assert loaded.cfg.reading_crop == (64, 96)
+    assert [a.text for a in loaded.generate_scored(images, prompt, 5, read=True)] == [
+        a.text for a in reread
+    ]
+    loaded.close()

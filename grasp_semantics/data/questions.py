@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ MIN_FONT_PX = 11  # smaller text is not printed (unreadable at the model's input
 LABEL_PROB = 0.7  # a scene with a label-bearing part gets a label this often
 MIN_STICKER_VISIBLE = 0.9  # fraction of the sticker's rectangle the part's mask must keep
 POSITION_GAP_PX = 30.0  # leftmost / rightmost must win by this many pixels
+NO_BOX = (-1, -1, -1, -1)  # a shard's label box where the image carries no label
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,99 @@ def sticker_box(
     return slice(top, bottom + 1), slice(left, right + 1)
 
 
-def print_label(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
-    """The scene image with a label printed on one label-bearing part (or unchanged), the
-    label text ("" when none) and the category carrying it."""
+@dataclass(frozen=True)
+class Sticker:
+    """Where a printed label lies in its image: the sticker's rectangle and its word's and
+    digit's boxes, each as (top, left, bottom, right) pixels, bottom and right exclusive."""
+
+    box: tuple[int, int, int, int]
+    glyphs: tuple[tuple[int, int, int, int], ...]
+
+
+def _pixel_box(corners: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The pixels (top, left, bottom, right; exclusive ends) PIL's inclusive float corners
+    (left, top, right, bottom) may touch: PIL rounds them, so the box keeps a pixel's slack."""
+    left, top, right, bottom = corners
+    return math.floor(top), math.floor(left), math.ceil(bottom) + 1, math.ceil(right) + 1
+
+
+def sticker_corners(
+    draw: ImageDraw.ImageDraw, centre: tuple[float, float], text: str, font: ImageFont.ImageFont
+) -> tuple[float, float, float, float]:
+    """PIL corners (left, top, right, bottom) of the sticker ``text`` in ``font`` centred at
+    ``centre`` (x, y) would take: the text's box with a margin of a fifth of the font size."""
+    left, top, right, bottom = draw.textbbox(centre, text, font=font, anchor="mm")
+    pad = max(2, font.size // 5)
+    return left - pad, top - pad, right + pad, bottom + pad
+
+
+def paste_sticker(
+    draw: ImageDraw.ImageDraw,
+    centre: tuple[float, float],
+    text: str,
+    font: ImageFont.ImageFont,
+    rng: np.random.Generator,
+) -> Sticker:
+    """Draw a white-ish sticker with dark ``text`` (a word and a digit) centred at ``centre``
+    (x, y); returns where it and its glyphs lie."""
+    corners = sticker_corners(draw, centre, text, font)
+    paper = tuple(int(v) for v in rng.integers(225, 256, 3))
+    draw.rectangle(corners, fill=paper)
+    ink = tuple(int(v) for v in rng.integers(0, 60, 3))
+    draw.text(centre, text, font=font, fill=ink, anchor="mm")
+    # the baseline origin ("ls" anchor) that puts the text where the centred ("mm") one is
+    centred = draw.textbbox((0, 0), text, font=font, anchor="mm")
+    origin = draw.textbbox((0, 0), text, font=font, anchor="ls")
+    x, y = centre[0] + centred[0] - origin[0], centre[1] + centred[1] - origin[1]
+    glyphs, prefix = [], ""
+    for word in text.split(" "):
+        start = x + font.getlength(prefix)
+        glyphs.append(_pixel_box(draw.textbbox((start, y), word, font=font, anchor="ls")))
+        prefix += word + " "
+    return Sticker(_pixel_box(corners), tuple(glyphs))
+
+
+def sticker_crop(
+    image: np.ndarray,
+    text: str,
+    crop: tuple[int, int],
+    font_sizes: tuple[int, int],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, Sticker] | None:
+    """A random ``crop`` (H, W) window of ``image`` with a sticker of ``text`` printed whole
+    inside it at a font size drawn from ``font_sizes`` (inclusive), as the label printer
+    draws one; the sticker's place in the crop. None when the drawn size does not fit. More
+    readable text than the scenes carry, for teaching the reading view glyphs."""
+    h, w = crop
+    top, left = rng.integers(0, image.shape[0] - h + 1), rng.integers(0, image.shape[1] - w + 1)
+    canvas = Image.fromarray(image[top : top + h, left : left + w])
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=int(rng.integers(font_sizes[0], font_sizes[1] + 1)))
+    left_, top_, right_, bottom_ = sticker_corners(draw, (0.0, 0.0), text, font)
+    if right_ - left_ + 2 >= w or bottom_ - top_ + 2 >= h:
+        return None
+    centre = (
+        float(rng.uniform(1 - left_, w - 2 - right_)),
+        float(rng.uniform(1 - top_, h - 2 - bottom_)),
+    )
+    sticker = paste_sticker(draw, centre, text, font, rng)
+    return np.asarray(canvas), sticker
+
+
+@dataclass(frozen=True)
+class Label:
+    """A scene image with its printed label (``text`` "" and ``sticker`` None when it has
+    none) and the category of the object carrying it."""
+
+    image: np.ndarray
+    text: str
+    category: str
+    sticker: Sticker | None
+
+
+def print_label(scene: Scene, rng: np.random.Generator) -> Label:
+    """The scene image with a label printed on one label-bearing part (or unchanged)."""
+    unlabelled = Label(scene.rgb, "", "", None)
     candidates = []
     for i, obj in enumerate(scene.objects):
         part = LABEL_PARTS.get(obj.category)
@@ -131,7 +223,7 @@ def print_label(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, str
         if mask.sum() >= MIN_LABEL_PIXELS:
             candidates.append((int(mask.sum()), i, mask))
     if not candidates or rng.random() >= LABEL_PROB:
-        return scene.rgb, "", ""
+        return unlabelled
     _, index, mask = max(candidates, key=lambda c: c[0])
     texts = label_texts(scene.split)
     text = texts[rng.integers(len(texts))]
@@ -141,27 +233,22 @@ def print_label(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, str
     left, top, right, bottom = probe.getbbox(text)
     width, height = cols.max() - cols.min() + 1, rows.max() - rows.min() + 1
     size = int(min(20 * 0.9 * width / (right - left), 20 * 0.8 * height / (bottom - top)))
-    sticker = Image.fromarray(scene.rgb)
-    draw = ImageDraw.Draw(sticker)
-    cx, cy = float(cols.mean()), float(rows.mean())
+    image = Image.fromarray(scene.rgb)
+    draw = ImageDraw.Draw(image)
+    centre = float(cols.mean()), float(rows.mean())
     # The largest font whose sticker the part's mask keeps (a slanted part's bounding box is
     # wider than the part itself).
     while size >= MIN_FONT_PX:
         font = ImageFont.load_default(size=size)
-        left, top, right, bottom = draw.textbbox((cx, cy), text, font=font, anchor="mm")
-        pad = max(2, size // 5)
-        box = sticker_box((left - pad, top - pad, right + pad, bottom + pad), mask.shape)
+        box = sticker_box(sticker_corners(draw, centre, text, font), mask.shape)
         if box is not None and mask[box].mean() >= MIN_STICKER_VISIBLE:
             break
         size = int(size * 0.85)
     else:
-        return scene.rgb, "", ""
-    paper = tuple(int(v) for v in rng.integers(225, 256, 3))
-    draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=paper)
-    ink = tuple(int(v) for v in rng.integers(0, 60, 3))
-    draw.text((cx, cy), text, font=font, fill=ink, anchor="mm")
-    out = np.where(mask[..., None], np.asarray(sticker), scene.rgb)
-    return out.astype(np.uint8), text, scene.objects[index].category
+        return unlabelled
+    sticker = paste_sticker(draw, centre, text, font, rng)
+    out = np.where(mask[..., None], np.asarray(image), scene.rgb).astype(np.uint8)
+    return Label(out, text, scene.objects[index].category, sticker)
 
 
 def scene_questions(
@@ -227,11 +314,11 @@ def scene_rng(scene: Scene) -> np.random.Generator:
     return np.random.default_rng([scene.seed, zlib.crc32(scene.split.encode()), 7])
 
 
-def describe_sample(scene: Scene, vqa_per_scene: int = 4) -> tuple[np.ndarray, list[QA]]:
-    """The (labelled) image of ``scene`` and its caption / OCR / VQA items."""
+def describe_sample(scene: Scene, vqa_per_scene: int = 4) -> tuple[Label, list[QA]]:
+    """The (labelled) image of ``scene`` with its label, and its caption / OCR / VQA items."""
     rng = scene_rng(scene)
-    rgb, label, category = print_label(scene, rng)
-    return rgb, scene_questions(scene, label, category, rng, vqa_per_scene)
+    label = print_label(scene, rng)
+    return label, scene_questions(scene, label.text, label.category, rng, vqa_per_scene)
 
 
 def corpus() -> list[str]:
@@ -266,14 +353,16 @@ def _record(job: tuple[int, str, int]) -> dict:
     torch.set_num_threads(1)
     seed, split, vqa_per_scene = job
     scene = generate_scene(seed, split)
-    rgb, items = describe_sample(scene, vqa_per_scene)
+    label, items = describe_sample(scene, vqa_per_scene)
     return {
         "seed": seed,
-        "image": rgb,
+        "image": label.image,
         "items": json.dumps([dataclasses.asdict(q) for q in items]),
         # what is where, for aligning the vision tower (train-describe's first phase)
         "mask": scene.mask_object.astype(np.int8),
         "objects": json.dumps([[o.category, o.colour] for o in scene.objects]),
+        # where the label is, for the reading view (train-describe's locator and crops)
+        "label_box": np.asarray(label.sticker.box if label.sticker else NO_BOX, np.int16),
     }
 
 
@@ -332,3 +421,18 @@ def load_describe_layouts(directory: str | Path) -> list[tuple[np.ndarray, list[
             for mask, objects in zip(data["mask"], data["objects"], strict=True):
                 layouts.append((mask, [tuple(o) for o in json.loads(str(objects))]))
     return layouts
+
+
+def load_label_boxes(directory: str | Path) -> np.ndarray:
+    """Sticker box [N, 4] (top, left, bottom, right; ``NO_BOX`` where none) of every scene in
+    the shards of ``directory``, in :func:`load_describe_data`'s order."""
+    boxes = []
+    for path in _shards(directory):
+        with np.load(path) as data:
+            if "label_box" not in data.files:
+                raise ValueError(
+                    f"{path} predates label boxes in describe shards: delete {directory} "
+                    "(or pick a new data.cache_dir) and the scenes are generated again"
+                )
+            boxes.append(data["label_box"].astype(np.int64))
+    return np.concatenate(boxes)

@@ -25,7 +25,7 @@ import dataclasses
 import fnmatch
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,17 @@ TEXT_LORA_TARGETS: tuple[str, ...] = (
     "*language_model.layers.*.self_attn.[qkvo]_proj",
     "*language_model.layers.*.mlp.*_proj",
 )
+VISION_LORA_TARGETS: tuple[str, ...] = (
+    "*visual.patch_embed.proj",
+    "*visual.blocks.*",
+    "*visual.merger.*",
+    "*visual.deepstack_merger_list.*",
+)
+
+
+def is_vision_module(name: str) -> bool:
+    """Whether a backbone module name lies in the vision tower."""
+    return "visual" in name.split(".")
 
 
 def task_prompt(task: str, prompt: str = "") -> str:
@@ -83,6 +94,16 @@ class DescribeConfig:
     # text needs more pixels per character than grasping does, and the Qwen-VL vision towers
     # take any multiple of patch x merge size (the grasp path's size stays fixed).
     image_size: tuple[int, int] | None = None
+    # The reading view (OCR): a crop of ``reading_crop`` (H, W) pixels of the full-resolution
+    # image around the label the locator finds on the visual tokens, magnified
+    # ``reading_zoom`` times and encoded with vision adapters of its own (rank
+    # ``reading_lora_r``): a label's digit is a fraction of one patch at the describe input
+    # size. None: OCR reads the whole image as the other tasks do.
+    reading_crop: tuple[int, int] | None = None
+    reading_zoom: int = 2
+    reading_lora_r: int = 128
+    reading_lora_alpha: float = 256.0
+    reading_targets: tuple[str, ...] = VISION_LORA_TARGETS
     base_fingerprint: str | None = None  # of the grasp backbone the adapters were trained on
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,7 +117,7 @@ class DescribeConfig:
         if unknown:
             raise ValueError(f"describe config: unknown keys {sorted(unknown)}")
         data = dict(data)
-        for key in ("lora_targets", "image_size"):
+        for key in ("lora_targets", "image_size", "reading_crop", "reading_targets"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -146,7 +167,7 @@ def _lora_dims(module: nn.Module) -> tuple[int, int] | None:
 class HookedLoRA(nn.Module):
     """LoRA (``x -> x + s * B(A(x))``, B zero-initialised) on the linear layers and patch
     embeddings of ``model`` whose names match ``patterns``, added by forward hooks while
-    ``switch`` is on."""
+    ``gate(name)`` says so for the layer's module name."""
 
     def __init__(
         self,
@@ -154,11 +175,10 @@ class HookedLoRA(nn.Module):
         patterns: Sequence[str],
         r: int,
         alpha: float,
-        switch: _Switch,
+        gate: Callable[[str], bool],
     ) -> None:
         super().__init__()
         self.scale = alpha / r
-        self.switch = switch
         self.down = nn.ModuleDict()
         self.up = nn.ModuleDict()
         self._handles = []
@@ -171,16 +191,16 @@ class HookedLoRA(nn.Module):
             self.up[key] = nn.Linear(r, dims[1], bias=False)
             nn.init.kaiming_uniform_(self.down[key].weight, a=5**0.5)
             nn.init.zeros_(self.up[key].weight)
-            self._handles.append(module.register_forward_hook(self._hook(key)))
+            self._handles.append(module.register_forward_hook(self._hook(key, name, gate)))
         if patterns and not self._handles:
             raise ValueError(
                 f"no linear layer or patch embedding matches the LoRA targets {list(patterns)}"
             )
 
-    def _hook(self, key: str):
+    def _hook(self, key: str, name: str, gate: Callable[[str], bool]):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-            if not self.switch.on:
-                return None  # grasp path: the layer's own output, untouched
+            if not gate(name):
+                return None  # grasp path (or the other view's adapters): output untouched
             x = args[0].to(self.down[key].weight.dtype)
             if not isinstance(module, nn.Linear):  # patch embedding: [N, C, (T,) p, p] patches
                 if output[0].numel() != output.shape[1]:
@@ -255,12 +275,26 @@ class SceneDescriber(nn.Module):
         # The resolution images are described at (checked against the encoder's patch grid).
         self.image_size = tuple(self.cfg.image_size or encoder.cfg.backbone.image_size)
         encoder.token_grid(self.image_size)
-        self.switch = _Switch()
+        self.switch = _Switch()  # describing (this thread)
+        self.reading = _Switch()  # encoding a reading view (this thread)
         backbone = encoder.backbone
         self.lora = HookedLoRA(
-            backbone, self.cfg.lora_targets, self.cfg.lora_r, self.cfg.lora_alpha, self.switch
+            backbone, self.cfg.lora_targets, self.cfg.lora_r, self.cfg.lora_alpha, self._scene_gate
         )
         hidden = encoder._hidden_size()
+        if self.cfg.reading_crop is not None:
+            self.reading_size = self._reading_size()
+            encoder.token_grid(self.reading_size)
+            self.reader = HookedLoRA(
+                backbone,
+                self.cfg.reading_targets,
+                self.cfg.reading_lora_r,
+                self.cfg.reading_lora_alpha,
+                lambda name: self.switch.on and self.reading.on,
+            )
+            # per visual token of the scene view: [label score, row and column offset of the
+            # label's centre from the token's centre, in tokens]
+            self.locator = nn.Linear(hidden, 3)
         self.stop_ids = [SPECIAL_IDS[t] for t in STOP_TOKENS]
         self.compact = encoder.compact is not None
         if self.compact:
@@ -286,6 +320,22 @@ class SceneDescriber(nn.Module):
             self.register_buffer("lm_head", untied, persistent=False)
             self._embed_handles = []
         self._pending: torch.Tensor | None = None
+
+    def _scene_gate(self, name: str) -> bool:
+        """The main adapters act while describing, except on the vision tower while it
+        encodes a reading view (which has adapters of its own)."""
+        return self.switch.on and not (self.reading.on and is_vision_module(name))
+
+    def _reading_size(self) -> tuple[int, int]:
+        crop, zoom = self.cfg.reading_crop, int(self.cfg.reading_zoom)
+        if zoom < 1 or len(crop) != 2 or min(crop) < 1:
+            raise ValueError(f"reading view: bad crop {crop} or zoom {zoom}")
+        return int(crop[0]) * zoom, int(crop[1]) * zoom
+
+    @property
+    def reads(self) -> bool:
+        """Whether OCR reads through the reading view (a locator and adapters of its own)."""
+        return self.cfg.reading_crop is not None
 
     # ------------------------------------------------------------------ vocabulary
     def input_rows(self, real_ids: torch.Tensor) -> torch.Tensor:
@@ -335,16 +385,25 @@ class SceneDescriber(nn.Module):
 
     # ------------------------------------------------------------------ inputs
     @contextmanager
-    def active(self) -> Iterator[None]:
+    def active(self, reading: bool = False) -> Iterator[None]:
         """Adapters and extra rows on (this thread); a peft-wrapped grasp backbone's own LoRA
-        off, so a real checkpoint answers as the instruction-tuned model it is."""
+        off, so a real checkpoint answers as the instruction-tuned model it is. ``reading``:
+        images are reading views (the reading adapters encode them)."""
+        if reading and not self.reads:
+            raise ValueError("this describer has no reading view (DescribeConfig.reading_crop)")
         with ExitStack() as stack:
             if hasattr(self.encoder.backbone, "disable_adapter"):
                 stack.enter_context(self.encoder.backbone.disable_adapter())
             stack.enter_context(self.switch.enabled())
+            if reading:
+                stack.enter_context(self.reading.enabled())
             yield
 
-    def prompt_ids(self, text: str, views: int = 1) -> list[int]:
+    def view_size(self, reading: bool = False) -> tuple[int, int]:
+        """Model input size (H, W) of a scene view, or of a reading view."""
+        return self.reading_size if reading else self.image_size
+
+    def prompt_ids(self, text: str, views: int = 1, reading: bool = False) -> list[int]:
         """Real ids of a chat turn: the image(s) first (the Qwen-VL chat order; questions about
         one image then share its prefix), then ``text``, then the assistant cue."""
         tok = self.encoder.tokenizer
@@ -356,7 +415,7 @@ class SceneDescriber(nn.Module):
             add_generation_prompt=True,
             chat_template=template,
         )
-        rows, cols = self.encoder.token_grid(self.image_size)
+        rows, cols = self.encoder.token_grid(self.view_size(reading))
         prompt = prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * (rows * cols))
         return tok.encode(prompt, add_special_tokens=False)
 
@@ -391,16 +450,53 @@ class SceneDescriber(nn.Module):
         }
 
     # ------------------------------------------------------------------ training
-    def visual_tokens(self, images: Any) -> torch.Tensor:
+    def visual_tokens(self, images: Any, reading: bool = False) -> torch.Tensor:
         """The visual tokens [B, V*rows*cols, D] the language model receives for uint8 images
         [B, (V,) H, W, 3] while describing (adapters on), row-major over each view's merged
-        patch grid: what ``train-describe``'s alignment phase supervises."""
+        patch grid: what ``train-describe``'s alignment and reading phases supervise.
+        ``reading``: the images are reading views (crops, magnified here)."""
         images = as_image_batch(images)
-        pixels = self.encoder.pixel_inputs(images, self.image_size)
-        with self.active():
+        pixels = self.encoder.pixel_inputs(images, self.view_size(reading))
+        with self.active(reading):
             out = self.encoder.backbone.get_image_features(**pixels)
         per_image = out.pooler_output  # one [rows*cols, D] tensor per view
         return torch.cat(list(per_image)).view(images.shape[0], -1, per_image[0].shape[-1])
+
+    def locator_scores(self, images: Any) -> torch.Tensor:
+        """The locator's [B, rows*cols, 3] outputs on the scene tokens of uint8 images
+        [B, H, W, 3]: label score, and the label centre's (row, col) offset from the token's
+        centre in tokens."""
+        return self.locator(self.visual_tokens(images).float())
+
+    @torch.inference_mode()
+    def locate(self, images: Any) -> torch.Tensor:
+        """Where the label most likely is in each of uint8 images [B, H, W, 3]: its centre
+        [B, 2] (row, col) in the images' pixels (the best-scoring token's centre moved by the
+        offsets it predicts)."""
+        images = as_image_batch(images)[:, 0]
+        scores = self.locator_scores(images)
+        rows, cols = self.encoder.token_grid(self.image_size)
+        best = scores[..., 0].argmax(dim=1)  # [B]
+        offset = scores[torch.arange(len(best)), best, 1:]  # [B, 2] in tokens
+        cell = torch.stack([best // cols, best % cols], dim=1).to(offset) + 0.5 + offset
+        grid = torch.tensor([rows, cols], dtype=offset.dtype, device=offset.device)
+        size = torch.tensor(images.shape[1:3], dtype=offset.dtype, device=offset.device)
+        return cell / grid * size
+
+    def reading_views(self, images: Any, centres: torch.Tensor) -> torch.Tensor:
+        """Crops [B, h, w, 3] (``reading_crop``) of uint8 images [B, H, W, 3] centred on
+        ``centres`` [B, 2] (row, col) as far as the image allows; an image smaller than the
+        crop is padded with black."""
+        images = as_image_batch(images)[:, 0]
+        h, w = (int(v) for v in self.cfg.reading_crop)
+        b, height, width = images.shape[:3]
+        out = torch.zeros((b, h, w, 3), dtype=torch.uint8, device=images.device)
+        for i, (row, col) in enumerate(centres.tolist()):
+            top = min(max(round(row - h / 2), 0), max(height - h, 0))
+            left = min(max(round(col - w / 2), 0), max(width - w, 0))
+            crop = images[i, top : top + h, left : left + w]
+            out[i, : crop.shape[0], : crop.shape[1]] = crop
+        return out
 
     def loss(
         self,
@@ -408,13 +504,15 @@ class SceneDescriber(nn.Module):
         prompts: Sequence[str],
         answers: Sequence[str],
         image_index: Sequence[int] | None = None,
+        reading: bool = False,
     ) -> torch.Tensor:
         """Mean cross-entropy of the answer tokens (and the end-of-turn token) given images
         and prompts (teacher forcing), for training the adapters and head.
 
         ``image_index[i]`` is the image (of uint8 ``images`` [N, (V,) H, W, 3]) of sequence
-        ``i`` (default: the i-th). The image part of the prompt comes first and is the same for
-        every question, so it runs once per image; each question continues from its cache.
+        ``i`` (default: the i-th); ``reading``: the images are reading views (crops). The image
+        part of the prompt comes first and is the same for every question, so it runs once per
+        image; each question continues from its cache.
         """
         from transformers import DynamicCache
 
@@ -425,7 +523,7 @@ class SceneDescriber(nn.Module):
         vision_end = SPECIAL_IDS["<|vision_end|>"]
         suffixes, starts, prefix = [], [], None
         for text, answer in zip(prompts, answers, strict=True):
-            full = self.prompt_ids(text, views)
+            full = self.prompt_ids(text, views, reading)
             cut = len(full) - full[::-1].index(vision_end)  # just after the last image
             if prefix is None:
                 prefix = full[:cut]
@@ -440,9 +538,9 @@ class SceneDescriber(nn.Module):
         targets = torch.full_like(ids, -100)
         for i, (seq, start) in enumerate(zip(suffixes, starts, strict=True)):
             targets[i, start - 1 : len(seq) - 1] = self.head_index(ids[i, start : len(seq)])
-        pixels = self.encoder.pixel_inputs(images, self.image_size)
+        pixels = self.encoder.pixel_inputs(images, self.view_size(reading))
         model = self.encoder.backbone
-        with self.active():
+        with self.active(reading):
             cache = DynamicCache()
             inputs = self._backbone_inputs(pixels["image_grid_thw"], pre_ids, pre_mask)
             model(**{**inputs, **pixels}, past_key_values=cache, use_cache=True, return_dict=True)
@@ -471,13 +569,17 @@ class SceneDescriber(nn.Module):
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
         generator: torch.Generator | None = None,
+        read: bool = False,
     ) -> list[str]:
         """Answers to ``prompts`` (one per sample of uint8 images [B, (V,) H, W, 3]).
 
         Greedy when ``temperature`` is 0, else sampling at that temperature; at most
         ``max_new_tokens`` tokens each; a sample stops at its first end-of-turn token.
+        ``read`` (OCR): answer from the reading view of each image when the describer has one.
         """
-        scored = self.generate_scored(images, prompts, max_new_tokens, temperature, generator)
+        scored = self.generate_scored(
+            images, prompts, max_new_tokens, temperature, generator, read
+        )
         return [answer.text for answer in scored]
 
     @torch.inference_mode()
@@ -488,6 +590,7 @@ class SceneDescriber(nn.Module):
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
         generator: torch.Generator | None = None,
+        read: bool = False,
     ) -> list[ScoredAnswer]:
         """:meth:`generate`'s answers with each one's confidence: the geometric mean of the
         probabilities the head gave the answer's tokens and its end-of-turn token (softmax at
@@ -501,16 +604,21 @@ class SceneDescriber(nn.Module):
         limit = self.cfg.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
         if limit < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {limit}")
+        reading = read and self.reads
+        if reading:
+            if images.shape[1] != 1:
+                raise ValueError("the reading view reads one image per sample")
+            images = self.reading_views(images, self.locate(images))[:, None]
         views = images.shape[1]
-        ids, mask = self._batch([self.prompt_ids(p, views) for p in prompts], left=True)
+        ids, mask = self._batch([self.prompt_ids(p, views, reading) for p in prompts], left=True)
         b = ids.shape[0]
         stops = torch.tensor(self.stop_ids, device=ids.device)
         out_tokens = torch.zeros((b, 0), dtype=torch.long, device=ids.device)
         done = torch.zeros(b, dtype=torch.bool, device=ids.device)
         log_prob = torch.zeros(b, device=ids.device)  # summed over each answer's tokens
         counted = torch.zeros(b, device=ids.device)
-        with self.active():
-            pixels = self.encoder.pixel_inputs(images, self.image_size)
+        with self.active(reading):
+            pixels = self.encoder.pixel_inputs(images, self.view_size(reading))
             inputs = {**self._backbone_inputs(pixels["image_grid_thw"], ids, mask), **pixels}
             next_pos = inputs["position_ids"].amax(dim=(0, 2)) + 1  # [B] first answer position
             cache = DynamicCache()
@@ -599,6 +707,8 @@ class SceneDescriber(nn.Module):
     def close(self) -> None:
         """Remove the hooks from the shared backbone (the grasp model is left as it was)."""
         self.lora.remove()
+        if self.reads:
+            self.reader.remove()
         for handle in self._embed_handles:
             handle.remove()
         self._embed_handles = []
