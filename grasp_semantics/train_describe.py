@@ -37,6 +37,7 @@ from grasp_semantics.data.questions import (
     NO_TEXT,
     QA,
     corpus,
+    every_label_text,
     label_texts,
     load_describe_data,
     load_describe_layouts,
@@ -354,7 +355,7 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
         loss = describer.loss(images[picked], prompts, answers, index)
         if reading:
             crops, read_answers = reading_batch(
-                describer, full_images, boxes, ocr_answers, label_texts("train"),
+                describer, full_images, boxes, ocr_answers, every_label_text(),
                 cfg.read.ocr_views_per_step, cfg.read, rng,
             )  # fmt: skip
             prompts = [ocr_prompt] * len(read_answers)

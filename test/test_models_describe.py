@@ -361,10 +361,12 @@ def test_locate_moves_the_best_token_centre_by_its_predicted_offset():
     images = torch.from_numpy(_images(2, h=240, w=320))
     with torch.no_grad():
         tokens = describer.visual_tokens(images).float()  # [2, T, D]
-        # a locator whose score is the token's projection on one image's token 7 ...
+        # a (linear) locator whose score is the token's projection on one image's token 7,
+        # with fixed offsets
+        describer.locator = torch.nn.Linear(tokens.shape[-1], 3)
         describer.locator.weight.zero_()
         describer.locator.weight[0] = tokens[0, 7]
-        describer.locator.bias.copy_(torch.tensor([0.0, 0.25, -0.5]))  # ... and fixed offsets
+        describer.locator.bias.copy_(torch.tensor([0.0, 0.25, -0.5]))
     scores = describer.locator_scores(images)
     best = scores[..., 0].argmax(dim=1)
     assert int(best[0]) == int((tokens[0] @ tokens[0, 7]).argmax())

@@ -20,8 +20,10 @@ import dataclasses
 import json
 import math
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -68,6 +70,11 @@ def label_texts(split: str) -> tuple[str, ...]:
         for d, digit in enumerate(LABEL_DIGITS)
         if ((w + d) % 4 == 0) == held_out
     )
+
+
+def every_label_text() -> tuple[str, ...]:
+    """Every (word, digit) label text, whichever split prints it."""
+    return tuple(f"{word} {digit}" for word in LABEL_WORDS for digit in LABEL_DIGITS)
 
 
 def plural(category: str) -> str:
@@ -323,7 +330,7 @@ def describe_sample(scene: Scene, vqa_per_scene: int = 4) -> tuple[Label, list[Q
 
 def corpus() -> list[str]:
     """Every word the prompts and answers can use (a compact vocabulary is built from it)."""
-    texts = [f"{w} {d}" for w in LABEL_WORDS for d in LABEL_DIGITS]
+    texts = [*every_label_text()]
     texts += [NO_TEXT, "yes", "no", "left", "middle", "right", *NUMBERS]
     for cat in CATEGORIES:
         texts += [noun_phrase(c, cat) for c in COLOUR_NAMES]
@@ -406,33 +413,31 @@ def load_describe_data(directory: str | Path) -> list[tuple[int, np.ndarray, lis
     return scenes
 
 
+def _shards_with(directory: str | Path, key: str, what: str) -> Iterator[Any]:
+    """Each (open) shard of ``directory``, checked to carry ``key`` (``what`` it holds)."""
+    for path in _shards(directory):
+        with np.load(path) as data:
+            if key not in data.files:
+                raise ValueError(
+                    f"{path} predates {what} in describe shards: delete {directory} "
+                    "(or pick a new data.cache_dir) and the scenes are generated again"
+                )
+            yield data
+
+
 def load_describe_layouts(directory: str | Path) -> list[tuple[np.ndarray, list[tuple[str, str]]]]:
     """(object index per pixel [H, W], -1 and below: no object; (category, colour) of each
     object) of every scene in the shards of ``directory``, in :func:`load_describe_data`'s
     order."""
     layouts = []
-    for path in _shards(directory):
-        with np.load(path) as data:
-            if "mask" not in data.files:
-                raise ValueError(
-                    f"{path} predates object masks in describe shards: delete {directory} "
-                    "(or pick a new data.cache_dir) and the scenes are generated again"
-                )
-            for mask, objects in zip(data["mask"], data["objects"], strict=True):
-                layouts.append((mask, [tuple(o) for o in json.loads(str(objects))]))
+    for data in _shards_with(directory, "mask", "object masks"):
+        for mask, objects in zip(data["mask"], data["objects"], strict=True):
+            layouts.append((mask, [tuple(o) for o in json.loads(str(objects))]))
     return layouts
 
 
 def load_label_boxes(directory: str | Path) -> np.ndarray:
     """Sticker box [N, 4] (top, left, bottom, right; ``NO_BOX`` where none) of every scene in
     the shards of ``directory``, in :func:`load_describe_data`'s order."""
-    boxes = []
-    for path in _shards(directory):
-        with np.load(path) as data:
-            if "label_box" not in data.files:
-                raise ValueError(
-                    f"{path} predates label boxes in describe shards: delete {directory} "
-                    "(or pick a new data.cache_dir) and the scenes are generated again"
-                )
-            boxes.append(data["label_box"].astype(np.int64))
-    return np.concatenate(boxes)
+    boxes = [data["label_box"] for data in _shards_with(directory, "label_box", "label boxes")]
+    return np.concatenate(boxes).astype(np.int64)

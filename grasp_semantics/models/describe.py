@@ -62,11 +62,6 @@ VISION_LORA_TARGETS: tuple[str, ...] = (
 )
 
 
-def is_vision_module(name: str) -> bool:
-    """Whether a backbone module name lies in the vision tower."""
-    return "visual" in name.split(".")
-
-
 def task_prompt(task: str, prompt: str = "") -> str:
     """The text sent with the image: a task's default prompt (plus ``prompt`` as an extra
     instruction), or the question itself for ``vqa``. Raises ValueError on a bad request."""
@@ -96,14 +91,17 @@ class DescribeConfig:
     image_size: tuple[int, int] | None = None
     # The reading view (OCR): a crop of ``reading_crop`` (H, W) pixels of the full-resolution
     # image around the label the locator finds on the visual tokens, magnified
-    # ``reading_zoom`` times and encoded with vision adapters of its own (rank
-    # ``reading_lora_r``): a label's digit is a fraction of one patch at the describe input
-    # size. None: OCR reads the whole image as the other tasks do.
+    # ``reading_zoom`` times and read with adapters of its own: on the vision tower
+    # (``reading_targets``, rank ``reading_lora_r``; a label's digit is a fraction of one patch
+    # at the describe input size) and on the language model (``reading_text_targets``, at
+    # ``lora_r``; so that reading does not share the scene questions' adapters). None: OCR
+    # reads the whole image as the other tasks do.
     reading_crop: tuple[int, int] | None = None
     reading_zoom: int = 2
     reading_lora_r: int = 128
     reading_lora_alpha: float = 256.0
     reading_targets: tuple[str, ...] = VISION_LORA_TARGETS
+    reading_text_targets: tuple[str, ...] = TEXT_LORA_TARGETS
     base_fingerprint: str | None = None  # of the grasp backbone the adapters were trained on
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +115,9 @@ class DescribeConfig:
         if unknown:
             raise ValueError(f"describe config: unknown keys {sorted(unknown)}")
         data = dict(data)
-        for key in ("lora_targets", "image_size", "reading_crop", "reading_targets"):
+        keys = ("lora_targets", "image_size", "reading_crop", "reading_targets",
+                "reading_text_targets")  # fmt: skip
+        for key in keys:
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -182,6 +182,7 @@ class HookedLoRA(nn.Module):
         self.down = nn.ModuleDict()
         self.up = nn.ModuleDict()
         self._handles = []
+        self.names: set[str] = set()  # the adapted modules' names
         for name, module in model.named_modules():
             dims = _lora_dims(module)
             if dims is None or not any(fnmatch.fnmatchcase(name, p) for p in patterns):
@@ -192,6 +193,7 @@ class HookedLoRA(nn.Module):
             nn.init.kaiming_uniform_(self.down[key].weight, a=5**0.5)
             nn.init.zeros_(self.up[key].weight)
             self._handles.append(module.register_forward_hook(self._hook(key, name, gate)))
+            self.names.add(name)
         if patterns and not self._handles:
             raise ValueError(
                 f"no linear layer or patch embedding matches the LoRA targets {list(patterns)}"
@@ -277,6 +279,7 @@ class SceneDescriber(nn.Module):
         encoder.token_grid(self.image_size)
         self.switch = _Switch()  # describing (this thread)
         self.reading = _Switch()  # encoding a reading view (this thread)
+        self._read_names: set[str] = set()  # modules the reading adapters adapt
         backbone = encoder.backbone
         self.lora = HookedLoRA(
             backbone, self.cfg.lora_targets, self.cfg.lora_r, self.cfg.lora_alpha, self._scene_gate
@@ -285,16 +288,27 @@ class SceneDescriber(nn.Module):
         if self.cfg.reading_crop is not None:
             self.reading_size = self._reading_size()
             encoder.token_grid(self.reading_size)
+            reading = lambda name: self.switch.on and self.reading.on  # noqa: E731
             self.reader = HookedLoRA(
                 backbone,
                 self.cfg.reading_targets,
                 self.cfg.reading_lora_r,
                 self.cfg.reading_lora_alpha,
-                lambda name: self.switch.on and self.reading.on,
+                reading,
             )
+            self.reader_text = HookedLoRA(
+                backbone,
+                self.cfg.reading_text_targets,
+                self.cfg.lora_r,
+                self.cfg.lora_alpha,
+                reading,
+            )
+            self._read_names = self.reader.names | self.reader_text.names
             # per visual token of the scene view: [label score, row and column offset of the
             # label's centre from the token's centre, in tokens]
-            self.locator = nn.Linear(hidden, 3)
+            self.locator = nn.Sequential(
+                nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, 3)
+            )
         self.stop_ids = [SPECIAL_IDS[t] for t in STOP_TOKENS]
         self.compact = encoder.compact is not None
         if self.compact:
@@ -322,9 +336,9 @@ class SceneDescriber(nn.Module):
         self._pending: torch.Tensor | None = None
 
     def _scene_gate(self, name: str) -> bool:
-        """The main adapters act while describing, except on the vision tower while it
-        encodes a reading view (which has adapters of its own)."""
-        return self.switch.on and not (self.reading.on and is_vision_module(name))
+        """The main adapters act while describing, except, while reading, on the modules the
+        reading adapters adapt."""
+        return self.switch.on and not (self.reading.on and name in self._read_names)
 
     def _reading_size(self) -> tuple[int, int]:
         crop, zoom = self.cfg.reading_crop, int(self.cfg.reading_zoom)
@@ -709,6 +723,7 @@ class SceneDescriber(nn.Module):
         self.lora.remove()
         if self.reads:
             self.reader.remove()
+            self.reader_text.remove()
         for handle in self._embed_handles:
             handle.remove()
         self._embed_handles = []
