@@ -391,11 +391,16 @@ def test_ocr_reads_the_reading_view_with_its_own_adapters(tmp_path):
     scene = describer.generate(images, prompt, max_new_tokens=5)
     grasp_before = model.encoder(images, ["pick up the mug"] * 2).tokens
     with torch.no_grad():  # the reading adapters change the reading answers only
-        for p in describer.reader.parameters():
+        for p in [*describer.reader.parameters(), *describer.reader_text.parameters()]:
             p.mul_(-3.0)
     assert describer.generate(images, prompt, max_new_tokens=5) == scene
     reread = describer.generate_scored(images, prompt, max_new_tokens=5, read=True)
     assert [a.text for a in reread] != [a.text for a in read]
+    with torch.no_grad():  # and the scene adapters the scene answers only
+        for p in describer.lora.parameters():
+            p.mul_(-3.0)
+    assert describer.generate(images, prompt, max_new_tokens=5) != scene
+    assert describer.generate_scored(images, prompt, max_new_tokens=5, read=True) == reread
     model.encoder.clear_cache()
     torch.testing.assert_close(
         model.encoder(images, ["pick up the mug"] * 2).tokens, grasp_before, rtol=0, atol=0
