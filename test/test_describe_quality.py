@@ -18,18 +18,19 @@ from grasp_semantics.predictor import DEFAULT_WEIGHTS, GraspPredictor
 
 torch.set_num_threads(1)
 # What 12 held-out scenes (seeds 20,100,000...) must reach; measured there with the head
-# trained with the alignment phase on the stage-5 grasp weights: caption token F1 0.67 (exact
-# match 0.08), vqa 0.42 / 0.54, ocr 0.50 / 0.54 (exact match / token F1). OCR is right mostly
-# on the images without a label (it answers "no text" to nearly every image).
+# that reads labels through its reading view: caption token F1 0.74 (exact match 0.17), vqa
+# 0.47 / 0.59, ocr 0.75 / 0.83 (exact match / token F1), and on the 5 of them with a label
+# 0.40 / 0.60 (2 read whole; the previous head, without a reading view: 0 / 0.07 on 100).
 THRESHOLDS = {
     "caption": {"token_f1": 0.5},
     "vqa": {"exact_match": 0.3, "token_f1": 0.4},
-    "ocr": {"exact_match": 0.4, "token_f1": 0.4},
+    "ocr": {"exact_match": 0.5, "token_f1": 0.5},
+    "ocr_label": {"exact_match": 0.2, "token_f1": 0.3},
 }
 # How much better the answers are from a scene's own image than from the next scene's (the
-# same questions): measured 0.28 caption token F1 and 0.20 VQA token F1 on those scenes. A head
-# answering from the data's priors scores the same on both.
-IMAGE_GAIN = {"caption": 0.15, "vqa": 0.1}
+# same questions): measured 0.39 caption token F1, 0.25 VQA token F1 and 0.50 on the labels'
+# OCR on those scenes. A head answering from the data's priors scores the same on both.
+IMAGE_GAIN = {"caption": 0.15, "vqa": 0.1, "ocr_label": 0.25}
 
 
 def test_shipped_default_stays_small_and_carries_a_describe_head() -> None:
@@ -63,7 +64,7 @@ def figures() -> dict:
 
 @pytest.mark.parametrize("task", sorted(THRESHOLDS))
 def test_held_out_figures(figures: dict, task: str) -> None:
-    assert figures[task]["items"] >= 8
+    assert figures[task]["items"] >= (5 if task == "ocr_label" else 8)
     for metric, least in THRESHOLDS[task].items():
         assert figures[task][metric] >= least, figures[task]
 
@@ -75,7 +76,7 @@ def test_answers_come_from_the_image(figures: dict, task: str) -> None:
 
 
 # Confidence AUROC (right against wrong answers, exact match) the same 12 scenes must reach:
-# measured 0.69 on their 53 VQA items and 0.89 on their 12 OCR items (0.70 and 0.90 on the
+# measured 0.62 on their 53 VQA items and 0.81 on their 12 OCR items (0.67 and 0.75 on the
 # README's 100 scenes). 0.5 would mean the confidence says nothing.
 CONFIDENCE_AUROC = {"vqa": 0.6, "ocr": 0.75}
 
