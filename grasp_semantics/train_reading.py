@@ -59,6 +59,16 @@ class DescribeReadConfig:
 
 
 # ---------------------------------------------------------------------------- the locator
+def box_centres(boxes: np.ndarray) -> np.ndarray:
+    """(row, col) centres [N, 2] of boxes [N, 4] (top, left, bottom, right)."""
+    return (boxes[:, :2] + boxes[:, 2:]) / 2.0
+
+
+def label_in_view(windows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Whether each sticker box [N, 4] lies whole in its reading window [N, 4]."""
+    return (boxes[:, :2] >= windows[:, :2]).all(1) & (boxes[:, 2:] <= windows[:, 2:]).all(1)
+
+
 def locator_targets(
     boxes: np.ndarray, image_shape: tuple[int, int], grid: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,8 +77,7 @@ def locator_targets(
     none) and the centre's (row, col) offset [N, 2] from that token's centre, in tokens."""
     rows, cols = grid
     h, w = image_shape
-    centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
-    cell = centre / np.array([h, w]) * np.array([rows, cols])  # in tokens
+    cell = box_centres(boxes) / np.array([h, w]) * np.array([rows, cols])  # in tokens
     index = np.clip(np.floor(cell), 0, np.array([rows - 1, cols - 1])).astype(np.int64)
     token = np.where(boxes[:, 0] >= 0, index[:, 0] * cols + index[:, 1], -1)
     offset = cell - index - 0.5
@@ -87,18 +96,6 @@ def locator_loss(scores: torch.Tensor, token: torch.Tensor, offset: torch.Tensor
     return F.cross_entropy(scores[..., 0], token) + F.l1_loss(picked, offset)
 
 
-def reading_windows(
-    describer: SceneDescriber, centres: torch.Tensor, image_shape: tuple[int, int]
-) -> np.ndarray:
-    """The (top, left, bottom, right) [B, 4] windows ``SceneDescriber.reading_views`` crops
-    around ``centres`` [B, 2] in images of ``image_shape``."""
-    h, w = describer.cfg.reading_crop
-    centre = centres.cpu().numpy()
-    top = np.clip(np.round(centre[:, 0] - h / 2), 0, max(image_shape[0] - h, 0))
-    left = np.clip(np.round(centre[:, 1] - w / 2), 0, max(image_shape[1] - w, 0))
-    return np.stack([top, left, top + h, left + w], 1).astype(np.int64)
-
-
 @torch.no_grad()
 def located_fraction(describer: SceneDescriber, images: np.ndarray, boxes: np.ndarray) -> float:
     """Fraction of the labelled ones among full-size uint8 ``images`` [N, H, W, 3] whose whole
@@ -110,10 +107,8 @@ def located_fraction(describer: SceneDescriber, images: np.ndarray, boxes: np.nd
     for start in range(0, len(labelled), 16):
         chunk = labelled[start : start + 16]
         centres = describer.locate(torch.from_numpy(images[chunk]))
-        window = reading_windows(describer, centres, images.shape[1:3])
-        box = boxes[chunk]
-        inside = (box[:, :2] >= window[:, :2]).all(1) & (box[:, 2:] <= window[:, 2:]).all(1)
-        hits += int(inside.sum())
+        windows = describer.reading_windows(centres, images.shape[1:3]).numpy()
+        hits += int(label_in_view(windows, boxes[chunk]).sum())
     return hits / len(labelled)
 
 
@@ -286,9 +281,8 @@ def reading_batch(
         kind = kinds[len(crops) % len(kinds)]
         if kind == 0:
             i = labelled[rng.integers(len(labelled))]
-            top, left, bottom, right = boxes[i]
             shift = rng.uniform(-cfg.jitter, cfg.jitter, 2) * np.array([h / rows, w / cols])
-            centre = torch.tensor([[(top + bottom) / 2 + shift[0], (left + right) / 2 + shift[1]]])
+            centre = torch.from_numpy(box_centres(boxes[i : i + 1]) + shift)
             view = describer.reading_views(torch.from_numpy(images[i : i + 1]), centre)[0]
             crops.append(view.numpy())
             answers.append(labels[i])

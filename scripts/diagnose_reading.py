@@ -19,7 +19,7 @@ from grasp_semantics.data.scene import generate_scene
 from grasp_semantics.describe import load_describer
 from grasp_semantics.evaluate_describe import EVAL_SEED, exact_match
 from grasp_semantics.models.describe import task_prompt
-from grasp_semantics.train_reading import reading_windows
+from grasp_semantics.train_reading import box_centres, label_in_view
 
 
 def main() -> None:
@@ -38,10 +38,10 @@ def main() -> None:
     boxes = np.array([label.sticker.box for label in labels])
     prompt = [task_prompt("ocr")] * len(labels)
     located = describer.locate(images)
-    windows = reading_windows(describer, located, tuple(images.shape[1:3]))
-    inside = (boxes[:, :2] >= windows[:, :2]).all(1) & (boxes[:, 2:] <= windows[:, 2:]).all(1)
+    windows = describer.reading_windows(located, images.shape[1:3]).numpy()
+    inside = label_in_view(windows, boxes)
     read = describer.generate(images, prompt, read=True)
-    on_label = torch.from_numpy((boxes[:, :2] + boxes[:, 2:]) / 2.0).float()  # (row, col)
+    on_label = torch.from_numpy(box_centres(boxes)).float()
     describer.locate = lambda _: on_label  # read again, with the crop centred on the label
     at_label = describer.generate(images, prompt, read=True)
     for label, found, answer, oracle in zip(labels, inside, read, at_label, strict=True):

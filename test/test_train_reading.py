@@ -24,7 +24,6 @@ from grasp_semantics.train_reading import (
     locator_loss,
     locator_targets,
     reading_batch,
-    reading_windows,
 )
 
 torch.set_num_threads(1)
@@ -92,9 +91,10 @@ def test_reading_windows_are_the_crops_reading_views_takes(describer):
     images = torch.from_numpy(rng.integers(0, 256, (5, 120, 200, 3), dtype=np.uint8))
     centres = torch.tensor([[60.0, 100.0], [0.0, 0.0], [119.0, 199.0], [30.4, 150.6], [70, 10]])
     views = describer.reading_views(images, centres)
-    for i, (top, left, bottom, right) in enumerate(
-        reading_windows(describer, centres, (120, 200))
-    ):
+    windows = describer.reading_windows(centres, (120, 200))
+    # a 64 x 96 window centred where it fits, moved inside the image at its edges
+    assert windows[:3].tolist() == [[28, 52, 92, 148], [0, 0, 64, 96], [56, 104, 120, 200]]
+    for i, (top, left, bottom, right) in enumerate(windows):
         assert torch.equal(views[i], images[i, top:bottom, left:right])
 
 

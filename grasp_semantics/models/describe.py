@@ -497,18 +497,26 @@ class SceneDescriber(nn.Module):
         size = torch.tensor(images.shape[1:3], dtype=offset.dtype, device=offset.device)
         return cell / grid * size
 
+    def reading_windows(self, centres: torch.Tensor, image_shape: Sequence[int]) -> torch.Tensor:
+        """The (top, left, bottom, right) windows [B, 4] of ``reading_crop`` pixels centred on
+        ``centres`` [B, 2] (row, col) as far as images of ``image_shape`` (H, W) allow."""
+        h, w = (int(v) for v in self.cfg.reading_crop)
+        corner = torch.round(centres.double().cpu() - torch.tensor([h / 2, w / 2]))
+        top = corner[:, 0].clamp(0, max(int(image_shape[0]) - h, 0))
+        left = corner[:, 1].clamp(0, max(int(image_shape[1]) - w, 0))
+        return torch.stack([top, left, top + h, left + w], dim=1).long()
+
     def reading_views(self, images: Any, centres: torch.Tensor) -> torch.Tensor:
-        """Crops [B, h, w, 3] (``reading_crop``) of uint8 images [B, H, W, 3] centred on
-        ``centres`` [B, 2] (row, col) as far as the image allows; an image smaller than the
-        crop is padded with black."""
+        """Crops [B, h, w, 3] (``reading_crop``) of uint8 images [B, H, W, 3]: their
+        :meth:`reading_windows` around ``centres``; an image smaller than the crop is padded
+        with black."""
         images = as_image_batch(images)[:, 0]
         h, w = (int(v) for v in self.cfg.reading_crop)
-        b, height, width = images.shape[:3]
-        out = torch.zeros((b, h, w, 3), dtype=torch.uint8, device=images.device)
-        for i, (row, col) in enumerate(centres.tolist()):
-            top = min(max(round(row - h / 2), 0), max(height - h, 0))
-            left = min(max(round(col - w / 2), 0), max(width - w, 0))
-            crop = images[i, top : top + h, left : left + w]
+        out = torch.zeros((images.shape[0], h, w, 3), dtype=torch.uint8, device=images.device)
+        for i, (top, left, bottom, right) in enumerate(
+            self.reading_windows(centres, images.shape[1:3]).tolist()
+        ):
+            crop = images[i, top:bottom, left:right]
             out[i, : crop.shape[0], : crop.shape[1]] = crop
         return out
 
