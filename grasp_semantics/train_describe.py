@@ -238,27 +238,27 @@ def alignment_accuracy(
     }
 
 
+def held_out_scenes(cfg: DescribeTrainConfig) -> tuple[Path, np.ndarray]:
+    """The shard directory of the held-out scenes the figures are scored on (rendered there
+    if missing) and their full-size images [N, H, W, 3]."""
+    eval_dir = Path(cfg.data.cache_dir) / cfg.data.eval_split
+    prepare_describe_data(eval_dir, cfg.data.eval_split, cfg.data.eval_scenes,
+                          cfg.data.eval_seed, progress=False)  # fmt: skip
+    scenes = load_describe_data(eval_dir)[: cfg.data.eval_scenes]
+    return eval_dir, np.stack([image for _, image, _ in scenes])
+
+
 def held_out_alignment(
-    describer: SceneDescriber, readout: torch.nn.Linear, cfg: DescribeTrainConfig
+    describer: SceneDescriber,
+    readout: torch.nn.Linear,
+    cfg: DescribeTrainConfig,
+    eval_dir: Path,
+    eval_images: np.ndarray,
 ) -> dict[str, float]:
-    """:func:`alignment_accuracy` on the held-out scenes the figures are scored on."""
-    eval_dir = Path(cfg.data.cache_dir) / cfg.data.eval_split
-    prepare_describe_data(eval_dir, cfg.data.eval_split, cfg.data.eval_scenes,
-                          cfg.data.eval_seed, progress=False)  # fmt: skip
-    scenes = load_describe_data(eval_dir)[: cfg.data.eval_scenes]
-    images = model_size_images(describer, np.stack([image for _, image, _ in scenes]))
-    labels = layout_labels(describer, eval_dir, len(scenes), cfg.align.min_fraction)
+    """:func:`alignment_accuracy` on the held-out scenes (:func:`held_out_scenes`)."""
+    images = model_size_images(describer, eval_images)
+    labels = layout_labels(describer, eval_dir, len(eval_images), cfg.align.min_fraction)
     return alignment_accuracy(describer, readout, images, labels)
-
-
-def held_out_scenes(cfg: DescribeTrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Full-size images [N, H, W, 3] and label boxes [N, 4] of the held-out scenes."""
-    eval_dir = Path(cfg.data.cache_dir) / cfg.data.eval_split
-    prepare_describe_data(eval_dir, cfg.data.eval_split, cfg.data.eval_scenes,
-                          cfg.data.eval_seed, progress=False)  # fmt: skip
-    scenes = load_describe_data(eval_dir)[: cfg.data.eval_scenes]
-    boxes = load_label_boxes(eval_dir)[: len(scenes)]
-    return np.stack([image for _, image, _ in scenes]), boxes
 
 
 def _ocr_answer(items: list[QA]) -> str:
@@ -306,6 +306,8 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     describer.train()
     started = time.perf_counter()
     alignment, glyphs, located = None, None, None
+    if cfg.align.steps > 0 or describer.reads:
+        eval_dir, eval_images = held_out_scenes(cfg)
     if describer.reads:
         boxes = load_label_boxes(data_dir)[: len(scenes)]
         grid = describer.encoder.token_grid(describer.image_size)
@@ -313,12 +315,12 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     if cfg.align.steps > 0:
         labels = layout_labels(describer, data_dir, len(scenes), cfg.align.min_fraction)
         readout = align_vision(describer, images, labels, cfg.align, rng, log, cfg.log_every)
-        alignment = held_out_alignment(describer, readout, cfg)
+        alignment = held_out_alignment(describer, readout, cfg, eval_dir, eval_images)
         log({"phase": "align", "held_out": alignment})
     if describer.reads and cfg.read.glyph_steps > 0:
         unlabelled = full_images[boxes[:, 0] < 0]
         eval_crops = glyph_batch(
-            describer, held_out_scenes(cfg)[0], label_texts(cfg.data.eval_split), 120,
+            describer, eval_images, label_texts(cfg.data.eval_split), 120,
             cfg.read.font_sizes, np.random.default_rng(cfg.seed + 1),
         )  # fmt: skip
         glyphs = train_glyphs(
@@ -376,7 +378,7 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     if describer.reads and cfg.read.locator_steps > 0:
         fit_locator(describer, images, token, offset, cfg.read)
     if describer.reads:
-        eval_images, eval_boxes = held_out_scenes(cfg)
+        eval_boxes = load_label_boxes(eval_dir)[: len(eval_images)]
         located = located_fraction(describer, eval_images, eval_boxes)
         log({"phase": "locator", "held_out_located": located})
     log_file.close()
