@@ -5,7 +5,9 @@ directory, ``"default"`` for the shipped weights, or a registry flavour with ran
 ``predict(rgb, points, instruction, intrinsics=None)`` validates the inputs, samples a fixed
 number of points (static shapes), runs the network under ``torch.inference_mode()`` and returns
 a :class:`Prediction` with per-stage timings. The encoder output is cached per (image,
-instruction), so a robot re-planning on the same view does not rerun the backbone.
+instruction), so a robot re-planning on the same view does not rerun the backbone, and the
+point network's per (cloud, image, intrinsics), so a new instruction on a cloud already seen
+does not resample it or rerun PointNet++.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import numpy as np
 import torch
 from threadpoolctl import ThreadpoolController
 
+from .models.cache import ContentCache, content_key
 from .models.config import FLAVOURS
 from .models.grasp_net import CONFIG_FILE, GraspNet
 from .models.grasp_scorer import SCORER_DIR, GraspScorer
 from .models.heads import contact_probability, decode_grasps
 from .models.pointnet2 import sample_indices
-from .models.semantics_qwen import resolve_dtype
+from .models.semantics_qwen import image_key, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ MIN_POINTS = 32
 # collision tolerance and the grasp scorer see the density they were tuned and trained at,
 # and the cost stops growing with the sensor's resolution.
 MAX_CLOUD_POINTS = 40_000
+POINT_CACHE_SIZE = 4  # point-network results kept per (cloud, image, intrinsics)
 
 
 @dataclass
@@ -65,6 +69,15 @@ class Prediction:
     timings: dict[str, float] = field(default_factory=dict)  # stage → ms
 
 
+@dataclass
+class PointSample:
+    """What the point path made of one input cloud: reused whole when the cloud comes again."""
+
+    cloud: np.ndarray  # [P, 3] the thinned cloud grasps are planned on
+    points: np.ndarray  # [M, 3] the network's fixed-size sample of it
+    features: torch.Tensor | None = None  # [M, C] PointNet++ output (None until computed)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -83,6 +96,7 @@ class GraspPredictor:
         compile: bool = False,
         scorer: GraspScorer | None = None,
         max_cloud_points: int | None = MAX_CLOUD_POINTS,
+        point_cache_size: int = POINT_CACHE_SIZE,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -95,6 +109,8 @@ class GraspPredictor:
         self.num_points = model.cfg.pointnet.num_points
         self.max_cloud_points = max_cloud_points  # None: every point is kept
         self.seed = seed
+        self.point_cache: ContentCache[PointSample] = ContentCache(point_cache_size)
+        self.point_net_calls = 0  # samples PointNet++ has run on (tests, cache statistics)
         # Decoding's numpy calls are small: on one BLAS thread, since idle OpenBLAS workers
         # spin after each call and take the cores from torch's threads in the next stages
         # (None: numpy's default; the bench times both).
@@ -117,8 +133,13 @@ class GraspPredictor:
         k = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], dtype=np.float32)
         for _ in range(runs):
             self.predict(rgb, points, "pick up the object", intrinsics=k)
-        self.model.encoder.clear_cache()
+        self.clear_caches()
         return time.perf_counter() - start
+
+    def clear_caches(self) -> None:
+        """Forget every cached encoder and point-network result."""
+        self.model.encoder.clear_cache()
+        self.point_cache.clear()
 
     @classmethod
     def from_pretrained(
@@ -129,6 +150,7 @@ class GraspPredictor:
         compile: bool = False,
         scorer: bool = True,
         max_cloud_points: int | None = MAX_CLOUD_POINTS,
+        point_cache_size: int = POINT_CACHE_SIZE,
     ) -> GraspPredictor:
         """A checkpoint directory, ``"default"`` (``grasp_semantics/weights/default``) or a
         registry flavour name (random weights, for tests and benchmarks). ``compile``:
@@ -136,7 +158,8 @@ class GraspPredictor:
         :meth:`warm_up` before timing-critical use). ``scorer``: rank planned grasps with the
         checkpoint's grasp scorer (``grasp_scorer/`` in its directory) when it has one; False
         ranks them by the planner's quality. ``max_cloud_points``: see :meth:`thin_cloud`
-        (None keeps every point)."""
+        (None keeps every point). ``point_cache_size``: point-network results kept for clouds
+        that come again (0: none)."""
         name = str(name_or_dir)
         path = DEFAULT_WEIGHTS if name == "default" else Path(name).expanduser()
         grasp_scorer = None
@@ -160,7 +183,7 @@ class GraspPredictor:
             )
         return cls(
             model, device=device, dtype=dtype, compile=compile, scorer=grasp_scorer,
-            max_cloud_points=max_cloud_points,
+            max_cloud_points=max_cloud_points, point_cache_size=point_cache_size,
         )  # fmt: skip
 
     # ------------------------------------------------------------ validation
@@ -270,6 +293,49 @@ class GraspPredictor:
         rng = np.random.default_rng(self.seed)
         return points[sample_indices(points, self.num_points, rng, ordered=False)]
 
+    # ------------------------------------------------------------ point path
+    def _point_samples(
+        self, clouds: list[np.ndarray], image_keys: list[str], ks: list[np.ndarray | None]
+    ) -> list[PointSample]:
+        """Each cloud's thinned cloud and network sample: from the point cache for a cloud seen
+        before (with the same image and intrinsics when the network reads point colours), else
+        made now (its features still None)."""
+        colour = self.model.cfg.pointnet.colour
+        samples = []
+        for cloud, key, k in zip(clouds, image_keys, ks, strict=True):
+            settings = f"{self.num_points} {self.max_cloud_points} {self.seed}"
+            seen_as = (key, k) if colour else (None, None)  # what the colours are read from
+            cache_key = content_key(cloud, settings, *seen_as)
+            sample = self.point_cache.get(cache_key)
+            if sample is None:
+                thinned = self.thin_cloud(cloud)
+                if thinned is cloud:  # the caller's array: kept as it is now, not as it may be
+                    thinned = cloud.copy()
+                sample = PointSample(thinned, self.sample_points(thinned))
+                self.point_cache.put(cache_key, sample)
+            samples.append(sample)
+        return samples
+
+    def _point_features(
+        self,
+        samples: list[PointSample],
+        xyz: torch.Tensor,
+        images: torch.Tensor,
+        intrinsics: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """PointNet++ features [B, M, C] of the samples (``xyz`` [B, M, 3] their points), run
+        only on those without features yet, which keep theirs for next time."""
+        todo = [i for i, sample in enumerate(samples) if sample.features is None]
+        if todo:
+            rows = torch.tensor(todo, device=xyz.device)
+            k_rows = None if intrinsics is None else intrinsics[rows]
+            inputs = self.model.point_inputs(xyz[rows], images[rows], k_rows)
+            feats = self.model.point_features(xyz[rows], inputs)
+            self.point_net_calls += len(todo)
+            for j, i in enumerate(todo):
+                samples[i].features = feats[j]
+        return torch.stack([sample.features for sample in samples])
+
     # ------------------------------------------------------------ inference
     @contextmanager
     def _timer(self, timings: dict[str, float], stage: str):
@@ -314,19 +380,19 @@ class GraspPredictor:
             texts = [self.check_instruction(t) for t in instructions]
             ks = [self._check_intrinsics(k) for k in intrinsics]
             image_t = torch.from_numpy(np.stack(images)).to(self.device)  # [B, V, H, W, 3]
+            image_keys = [image_key(views) for views in image_t]  # for both caches
         with self._timer(timings, "encoder"):
-            enc = self.model.encode(image_t, texts, cached=True)
+            enc = self.model.encode(image_t, texts, cached=True, image_keys=image_keys)
         with self._timer(timings, "point_sampling"):
-            clouds = [self.thin_cloud(c) for c in clouds]  # planned on below, too
-            sampled = np.stack([self.sample_points(c) for c in clouds])  # [B, M, 3]
+            if any(k is None for k in ks) and any(k is not None for k in ks):
+                raise ValueError("give intrinsics for all samples of a batch or none")
+            samples = self._point_samples(clouds, image_keys, ks)
+            clouds = [sample.cloud for sample in samples]  # planned on below, too
+            sampled = np.stack([sample.points for sample in samples])  # [B, M, 3]
             xyz = torch.from_numpy(sampled).to(self.device)
-            k_t = None
-            if ks[0] is not None:
-                if any(k is None for k in ks):
-                    raise ValueError("give intrinsics for all samples of a batch or none")
-                k_t = torch.from_numpy(np.stack(ks)).to(self.device)
+            k_t = None if ks[0] is None else torch.from_numpy(np.stack(ks)).to(self.device)
         with self._timer(timings, "point_net"):
-            feats = self.model.point_features(xyz, self.model.point_inputs(xyz, image_t, k_t))
+            feats = self._point_features(samples, xyz, image_t, k_t)
         with self._timer(timings, "heads"):
             out = self.model.fuse_and_predict(xyz, feats, enc, images[0].shape[1:3], k_t)
             out["contact"] = contact_probability(

@@ -48,9 +48,13 @@ def test_bench_quick_schema(result):
     lat = result["latency_ms"]
     assert lat["end_to_end"]["median"] >= lat["vision_encoder"]["median"]
     assert result["throughput_hz"] > 0 and result["memory"]["peak_rss_mb"] > 0
-    _positive_stats(result["cached"]["cached_ms"])
-    _positive_stats(result["cached"]["uncached_ms"])
-    assert result["cached"]["speedup"] > 0
+    cached = result["cached"]
+    for path in ("cached", "uncached", "points_cached"):
+        _positive_stats(cached[f"{path}_ms"])
+    assert cached["speedup"] > 0 and cached["points_cached_speedup"] > 0
+    # the bound leaves out the uncached call's encoder stage, which is part of the call
+    assert 0 < cached["uncached_encoder_ms"] < cached["uncached_ms"]["median"]
+    assert cached["bound"] > 1
 
 
 def test_bench_input_is_a_held_out_scene_the_planner_plans_on():

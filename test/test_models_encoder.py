@@ -90,6 +90,20 @@ def test_encoder_cache_hit_skips_backbone():
         assert enc.backbone_calls == calls + 1
 
 
+def test_encoder_cache_smaller_than_the_batch_still_answers_every_sample():
+    cfg = get_config("debug_qwen3_vl").encoder
+    cfg.cache_size = 1
+    enc = QwenSemanticsEncoder(cfg).eval()
+    images = _images(3)
+    with torch.inference_mode():
+        enc.encode_cached(images[:1], ["a"])  # cached, then evicted by this batch's misses
+        got = enc.encode_cached(images, ["a", "b", "c"])
+        want = enc(images, ["a", "b", "c"])
+    torch.testing.assert_close(got.global_vec, want.global_vec)
+    torch.testing.assert_close(got.visual_grid, want.visual_grid)
+    assert len(enc._cache) == 1
+
+
 def test_missing_checkpoint_says_what_to_download(tmp_path):
     cfg = get_config("qwen2_5_vl_3b").encoder.backbone
     cfg.checkpoint = str(tmp_path / "absent")

@@ -71,6 +71,91 @@ def test_encoder_cache_reused_across_predictions(predictor):
     assert predictor.model.encoder.backbone_calls == calls
 
 
+@pytest.fixture(scope="module")
+def colour_predictor():
+    """Point colours as network input: the point path depends on the image and intrinsics."""
+    torch.manual_seed(0)
+    cfg = get_config("tiny")
+    cfg.pointnet.num_points = 256
+    cfg.pointnet.colour = True
+    return GraspPredictor(GraspNet(cfg), device="cpu")
+
+
+def _point_net_runs(predictor, rgb, points, instruction, k=K):
+    calls = predictor.point_net_calls
+    prediction = predictor.predict(rgb, points, instruction, intrinsics=k)
+    return predictor.point_net_calls - calls, prediction
+
+
+def test_point_cache_serves_a_new_instruction_on_a_cloud_already_seen(colour_predictor):
+    rgb, points = inputs(seed=7)
+    colour_predictor.clear_caches()
+    assert _point_net_runs(colour_predictor, rgb, points, "stir the soup")[0] == 1
+    backbone = colour_predictor.model.encoder.backbone_calls
+    runs, cached = _point_net_runs(colour_predictor, rgb, points, "pour the water")
+    assert runs == 0 and colour_predictor.model.encoder.backbone_calls == backbone + 1
+    uncached = GraspPredictor(colour_predictor.model, device="cpu", point_cache_size=0)
+    fresh = uncached.predict(rgb, points, "pour the water", intrinsics=K)
+    np.testing.assert_array_equal(cached.points, fresh.points)
+    np.testing.assert_array_equal(cached.contact, fresh.contact)
+    np.testing.assert_array_equal(cached.poses, fresh.poses)
+
+
+def test_point_cache_misses_when_what_the_point_path_reads_changes(colour_predictor):
+    rgb, points = inputs(seed=8)
+    colour_predictor.clear_caches()
+    _point_net_runs(colour_predictor, rgb, points, "cut")
+    assert _point_net_runs(colour_predictor, rgb, points + 0.001, "cut")[0] == 1  # the cloud
+    assert _point_net_runs(colour_predictor, 255 - rgb, points, "cut")[0] == 1  # its colours
+    assert _point_net_runs(colour_predictor, rgb, points, "cut", 1.1 * K)[0] == 1  # projection
+    assert _point_net_runs(colour_predictor, rgb, points, "cut")[0] == 0  # the first, kept
+    colour_predictor.num_points = 128  # the node's num_points parameter
+    try:
+        runs, prediction = _point_net_runs(colour_predictor, rgb, points, "cut")
+    finally:
+        colour_predictor.num_points = 256
+    assert runs == 1 and prediction.points.shape == (128, 3)
+
+
+def test_point_cache_ignores_the_image_when_the_network_reads_no_colours(predictor):
+    rgb, points = inputs(seed=9)
+    predictor.clear_caches()
+    _point_net_runs(predictor, rgb, points, "cut", None)
+    assert _point_net_runs(predictor, 255 - rgb, points, "cut", None)[0] == 0
+
+
+def test_point_cache_keeps_its_own_copy_of_the_cloud(colour_predictor):
+    """A caller reusing one buffer for every frame must not change what was cached."""
+    rgb, points = inputs(seed=10)
+    colour_predictor.clear_caches()
+    buffer = points.copy()
+    _, first = _point_net_runs(colour_predictor, rgb, buffer, "open")
+    buffer += 0.05  # the next frame, written into the same array
+    assert _point_net_runs(colour_predictor, rgb, buffer, "open")[0] == 1
+    buffer -= 0.05
+    buffer[:] = points  # the first frame again, bit for bit
+    runs, again = _point_net_runs(colour_predictor, rgb, buffer, "open")
+    assert runs == 0
+    np.testing.assert_array_equal(first.poses, again.poses)
+
+
+def test_point_cache_is_bounded_and_batches_run_only_their_misses(colour_predictor):
+    small = GraspPredictor(colour_predictor.model, device="cpu", point_cache_size=2)
+    frames = [inputs(seed=20 + i) for i in range(3)]
+    for rgb, points in frames:
+        small.predict(rgb, points, "cut", intrinsics=K)
+    assert len(small.point_cache) == 2  # the oldest dropped
+    calls = small.point_net_calls
+    (rgb0, points0), (rgb2, points2) = frames[0], frames[2]
+    batch = small.predict_batch([rgb2, rgb0], [points2, points0], ["cut", "cut"], [K, K])
+    assert small.point_net_calls == calls + 1  # frame 2 cached, frame 0 evicted
+    single = GraspPredictor(colour_predictor.model, device="cpu", point_cache_size=0)
+    for got, (rgb, points) in zip(batch, (frames[2], frames[0]), strict=True):
+        want = single.predict(rgb, points, "cut", intrinsics=K)
+        np.testing.assert_array_equal(got.points, want.points)
+        np.testing.assert_allclose(got.contact, want.contact, atol=1e-5)
+
+
 def test_predict_batch(predictor):
     (rgb, points), (rgb2, points2) = inputs(seed=1), inputs(n=500, seed=2)
     preds = predictor.predict_batch([rgb, rgb2], [points, points2], ["cut", "open"], max_grasps=3)
@@ -134,11 +219,11 @@ def test_bf16_backbone_on_cpu():
     assert np.isfinite(out.contact).all() and len(out.poses) > 0
 
 
-def test_warm_up_runs_the_configured_sizes_and_leaves_the_cache_empty(predictor):
+def test_warm_up_runs_the_configured_sizes_and_leaves_the_caches_empty(predictor):
     calls = predictor.model.encoder.backbone_calls
     assert predictor.warm_up(runs=1) > 0
     assert predictor.model.encoder.backbone_calls == calls + 1
-    assert not predictor.model.encoder._cache
+    assert not predictor.model.encoder._cache and not predictor.point_cache
 
 
 def test_compile_flag_compiles_the_point_network_and_heads_in_place():

@@ -28,14 +28,17 @@ FRAME = "camera_color_optical_frame"
 STAMPS = itertools.count(100)
 
 
-def scene_inputs(stamp_sec: int, nanosec: int = 0) -> tuple[Image, PointCloud2, CameraInfo]:
-    """A 64x80 image and an organised cloud of a tilted plane in front of the camera."""
+def scene_inputs(
+    stamp_sec: int, nanosec: int = 0, depth: float = 0.6
+) -> tuple[Image, PointCloud2, CameraInfo]:
+    """A 64x80 image and an organised cloud of a tilted plane ``depth`` m in front of the
+    camera."""
     header = Header(frame_id=FRAME)
     header.stamp.sec, header.stamp.nanosec = stamp_sec, nanosec
     rng = np.random.default_rng(stamp_sec)
     rgb = rng.integers(0, 256, size=(64, 80, 3), dtype=np.uint8)
     v, u = np.mgrid[0:64, 0:80]
-    z = 0.6 + 0.002 * v
+    z = depth + 0.002 * v
     points = np.stack([(u - 40) * z / 100, (v - 32) * z / 100, z], axis=-1).reshape(-1, 3)
     info = CameraInfo(header=header, width=80, height=64)
     info.k = [100.0, 0.0, 40.0, 0.0, 100.0, 32.0, 0.0, 0.0, 1.0]
@@ -270,6 +273,35 @@ def test_predict_service_on_given_and_latest_inputs(harness: Harness) -> None:
     image.encoding = "rgb7"
     bad = call(harness.peer, client, PredictGrasps.Request(image=image, cloud=cloud))
     assert not bad.success and "unsupported image encoding 'rgb7'" in bad.message
+    harness.peer.destroy_client(client)
+
+
+def test_a_new_instruction_on_the_same_inputs_reuses_the_point_network(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asking the service about another object in the same frame reuses the point network's
+    output for that cloud (the predictor's point cache), and answers the new instruction."""
+    client = harness.peer.create_client(PredictGrasps, "/grasp_semantics/predict")
+    image, cloud, info = scene_inputs(next(STAMPS), depth=1.5)  # a cloud no other test sends
+    model = harness.node.predictor.model
+    point_net_runs = []  # the depth of the nearest point of each cloud it ran on
+    original = model.point_features
+    monkeypatch.setattr(
+        model,
+        "point_features",
+        lambda xyz, *args, **kwargs: (
+            point_net_runs.append(float(xyz[..., 2].min())) or original(xyz, *args, **kwargs)
+        ),
+    )
+    answers = []
+    for instruction in ("open the bottle", "hand me the mug"):
+        request = PredictGrasps.Request(
+            image=image, cloud=cloud, camera_info=info, instruction=instruction
+        )
+        answers.append(call(harness.peer, client, request))
+        assert answers[-1].success, answers[-1].message
+    assert sum(depth > 1.4 for depth in point_net_runs) == 1  # the first request only
+    assert answers[1].prediction.instruction == "hand me the mug"
     harness.peer.destroy_client(client)
 
 

@@ -56,10 +56,18 @@ class GraspNet(nn.Module):
         return cls(cfg)
 
     # ------------------------------------------------------------ stages
-    def encode(self, images: Any, instructions: list[str], cached: bool = False) -> EncoderOutput:
-        """Semantic features of uint8 images [B, V, H, W, 3] (or [B, H, W, 3]) + instructions."""
+    def encode(
+        self,
+        images: Any,
+        instructions: list[str],
+        cached: bool = False,
+        image_keys: list[str] | None = None,
+    ) -> EncoderOutput:
+        """Semantic features of uint8 images [B, V, H, W, 3] (or [B, H, W, 3]) + instructions;
+        ``cached``: reuse the encoder's output for a seen (image, instruction), the images
+        known by ``image_keys`` when given (see ``QwenSemanticsEncoder.encode_cached``)."""
         if cached:
-            return self.encoder.encode_cached(images, instructions)
+            return self.encoder.encode_cached(images, instructions, image_keys)
         return self.encoder(images, instructions)
 
     def point_inputs(

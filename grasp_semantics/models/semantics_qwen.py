@@ -15,9 +15,7 @@ on the model's device. Only hidden states are computed: the LM head is dropped.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cache import ContentCache, content_key
 from .config import BackboneConfig, EncoderConfig
 from .tokenizer import CHAT_TEMPLATE, SPECIAL_IDS, CompactVocab, load_tokenizer
 
@@ -242,9 +241,8 @@ class QwenSemanticsEncoder(nn.Module):
         self.token_proj = nn.Sequential(
             nn.Linear(dim, cfg.token_dim), nn.GELU(), nn.Linear(cfg.token_dim, cfg.token_dim)
         )
-        self._cache: OrderedDict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = (
-            OrderedDict()
-        )
+        # (image key, instruction) -> (global vector [G], visual grid [V, Hg, Wg, T])
+        self._cache: ContentCache[tuple[torch.Tensor, torch.Tensor]] = ContentCache(cfg.cache_size)
         self.backbone_calls = 0  # samples the backbone has run on (tests, cache statistics)
         self._apply_tuning()
 
@@ -412,25 +410,31 @@ class QwenSemanticsEncoder(nn.Module):
         return rc, view
 
     # ------------------------------------------------------------ cache
-    def encode_cached(self, images: torch.Tensor, instructions: Sequence[str]) -> EncoderOutput:
+    def encode_cached(
+        self,
+        images: torch.Tensor,
+        instructions: Sequence[str],
+        image_keys: Sequence[str] | None = None,
+    ) -> EncoderOutput:
         """Global vector and visual grid, reusing results for a seen (image, instruction).
 
+        ``image_keys``: each sample's :func:`image_key`, when the caller has them already.
         Only used without autograd (inference); with gradients it is plain ``forward``.
         """
         images = as_image_batch(images)
         if self.cfg.cache_size <= 0 or torch.is_grad_enabled() or self.training:
             return self.forward(images, instructions)
-        keys = [(image_key(images[i]), text) for i, text in enumerate(instructions)]
-        missing = [i for i, k in enumerate(keys) if k not in self._cache]
+        if image_keys is None:
+            image_keys = [image_key(views) for views in images]
+        keys = list(zip(image_keys, instructions, strict=True))
+        found = {i: self._cache.get(k) for i, k in enumerate(keys)}  # taken before any insert
+        missing = [i for i, entry in found.items() if entry is None]
         if missing:
             out = self.forward(images[missing], [instructions[i] for i in missing])
             for j, i in enumerate(missing):
-                self._cache[keys[i]] = (out.global_vec[j].detach(), out.visual_grid[j].detach())
-                while len(self._cache) > self.cfg.cache_size:
-                    self._cache.popitem(last=False)
-        hits = [self._cache[k] for k in keys]
-        for k in keys:
-            self._cache.move_to_end(k)
+                found[i] = (out.global_vec[j].detach(), out.visual_grid[j].detach())
+                self._cache.put(keys[i], found[i])
+        hits = [found[i] for i in range(len(keys))]
         global_vec = torch.stack([h[0] for h in hits])
         visual = torch.stack([h[1] for h in hits])
         return EncoderOutput(None, None, global_vec, None, visual, None, None)
@@ -441,10 +445,7 @@ class QwenSemanticsEncoder(nn.Module):
 
 def image_key(views: torch.Tensor) -> str:
     """Content hash of one sample's images [V, H, W, 3]."""
-    arr = np.ascontiguousarray(views.detach().cpu().numpy())
-    digest = hashlib.blake2b(arr.tobytes(), digest_size=16)
-    digest.update(str(arr.shape).encode())
-    return digest.hexdigest()
+    return content_key(views.detach().cpu().numpy())
 
 
 def as_image_batch(images) -> torch.Tensor:
