@@ -54,7 +54,11 @@ def test_bench_quick_schema(result):
     assert cached["speedup"] > 0 and cached["points_cached_speedup"] > 0
     # the bound leaves out the uncached call's encoder stage, which is part of the call
     assert 0 < cached["uncached_encoder_ms"] < cached["uncached_ms"]["median"]
-    assert cached["bound"] > 1
+    assert 0 < cached["rest_ms"] < cached["uncached_ms"]["median"] and cached["bound"] > 1
+    goal = TARGETS["cached_speedup"][0]
+    assert cached["rest_for_target_ms"] == pytest.approx(
+        cached["uncached_encoder_ms"] / (goal - 1), abs=1e-3
+    )
 
 
 def test_bench_input_is_a_held_out_scene_the_planner_plans_on():
