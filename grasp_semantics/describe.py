@@ -176,7 +176,7 @@ def describe(
         raise ValueError(f"image must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")
     images = torch.from_numpy(np.array(rgb))[None]  # a copy: message buffers are read-only
     prepared = time.perf_counter()
-    read = task == "ocr"  # through the reading view, when the describer has one
+    text, read = describer.request(task, prompt)  # reading questions: the reading view
     answer = describer.generate_scored(images, [text], max_new_tokens=limit, read=read)[0]
     done = time.perf_counter()
     timings = {"preprocess": 1e3 * (prepared - started), "generate": 1e3 * (done - prepared)}

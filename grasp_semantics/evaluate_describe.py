@@ -44,7 +44,7 @@ from grasp_semantics.data.questions import (
     vqa_kind,
 )
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.models.describe import TASKS, SceneDescriber, task_prompt
+from grasp_semantics.models.describe import TASKS, SceneDescriber
 
 EVAL_SEED = 20_000_000
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
@@ -110,15 +110,17 @@ def score(
     rows: dict[str, list[tuple[float, float, float]]] = {group: [] for group in groups}
     kinds: dict[str, list[tuple[float, float, float]]] = {}
     examples = []
-    # OCR reads through the reading view (when the describer has one): batched apart
+    # as the service sends them (SceneDescriber.request); the reading view's batched apart
+    requests = [describer.request(q.task, q.prompt) for _, q in items]
     for read in (False, True):
-        part = [(rgb, q) for rgb, q in items if (q.task == "ocr") == read]
+        part = [(rgb, q, text) for (rgb, q), (text, r) in zip(items, requests, strict=True)
+                if r == read]  # fmt: skip
         for start in range(0, len(part), batch_size):
             chunk = part[start : start + batch_size]
-            images = torch.from_numpy(np.stack([rgb for rgb, _ in chunk]))
-            prompts = [task_prompt(q.task, q.prompt) for _, q in chunk]
+            images = torch.from_numpy(np.stack([rgb for rgb, _, _ in chunk]))
+            prompts = [text for _, _, text in chunk]
             answers = describer.generate_scored(images, prompts, read=read)
-            for (_, q), scored in zip(chunk, answers, strict=True):
+            for (_, q, _), scored in zip(chunk, answers, strict=True):
                 answer = scored.text
                 scores = (exact_match(answer, q.answer), token_f1(answer, q.answer),
                           scored.confidence)  # fmt: skip

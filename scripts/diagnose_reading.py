@@ -1,10 +1,11 @@
 """Where OCR's reading view fails on the held-out scenes that carry a label: finding the label
 or reading it. For each such scene it prints the label, whether the locator's crop holds the
 whole label, the answer read there, and the answer read at a crop centred on the true label.
+It reads once, at the locator's best token, whatever the head's ``reading_candidates``.
 
     .venv/bin/python scripts/diagnose_reading.py [--model default] [--scenes 100]
 
-(The README's "OCR now reads labels" paragraph quotes its summary line.)
+(The README's "OCR reads labels" paragraph quotes its summary line.)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     describer = load_describer(args.model, device="cpu")
     if not describer.reads:
         raise SystemExit(f"{args.model}: the describe head has no reading view")
+    describer.cfg.reading_candidates = 1  # locating and reading, one crop each
     seeds = range(args.seed, args.seed + args.scenes)
     labels = [describe_sample(generate_scene(seed, "val"))[0] for seed in seeds]
     labels = [label for label in labels if label.sticker is not None]
@@ -42,7 +44,7 @@ def main() -> None:
     inside = label_in_view(windows, boxes)
     read = describer.generate(images, prompt, read=True)
     on_label = torch.from_numpy(box_centres(boxes)).float()
-    describer.locate = lambda _: on_label  # read again, with the crop centred on the label
+    describer.locate = lambda images, candidates=1: on_label  # again, centred on the label
     at_label = describer.generate(images, prompt, read=True)
     for label, found, answer, oracle in zip(labels, inside, read, at_label, strict=True):
         print(f"{label.text:8s} | whole label in the crop: {found!s:5s} | read {answer!r:14s}"

@@ -48,6 +48,20 @@ def test_json_output_follows_the_schema(scene_png, tmp_path, capsys):
     assert timing["total"] >= timing["load"] + timing["generate"] > 0
 
 
+def test_a_question_about_the_label_is_read_as_ocr(scene_png, tmp_path, capsys):
+    """The shipped head reads the label for "what does it say" through its reading view."""
+    image = ["describe", "--image", str(scene_png), "--device", "cpu", "--format", "json"]
+    question = "What does the label on the bottle say?"
+    results = {}
+    for task, extra in (("vqa", ["--prompt", question]), ("ocr", [])):
+        out = tmp_path / f"{task}.json"
+        code = main([*image, "--task", task, *extra, "--output", str(out)])
+        assert code == 0, capsys.readouterr().err
+        results[task] = json.loads(out.read_text())
+    assert results["vqa"]["prompt"] == "Read the text in the image."  # what was sent
+    assert results["vqa"]["answer"] == results["ocr"]["answer"]
+
+
 def test_text_output_of_a_caption(scene_png, capsys):
     code = main(["describe", "--image", str(scene_png), "--task", "caption", "--device", "cpu"])
     captured = capsys.readouterr()

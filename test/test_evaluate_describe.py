@@ -13,12 +13,16 @@ from grasp_semantics.evaluate_describe import (
     token_f1,
     with_other_images,
 )
-from grasp_semantics.models.describe import ScoredAnswer
+from grasp_semantics.models.describe import SceneDescriber, ScoredAnswer
 
 
 class _Answers:
     """Answers prompts from a fixed table (answer, or (answer, confidence)), as
-    ``SceneDescriber.generate_scored`` would."""
+    ``SceneDescriber.generate_scored`` would, for requests made as a describer with a reading
+    view makes them."""
+
+    reads = True
+    request = SceneDescriber.request
 
     def __init__(self, answers: dict[str, str | tuple[str, float]]) -> None:
         self.answers = {p: a if isinstance(a, tuple) else (a, 0.5) for p, a in answers.items()}
@@ -45,11 +49,20 @@ def test_ocr_is_scored_apart_on_labelled_and_unlabelled_images() -> None:
         (image, QA("ocr", "", NO_TEXT)),
         (image, QA("ocr", "", NO_TEXT)),
         (image, QA("caption", "", "a red mug")),
+        (image, QA("vqa", "What does the label on the mug say?", "ACME 5")),
+        (image, QA("vqa", "Is there a mug on the table?", "yes")),
     ]
-    answers = _Answers({ocr: NO_TEXT, "Describe this image.": "a red mug"})
+    table = {
+        ocr: NO_TEXT,
+        "Describe this image.": "a red mug",
+        "Is there a mug on the table?": "yes",
+    }
+    answers = _Answers(table)
     figures = score(answers, items)
-    # OCR asks for the reading view (the describer's, when it has one); the others never do
-    assert answers.read == {ocr: {True}, "Describe this image.": {False}}
+    # OCR and the question about the label ask for the reading view, as OCR; the others never
+    assert answers.read == {ocr: {True}, "Describe this image.": {False},
+                            "Is there a mug on the table?": {False}}  # fmt: skip
+    assert figures["vqa_kinds"]["label"]["exact_match"] == 0.0  # read as OCR: "no text"
     third = pytest.approx(2 / 3)
     confidence = {"right": 0.5, "wrong": 0.5, "auroc": 0.5}  # all 0.5: no help
     assert figures["ocr"] == {"exact_match": third, "token_f1": third, "items": 3,
@@ -57,7 +70,7 @@ def test_ocr_is_scored_apart_on_labelled_and_unlabelled_images() -> None:
     assert figures["ocr_label"]["exact_match"] == 0.0 and figures["ocr_label"]["items"] == 1
     assert figures["ocr_no_text"]["exact_match"] == 1.0 and figures["ocr_no_text"]["items"] == 2
     assert figures["caption"]["exact_match"] == 1.0
-    assert "vqa" not in figures  # no item, no figure
+    assert figures["vqa"]["items"] == 2 and figures["vqa"]["exact_match"] == 0.5
 
 
 def test_the_other_image_baseline_asks_each_question_of_the_next_scenes_image() -> None:
@@ -89,3 +102,9 @@ def test_confidence_auroc_counts_ties_half() -> None:
     right = np.array([True, False, True, False])
     assert confidence_auroc(confidence, right) == pytest.approx((0.5 + 1 + 0.5 + 1) / 4)
     assert confidence_auroc(confidence, np.ones(4, bool)) is None
+
+
+def test_a_task_without_items_has_no_figure() -> None:
+    items = [(np.zeros((8, 8, 3), np.uint8), QA("caption", "", "a red mug"))]
+    figures = score(_Answers({"Describe this image.": "a red mug"}), items)
+    assert "vqa" not in figures and "ocr" not in figures and figures["caption"]["items"] == 1

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_semantics.data.questions import corpus
+from grasp_semantics.data.questions import NO_TEXT, corpus
 from grasp_semantics.models.config import get_config
 from grasp_semantics.models.describe import (
     DescribeConfig,
     SceneDescriber,
+    ScoredAnswer,
     base_fingerprint,
     task_prompt,
 )
@@ -338,6 +339,26 @@ def _reading_describer(model: GraspNet, seed: int = 5) -> SceneDescriber:
     return describer
 
 
+def test_questions_about_what_is_written_go_through_the_reading_view():
+    model = GraspNet("tiny").eval()
+    reader = _reading_describer(model)
+    ocr = task_prompt("ocr")
+    label = "What does the label on the bottle say?"
+    assert reader.request("vqa", label) == (ocr, True)
+    assert reader.request("vqa", "Is there any text on the mug?") == (ocr, True)
+    assert reader.request("vqa", "What colour is the mug?") == ("What colour is the mug?", False)
+    assert reader.request("vqa", "Where is the labelled mug?")[1] is False  # whole words only
+    assert reader.request("ocr") == (ocr, True)
+    assert reader.request("caption") == (task_prompt("caption"), False)
+    with pytest.raises(ValueError, match="needs a prompt"):
+        reader.request("vqa", "")
+    reader.close()
+    plain = SceneDescriber(model.encoder, vocab_texts=corpus())  # no reading view
+    assert plain.request("vqa", label) == (label, False)  # asked as it is
+    assert plain.request("ocr") == (ocr, True)
+    plain.close()
+
+
 def test_reading_views_crop_around_the_centre_inside_the_image():
     model = GraspNet("tiny").eval()
     describer = _reading_describer(model)
@@ -375,6 +396,43 @@ def test_locate_moves_the_best_token_centre_by_its_predicted_offset():
         row, col = divmod(token, cols)
         expected = [(row + 0.5 + 0.25) * 240 / rows, (col + 0.5 - 0.5) * 320 / cols]
         assert centres[i].tolist() == pytest.approx(expected)
+    describer.close()
+
+
+def test_reading_several_candidates_keeps_the_most_confident_text():
+    """With ``reading_candidates`` k, OCR reads a crop at each of the locator's k best tokens
+    (best first) and answers the most confident reading that found text."""
+    model = GraspNet("tiny").eval()
+    describer = _reading_describer(model)
+    images = torch.from_numpy(_images(2, h=240, w=320, seed=4))
+    prompt = ["Read the text in the image."] * 2
+    centres = describer.locate(images, candidates=3)
+    assert centres.shape == (2, 3, 2)
+    torch.testing.assert_close(centres[:, 0], describer.locate(images))
+    assert all(len({tuple(c) for c in image.tolist()}) == 3 for image in centres)
+    singles = []  # each candidate's reading alone
+    locate = describer.locate
+    for k in range(3):
+        describer.locate = lambda images, candidates=1, k=k: centres[:, k]
+        singles.append(describer.generate_scored(images, prompt, 4, read=True))
+    describer.locate = locate
+    describer.cfg.reading_candidates = 3
+    got = describer.generate_scored(images, prompt, 4, read=True)
+    for i, answer in enumerate(got):
+        readings = [single[i] for single in singles]
+        best = describer._best_reading(readings)
+        assert answer.text == best.text
+        assert answer.confidence == pytest.approx(best.confidence, rel=1e-4)
+    describer.close()
+
+
+def test_best_reading_prefers_text_found_to_no_text():
+    assert DescribeConfig().no_text_answer == NO_TEXT  # what the data says of a label-less image
+    describer = _reading_describer(GraspNet("tiny").eval())
+    no_text = ScoredAnswer("no text", 0.99)
+    readings = [no_text, ScoredAnswer("KIWI 2", 0.7), ScoredAnswer("ACME 3", 0.8)]
+    assert describer._best_reading(readings) == readings[2]
+    assert describer._best_reading([no_text, ScoredAnswer("no text", 0.5)]) is no_text
     describer.close()
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -46,6 +47,8 @@ TASK_PROMPTS: dict[str, str] = {
     "caption": "Describe this image.",
     "ocr": "Read the text in the image.",
 }
+# Words of a VQA question that asks what is written (sent through the reading view).
+READING_WORDS: frozenset[str] = frozenset({"label", "sticker", "text", "written", "writing"})
 STOP_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
 DESCRIBE_DIR = "describe"
 CONFIG_FILE = "config.yaml"
@@ -102,6 +105,11 @@ class DescribeConfig:
     reading_lora_alpha: float = 256.0
     reading_targets: tuple[str, ...] = VISION_LORA_TARGETS
     reading_text_targets: tuple[str, ...] = TEXT_LORA_TARGETS
+    # Where the locator is unsure, the label is often at its second or third choice: the
+    # reading view reads at its ``reading_candidates`` best tokens (in one batch) and keeps the
+    # most confident reading that found text; ``no_text_answer`` only when none did.
+    reading_candidates: int = 1
+    no_text_answer: str = "no text"
     base_fingerprint: str | None = None  # of the grasp backbone the adapters were trained on
 
     def to_dict(self) -> dict[str, Any]:
@@ -351,6 +359,21 @@ class SceneDescriber(nn.Module):
         """Whether OCR reads through the reading view (a locator and adapters of its own)."""
         return self.cfg.reading_crop is not None
 
+    def request(self, task: str, prompt: str = "") -> tuple[str, bool]:
+        """The text sent with the image for a request, and whether it goes through the reading
+        view (``generate_scored(..., read=...)``); ValueError on a bad request.
+
+        OCR reads. With a reading view, so does a VQA question about what is written (one of
+        :data:`READING_WORDS`): it is sent as OCR's prompt, since the reading view learned that
+        prompt alone and its answer, the text read, is what such a question asks for. Without
+        one (a real checkpoint's own head) the question goes as it is.
+        """
+        text = task_prompt(task, prompt)  # validates the request
+        words = set(re.findall(r"[a-z]+", text.lower()))
+        if task == "vqa" and self.reads and not READING_WORDS.isdisjoint(words):
+            return task_prompt("ocr"), True
+        return text, task == "ocr"
+
     # ------------------------------------------------------------------ vocabulary
     def input_rows(self, real_ids: torch.Tensor) -> torch.Tensor:
         """Embedding rows of real Qwen ids: the grasp table's rows, then extra rows numbered
@@ -483,19 +506,21 @@ class SceneDescriber(nn.Module):
         return self.locator(self.visual_tokens(images).float())
 
     @torch.inference_mode()
-    def locate(self, images: Any) -> torch.Tensor:
+    def locate(self, images: Any, candidates: int = 1) -> torch.Tensor:
         """Where the label most likely is in each of uint8 images [B, H, W, 3]: its centre
         [B, 2] (row, col) in the images' pixels (the best-scoring token's centre moved by the
-        offsets it predicts)."""
+        offsets it predicts); with ``candidates`` > 1, the centres [B, candidates, 2] of that
+        many best-scoring tokens, best first."""
         images = as_image_batch(images)[:, 0]
-        scores = self.locator_scores(images)
+        scores = self.locator_scores(images)  # [B, T, 3]
         rows, cols = self.encoder.token_grid(self.image_size)
-        best = scores[..., 0].argmax(dim=1)  # [B]
-        offset = scores[torch.arange(len(best)), best, 1:]  # [B, 2] in tokens
-        cell = torch.stack([best // cols, best % cols], dim=1).to(offset) + 0.5 + offset
+        best = scores[..., 0].topk(min(candidates, scores.shape[1]), dim=1).indices  # [B, k]
+        offset = torch.gather(scores[..., 1:], 1, best[..., None].expand(-1, -1, 2))  # tokens
+        cell = torch.stack([best // cols, best % cols], dim=-1).to(offset) + 0.5 + offset
         grid = torch.tensor([rows, cols], dtype=offset.dtype, device=offset.device)
         size = torch.tensor(images.shape[1:3], dtype=offset.dtype, device=offset.device)
-        return cell / grid * size
+        centres = cell / grid * size  # [B, k, 2]
+        return centres if candidates > 1 else centres[:, 0]
 
     def reading_windows(self, centres: torch.Tensor, image_shape: Sequence[int]) -> torch.Tensor:
         """The (top, left, bottom, right) windows [B, 4] of ``reading_crop`` pixels centred on
@@ -627,10 +652,13 @@ class SceneDescriber(nn.Module):
         if limit < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {limit}")
         reading = read and self.reads
+        candidates = max(1, int(self.cfg.reading_candidates)) if reading else 1
         if reading:
             if images.shape[1] != 1:
                 raise ValueError("the reading view reads one image per sample")
-            images = self.reading_views(images, self.locate(images))[:, None]
+            centres = self.locate(images, candidates).reshape(-1, 2)  # [B*k, 2], image-major
+            images = self.reading_views(images.repeat_interleave(candidates, 0), centres)[:, None]
+            prompts = [prompt for prompt in prompts for _ in range(candidates)]
         views = images.shape[1]
         ids, mask = self._batch([self.prompt_ids(p, views, reading) for p in prompts], left=True)
         b = ids.shape[0]
@@ -679,7 +707,17 @@ class SceneDescriber(nn.Module):
             cut = next((i for i, t in enumerate(row) if t in self.stop_ids), len(row))
             text = self.encoder.tokenizer.decode(row[:cut], skip_special_tokens=True)
             answers.append(ScoredAnswer(text.strip(), float(p)))
+        if candidates > 1:  # each image's readings, best located first
+            answers = [
+                self._best_reading(answers[i : i + candidates])
+                for i in range(0, len(answers), candidates)
+            ]
         return answers
+
+    def _best_reading(self, readings: list[ScoredAnswer]) -> ScoredAnswer:
+        """The most confident of one image's readings that found text, else the first."""
+        found = [r for r in readings if r.text != self.cfg.no_text_answer]
+        return max(found, key=lambda r: r.confidence) if found else readings[0]
 
     # ------------------------------------------------------------------ files
     def save(self, directory: str | Path) -> Path:
