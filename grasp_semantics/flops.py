@@ -5,7 +5,7 @@ vision tower, the language model and the projection are counted analytically fro
 dimensions: the matmuls (multiply-add = 2 FLOPs) of patch embedding, attention projections,
 attention scores and values, MLPs and patch mergers. Norms, rotary embeddings and activations
 are left out (a few percent). The dimensions of the real flavours are those of their published
-``config.json`` files (:data:`PUBLISHED`); tiny and debug flavours take them from their config.
+``config.json`` files, held by their flavours' configs (``models/config.py``) as for any other.
 ``bench.py`` checks the count against ``torch.utils.flop_counter`` on the tiny model.
 
 The lower bound of a stage on a GPU is ``max(FLOPs / peak FLOP/s, weight bytes / memory
@@ -43,34 +43,26 @@ class BackboneDims:
     text_intermediate: int
 
 
-# Published config.json values of the real checkpoints (hub ids in models/config.py).
-PUBLISHED: dict[str, BackboneDims] = {
-    "qwen2_5_vl_3b": BackboneDims(32, 1280, 3420, 3, 64, 4, 0, 14, 2, 2048, 36, 16, 2, 128, 11008),
-    "qwen3_vl_2b": BackboneDims(24, 1024, 4096, 2, None, 0, 3, 16, 2, 2048, 28, 16, 8, 128, 6144),
-    "qwen3_vl_4b": BackboneDims(24, 1024, 4096, 2, None, 0, 3, 16, 2, 2560, 36, 32, 8, 128, 9728),
-}
-
-
-def dims_of(name: str, cfg: BackboneConfig) -> BackboneDims:
-    """Dimensions of flavour ``name``: published ones for real checkpoints, else the config's."""
-    if name in PUBLISHED:
-        return PUBLISHED[name]
+def dims_of(cfg: BackboneConfig) -> BackboneDims:
+    """What the count needs of a backbone config (the real flavours' hold their published
+    sizes, see ``models/config.py``)."""
     qwen3 = cfg.name != "qwen2_5_vl"
+    full = cfg.vision_full_attention or (cfg.vision_depth - 1,)
     return BackboneDims(
         vision_depth=cfg.vision_depth,
         vision_hidden=cfg.vision_hidden,
         vision_intermediate=cfg.vision_intermediate,
         vision_mlp_mats=2 if qwen3 else 3,
         window_patches=None if qwen3 else (4 * cfg.merge_size) ** 2,
-        full_attention_layers=0 if qwen3 else 1,
-        deepstack=1 if qwen3 else 0,  # the random-init Qwen3-VL has deepstack at layer 0
+        full_attention_layers=0 if qwen3 else len(full),
+        deepstack=len(cfg.deepstack_layers) if qwen3 else 0,
         patch=cfg.patch_size,
         merge=cfg.merge_size,
         text_hidden=cfg.text_hidden,
         text_layers=cfg.text_layers,
         text_heads=cfg.text_heads,
         text_kv_heads=cfg.text_kv_heads,
-        head_dim=cfg.text_hidden // cfg.text_heads,
+        head_dim=cfg.head_dim or cfg.text_hidden // cfg.text_heads,
         text_intermediate=cfg.text_intermediate,
     )
 
@@ -144,7 +136,7 @@ def flavour_report(
     bcfg = cfg.encoder.backbone
     image_hw = tuple(bcfg.image_size)
     counts = encoder_counts(
-        dims_of(name, bcfg), image_hw, text_tokens, cfg.encoder.global_dim, cfg.encoder.token_dim
+        dims_of(bcfg), image_hw, text_tokens, cfg.encoder.global_dim, cfg.encoder.token_dim
     )
     shape = counts.pop("_detail")
     stages = {}

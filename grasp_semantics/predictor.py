@@ -25,7 +25,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 
 from .models.cache import ContentCache, content_key
-from .models.config import FLAVOURS
+from .models.config import FLAVOURS, get_config
 from .models.grasp_net import CONFIG_FILE, GraspNet
 from .models.grasp_scorer import SCORER_DIR, GraspScorer
 from .models.heads import contact_probability, decode_grasps
@@ -151,9 +151,12 @@ class GraspPredictor:
         scorer: bool = True,
         max_cloud_points: int | None = MAX_CLOUD_POINTS,
         point_cache_size: int = POINT_CACHE_SIZE,
+        random_backbone: bool = False,
     ) -> GraspPredictor:
         """A checkpoint directory, ``"default"`` (``grasp_semantics/weights/default``) or a
-        registry flavour name (random weights, for tests and benchmarks). ``compile``:
+        registry flavour name (random weights, for tests and benchmarks; a real flavour's
+        backbone comes from its checkpoint directory unless ``random_backbone``: then it too
+        is random, at the checkpoint's published sizes, for benchmarks). ``compile``:
         ``torch.compile`` the point network, fusion and heads (static shapes; call
         :meth:`warm_up` before timing-critical use). ``scorer``: rank planned grasps with the
         checkpoint's grasp scorer (``grasp_scorer/`` in its directory) when it has one; False
@@ -163,6 +166,8 @@ class GraspPredictor:
         name = str(name_or_dir)
         path = DEFAULT_WEIGHTS if name == "default" else Path(name).expanduser()
         grasp_scorer = None
+        if random_backbone and name not in FLAVOURS:
+            raise ValueError(f"a random backbone needs a flavour name ({sorted(FLAVOURS)})")
         if (path / CONFIG_FILE).is_file():
             model = GraspNet.from_pretrained(path)
             if scorer and (path / SCORER_DIR).is_dir():
@@ -175,7 +180,10 @@ class GraspPredictor:
             )
         elif name in FLAVOURS:
             log.warning("model %r: registry flavour with untrained random weights", name)
-            model = GraspNet(name)
+            cfg = get_config(name)
+            if random_backbone:
+                cfg.encoder.backbone.checkpoint = None
+            model = GraspNet(cfg)
         else:
             raise FileNotFoundError(
                 f"{name!r} is neither a checkpoint directory (with {CONFIG_FILE}) nor a model "

@@ -21,6 +21,7 @@ from grasp_semantics.bench import (
     scene_inputs,
 )
 from grasp_semantics.models import heads
+from grasp_semantics.models.config import get_config
 from grasp_semantics.predictor import GraspPredictor
 
 
@@ -148,7 +149,7 @@ def test_bench_times_the_describe_service_path_and_leaves_the_grasp_model_as_it_
 
 
 def test_analytic_count_grows_with_the_image():
-    dims = flops.PUBLISHED["qwen3_vl_2b"]
+    dims = flops.dims_of(get_config("qwen3_vl_2b").encoder.backbone)
     small = flops.encoder_counts(dims, (240, 320), 20)
     large = flops.encoder_counts(dims, (480, 640), 20)
     assert large["_detail"]["visual_tokens"] == 4 * small["_detail"]["visual_tokens"]

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from grasp_semantics import flops
 from grasp_semantics.models.config import get_config
 from grasp_semantics.models.semantics_qwen import QwenSemanticsEncoder, build_backbone
 
@@ -102,6 +103,33 @@ def test_encoder_cache_smaller_than_the_batch_still_answers_every_sample():
     torch.testing.assert_close(got.global_vec, want.global_vec)
     torch.testing.assert_close(got.visual_grid, want.visual_grid)
     assert len(enc._cache) == 1
+
+
+# Parameters of the published checkpoints (safetensors totals; the LM head is tied to the
+# token embedding, so the base model without it holds them all).
+PUBLISHED_PARAMETERS = {
+    "qwen2_5_vl_3b": 3_754_622_976,
+    "qwen3_vl_2b": 2_127_532_032,
+    "qwen3_vl_4b": 4.44e9,  # the model card's 4.44B
+}
+
+
+@pytest.mark.parametrize("flavour", sorted(PUBLISHED_PARAMETERS))
+def test_a_real_flavour_without_its_checkpoint_is_the_published_architecture(flavour):
+    """``checkpoint: null`` builds the real architecture with random weights (benchmarks on a
+    machine without the checkpoints), and the FLOP count's dimensions are the same."""
+    cfg = get_config(flavour).encoder.backbone
+    cfg.checkpoint = None
+    with torch.device("meta"):  # sizes only: no memory, no weights
+        backbone = build_backbone(cfg, dtype=torch.bfloat16)
+    parameters = sum(p.numel() for p in backbone.parameters())
+    assert parameters == pytest.approx(PUBLISHED_PARAMETERS[flavour], rel=1e-3)
+    # the analytic count behind the GPU bounds (matmul weights) plus the token embedding;
+    # norms, biases and position tables are the rest (under 0.2%)
+    counts = flops.encoder_counts(flops.dims_of(cfg), tuple(cfg.image_size), text_tokens=0)
+    matmuls = counts["vision_encoder"]["params"] + counts["language_model"]["params"]
+    embedding = backbone.config.text_config.vocab_size * cfg.text_hidden
+    assert parameters == pytest.approx(matmuls + embedding, rel=2e-3)
 
 
 def test_missing_checkpoint_says_what_to_download(tmp_path):

@@ -208,6 +208,26 @@ def test_from_pretrained_directory_and_missing_default(tmp_path, predictor):
         GraspPredictor.from_pretrained(tmp_path / "nothing")
 
 
+def test_a_random_backbone_replaces_a_real_flavours_checkpoint(monkeypatch):
+    """For benchmarks without the checkpoints: the real architecture, random weights."""
+    import grasp_semantics.predictor as predictor_module
+
+    built = []
+
+    def capture(cfg):
+        built.append(cfg)
+        raise RuntimeError("not built here")  # 3B parameters: only the config is checked
+
+    monkeypatch.setattr(predictor_module, "GraspNet", capture)
+    with pytest.raises(RuntimeError, match="not built here"):
+        GraspPredictor.from_pretrained("qwen2_5_vl_3b", device="cpu", random_backbone=True)
+    backbone = built[0].encoder.backbone
+    assert backbone.checkpoint is None and backbone.name == "qwen2_5_vl"
+    assert (backbone.text_hidden, backbone.text_layers, backbone.vision_depth) == (2048, 36, 32)
+    with pytest.raises(ValueError, match="needs a flavour name"):
+        GraspPredictor.from_pretrained("default", random_backbone=True)
+
+
 def test_bf16_backbone_on_cpu():
     cfg = get_config("debug_qwen3_vl")
     cfg.pointnet.num_points = 128

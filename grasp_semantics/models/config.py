@@ -31,7 +31,8 @@ class BackboneConfig:
     """The Qwen-VL backbone: which architecture, where its weights are, how it is tuned.
 
     ``checkpoint`` is a local directory (hub snapshot layout); ``None`` builds a random-init
-    model from the size fields below (the ``tiny`` and ``debug_*`` flavours).
+    model from the size fields below (the ``tiny`` and ``debug_*`` flavours, and the real
+    flavours without their weights: their fields hold the published sizes, for benchmarks).
     """
 
     name: str = "tiny"  # tiny (Qwen3-VL architecture, random init) | qwen2_5_vl | qwen3_vl
@@ -44,12 +45,20 @@ class BackboneConfig:
     text_kv_heads: int = 2
     text_intermediate: int = 384
     mrope_section: tuple[int, ...] = (6, 5, 5)  # must sum to head_dim / 2
+    head_dim: int | None = None  # None: text_hidden / text_heads
     vision_depth: int = 4
     vision_hidden: int = 128
     vision_heads: int = 4
     vision_intermediate: int = 384
     patch_size: int = 16
     merge_size: int = 2
+    # Qwen2.5-VL: the vision blocks with full attention (the others attend within windows);
+    # None: the last block only.
+    vision_full_attention: tuple[int, ...] | None = None
+    # Qwen3-VL: vision blocks whose features also reach the language model (deepstack), and
+    # the side of the learned position grid (interpolated to the patch grid) squared.
+    deepstack_layers: tuple[int, ...] = (0,)
+    vision_position_embeddings: int = 576
     # 0: the full Qwen vocabulary; >0: a compact table of that many rows (see tokenizer.py).
     compact_vocab: int = 4096
     # Fixed input resolution (H, W) in pixels: static shapes; both multiples of patch*merge.
@@ -298,6 +307,8 @@ def _coerce(default: Any, value: Any) -> Any:
         if default and dataclasses.is_dataclass(default[0]):
             return tuple(_build(type(default[0]), v) for v in value)
         return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if default is None and isinstance(value, list):  # an optional tuple (None by default)
+        return tuple(value)
     return value
 
 
@@ -306,7 +317,31 @@ def checkpoint_root() -> Path:
     return Path(os.environ.get(CHECKPOINT_ROOT_ENV, DEFAULT_CHECKPOINT_ROOT)).expanduser()
 
 
-def _real(name: str, arch: str, hub_id: str, dirname: str, image_size: tuple[int, int]):
+# Published sizes of the real checkpoints (their config.json files): a real flavour without
+# its weights (``checkpoint: null``) is built at these sizes with random weights.
+_QWEN2_5_VL_3B = dict(
+    text_hidden=2048, text_layers=36, text_heads=16, text_kv_heads=2, text_intermediate=11008,
+    mrope_section=(16, 24, 24), vision_depth=32, vision_hidden=1280, vision_heads=16,
+    vision_intermediate=3420, patch_size=14, vision_full_attention=(7, 15, 23, 31),
+)  # fmt: skip
+_QWEN3_VL_VISION = dict(
+    mrope_section=(24, 20, 20), head_dim=128, vision_depth=24, vision_hidden=1024,
+    vision_heads=16, vision_intermediate=4096, patch_size=16, deepstack_layers=(5, 11, 17),
+    vision_position_embeddings=2304,
+)  # fmt: skip
+_QWEN3_VL_2B = dict(
+    text_hidden=2048, text_layers=28, text_heads=16, text_kv_heads=8, text_intermediate=6144,
+    **_QWEN3_VL_VISION,
+)  # fmt: skip
+_QWEN3_VL_4B = dict(
+    text_hidden=2560, text_layers=36, text_heads=32, text_kv_heads=8, text_intermediate=9728,
+    **_QWEN3_VL_VISION,
+)  # fmt: skip
+
+
+def _real(
+    name: str, arch: str, hub_id: str, dirname: str, image_size: tuple[int, int], sizes: dict
+) -> GraspNetConfig:
     backbone = BackboneConfig(
         name=arch,
         checkpoint=str(checkpoint_root() / dirname),
@@ -315,6 +350,7 @@ def _real(name: str, arch: str, hub_id: str, dirname: str, image_size: tuple[int
         image_size=image_size,
         tuning="lora",
         gradient_checkpointing=True,
+        **sizes,
     )
     return GraspNetConfig(name=name, encoder=EncoderConfig(backbone=backbone))
 
@@ -372,6 +408,7 @@ FLAVOURS = {
         "Qwen/Qwen2.5-VL-3B-Instruct",
         "Qwen2.5-VL-3B-Instruct",
         (448, 588),
+        _QWEN2_5_VL_3B,
     ),
     "qwen3_vl_2b": lambda: _real(
         "qwen3_vl_2b",
@@ -379,6 +416,7 @@ FLAVOURS = {
         "Qwen/Qwen3-VL-2B-Instruct",
         "Qwen3-VL-2B-Instruct",
         (480, 640),
+        _QWEN3_VL_2B,
     ),
     "qwen3_vl_4b": lambda: _real(
         "qwen3_vl_4b",
@@ -386,6 +424,7 @@ FLAVOURS = {
         "Qwen/Qwen3-VL-4B-Instruct",
         "Qwen3-VL-4B-Instruct",
         (480, 640),
+        _QWEN3_VL_4B,
     ),
 }
 

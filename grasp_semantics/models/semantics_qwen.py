@@ -70,7 +70,7 @@ def resolve_attn(name: str, dtype: torch.dtype = torch.bfloat16) -> str:
 
 def _hf_config(cfg: BackboneConfig, token_ids: dict[str, int]):
     """A transformers config for a random-init backbone of the sizes in ``cfg``."""
-    head_dim = cfg.text_hidden // cfg.text_heads
+    head_dim = cfg.head_dim or cfg.text_hidden // cfg.text_heads
     if sum(cfg.mrope_section) * 2 != head_dim:
         raise ValueError(
             f"mrope_section {cfg.mrope_section} must sum to head_dim/2={head_dim // 2}"
@@ -107,11 +107,15 @@ def _hf_config(cfg: BackboneConfig, token_ids: dict[str, int]):
                 "mrope_interleaved": True,
             },
         )
-        # A 24x24 learned position grid (interpolated to the patch grid) and deepstack at 0.
-        vision.update(num_position_embeddings=576, deepstack_visual_indexes=[0])
+        vision.update(
+            num_position_embeddings=cfg.vision_position_embeddings,
+            deepstack_visual_indexes=list(cfg.deepstack_layers),
+        )
         return Qwen3VLConfig(text_config=text, vision_config=vision, **token_ids)
     from transformers import Qwen2_5_VLConfig
 
+    if head_dim != cfg.text_hidden // cfg.text_heads:
+        raise ValueError("Qwen2.5-VL's head_dim is text_hidden / text_heads")
     text.update(
         rope_parameters={
             "rope_type": "default",
@@ -121,7 +125,7 @@ def _hf_config(cfg: BackboneConfig, token_ids: dict[str, int]):
     )
     vision.update(
         window_size=cfg.patch_size * cfg.merge_size * 4,
-        fullatt_block_indexes=[cfg.vision_depth - 1],
+        fullatt_block_indexes=list(cfg.vision_full_attention or (cfg.vision_depth - 1,)),
     )
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
 
