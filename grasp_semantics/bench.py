@@ -51,6 +51,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import flops
 from .data.scene import Scene, SceneConfig, generate_scene
+from .models.config import REAL_FLAVOURS
 from .models.pointnet2 import _fpsample, farthest_point_sample, fps_exact, fps_reference, fps_torch
 from .predictor import GraspPredictor
 
@@ -74,7 +75,6 @@ STAGES = (
 POINT_SWEEP = (5_000, 20_000, 80_000, 200_000)
 IMAGE_SWEEP = ((240, 320), (480, 640), (720, 1280))
 BATCH_SWEEP = (1, 4, 8)
-REAL_FLAVOURS = ("qwen2_5_vl_3b", "qwen3_vl_2b", "qwen3_vl_4b")
 INSTRUCTION = "hand me the knife by its handle"
 TARGETS = {  # name: (goal, "max" | "min") on this 2-core CPU, tiny default, 640x480, 20k points
     "end_to_end_median_ms": (100.0, "max"),

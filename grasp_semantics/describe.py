@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from grasp_semantics.models.config import FLAVOURS
+from grasp_semantics.models.config import FLAVOURS, REAL_FLAVOURS
 from grasp_semantics.models.describe import (
     DESCRIBE_DIR,
     TASKS,
@@ -110,7 +110,8 @@ def attach_describer(model: GraspNet, name: str) -> SceneDescriber:
     device = encoder.pix_mean.device
     if directory is not None and (directory / DESCRIBE_DIR).is_dir():
         return SceneDescriber.load(directory / DESCRIBE_DIR, encoder)
-    if encoder.cfg.backbone.checkpoint is not None:  # the instruction-tuned model as it is
+    if encoder.cfg.backbone.checkpoint is not None or name in REAL_FLAVOURS:
+        # the instruction-tuned model as it is (or its random-weight stand-in, for benchmarks)
         return SceneDescriber(encoder, DescribeConfig(lora_targets=())).to(device)
     if directory is None and name in FLAVOURS:
         log.warning("model %r: describe head with untrained random weights", name)

@@ -429,6 +429,10 @@ FLAVOURS = {
 }
 
 
+# The flavours of published checkpoints (the others are random-init models of our own sizes).
+REAL_FLAVOURS: tuple[str, ...] = ("qwen2_5_vl_3b", "qwen3_vl_2b", "qwen3_vl_4b")
+
+
 def get_config(name: str) -> GraspNetConfig:
     """A fresh copy of the named flavour's config."""
     if name not in FLAVOURS:
