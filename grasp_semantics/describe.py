@@ -150,15 +150,16 @@ def read_image(path: str) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {error}") from error
 
 
-def check_request(task: str, prompt: str, max_new_tokens: int) -> str:
-    """The text to send with the image, or ValueError saying what is wrong with the request."""
+def check_request(task: str, prompt: str, max_new_tokens: int) -> None:
+    """ValueError saying what is wrong with a request, if anything (before any model runs:
+    the text sent is the describer's choice, ``SceneDescriber.request``)."""
     if len(prompt or "") > MAX_PROMPT_CHARS:
         raise ValueError(f"prompt has {len(prompt)} characters, at most {MAX_PROMPT_CHARS}")
     if prompt and not prompt.isprintable():
         raise ValueError("prompt contains control characters")
     if not 1 <= int(max_new_tokens) <= MAX_NEW_TOKENS_LIMIT:
         raise ValueError(f"max_new_tokens must be in 1..{MAX_NEW_TOKENS_LIMIT}")
-    return task_prompt(task, prompt)
+    task_prompt(task, prompt)  # an unknown task, or vqa without a question
 
 
 def describe(
@@ -171,7 +172,7 @@ def describe(
     """Answer one request on uint8 RGB [H, W, 3]; ValueError on a bad request or image."""
     limit = describer.cfg.max_new_tokens if max_new_tokens is None else max_new_tokens
     started = time.perf_counter()
-    text = check_request(task, prompt, limit)
+    check_request(task, prompt, limit)
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
         raise ValueError(f"image must be uint8 H x W x 3, got {rgb.dtype} {rgb.shape}")

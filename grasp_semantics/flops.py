@@ -48,14 +48,13 @@ def dims_of(cfg: BackboneConfig) -> BackboneDims:
     """What the count needs of a backbone config (the real flavours' hold their published
     sizes, see ``models/config.py``)."""
     qwen3 = cfg.name != "qwen2_5_vl"
-    full = cfg.vision_full_attention or (cfg.vision_depth - 1,)
     return BackboneDims(
         vision_depth=cfg.vision_depth,
         vision_hidden=cfg.vision_hidden,
         vision_intermediate=cfg.vision_intermediate,
         vision_mlp_mats=2 if qwen3 else 3,
         window_patches=None if qwen3 else (4 * cfg.merge_size) ** 2,
-        full_attention_layers=0 if qwen3 else len(full),
+        full_attention_layers=0 if qwen3 else len(cfg.full_attention_blocks),
         deepstack=len(cfg.deepstack_layers) if qwen3 else 0,
         patch=cfg.patch_size,
         merge=cfg.merge_size,
@@ -63,7 +62,7 @@ def dims_of(cfg: BackboneConfig) -> BackboneDims:
         text_layers=cfg.text_layers,
         text_heads=cfg.text_heads,
         text_kv_heads=cfg.text_kv_heads,
-        head_dim=cfg.head_dim or cfg.text_hidden // cfg.text_heads,
+        head_dim=cfg.text_head_dim,
         text_intermediate=cfg.text_intermediate,
     )
 

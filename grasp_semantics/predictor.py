@@ -309,9 +309,9 @@ class GraspPredictor:
         before (with the same image and intrinsics when the network reads point colours), else
         made now (its features still None)."""
         colour = self.model.cfg.pointnet.colour
+        settings = f"{self.num_points} {self.max_cloud_points} {self.seed}"
         samples = []
         for cloud, key, k in zip(clouds, image_keys, ks, strict=True):
-            settings = f"{self.num_points} {self.max_cloud_points} {self.seed}"
             seen_as = (key, k) if colour else (None, None)  # what the colours are read from
             cache_key = content_key(cloud, settings, *seen_as)
             sample = self.point_cache.get(cache_key)

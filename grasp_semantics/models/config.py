@@ -82,6 +82,17 @@ class BackboneConfig:
     attn_implementation: str = "auto"  # auto: flash_attention_2 on CUDA when importable, else sdpa
     dtype: str = "auto"  # auto: bf16 on CUDA (fp16 overflows in these models), fp32 on CPU
 
+    @property
+    def text_head_dim(self) -> int:
+        """The language model's attention head size (``head_dim``, else hidden / heads)."""
+        return self.head_dim or self.text_hidden // self.text_heads
+
+    @property
+    def full_attention_blocks(self) -> tuple[int, ...]:
+        """Qwen2.5-VL's vision blocks with full attention (``vision_full_attention``, else the
+        last)."""
+        return self.vision_full_attention or (self.vision_depth - 1,)
+
 
 @dataclass
 class EncoderConfig:

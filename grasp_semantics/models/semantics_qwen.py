@@ -70,7 +70,7 @@ def resolve_attn(name: str, dtype: torch.dtype = torch.bfloat16) -> str:
 
 def _hf_config(cfg: BackboneConfig, token_ids: dict[str, int]):
     """A transformers config for a random-init backbone of the sizes in ``cfg``."""
-    head_dim = cfg.head_dim or cfg.text_hidden // cfg.text_heads
+    head_dim = cfg.text_head_dim
     if sum(cfg.mrope_section) * 2 != head_dim:
         raise ValueError(
             f"mrope_section {cfg.mrope_section} must sum to head_dim/2={head_dim // 2}"
@@ -125,7 +125,7 @@ def _hf_config(cfg: BackboneConfig, token_ids: dict[str, int]):
     )
     vision.update(
         window_size=cfg.patch_size * cfg.merge_size * 4,
-        fullatt_block_indexes=list(cfg.vision_full_attention or (cfg.vision_depth - 1,)),
+        fullatt_block_indexes=list(cfg.full_attention_blocks),
     )
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **token_ids)
 
