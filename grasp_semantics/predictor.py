@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from threadpoolctl import ThreadpoolController
 
+from .camera import check_intrinsics
 from .models.cache import ContentCache, content_key
 from .models.config import FLAVOURS, get_config
 from .models.grasp_net import CONFIG_FILE, GraspNet
@@ -38,6 +39,7 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
 MAX_INSTRUCTION_CHARS = 1000
 MAX_UNKNOWN_TOKEN_FRACTION = 0.5  # of a compact-vocabulary model's instruction tokens
 MIN_POINTS = 32
+MAX_POINT_RANGE_M = 1000.0  # a coordinate beyond this is corrupt data, not a far return
 # Larger clouds are thinned to this many points before sampling and grasp planning: the cloud
 # size of the training scenes (data/scene.py, SceneConfig.max_points), so the planner's
 # collision tolerance and the grasp scorer see the density they were tuned and trained at,
@@ -222,6 +224,13 @@ class GraspPredictor:
         finite = np.isfinite(arr).all(axis=1)
         if not finite.all():
             arr = arr[finite]  # NaN / inf rows dropped
+        far = np.abs(arr).max(axis=1) > MAX_POINT_RANGE_M if len(arr) else np.zeros(0, bool)
+        if far.any():  # no sensor returns these: corrupt data, a wrong endianness or unit
+            raise ValueError(
+                f"{int(far.sum())} of {len(arr)} points lie more than {MAX_POINT_RANGE_M:g} m "
+                f"from the sensor (largest coordinate {float(np.abs(arr).max()):.3g} m): "
+                "corrupt cloud (wrong endianness, field layout or unit?)"
+            )
         # Contiguous, writable float32 (torch takes no read-only memory): at most one copy, none
         # for such an input, one for a view of a message's x, y, z.
         if not (arr.dtype == np.float32 and arr.flags.c_contiguous and arr.flags.writeable):
@@ -264,7 +273,7 @@ class GraspPredictor:
         colours), so that every prediction needs the camera intrinsics."""
         return self.model.cfg.fusion.mode == "pixel_aligned" or self.model.cfg.pointnet.colour
 
-    def _check_intrinsics(self, intrinsics) -> np.ndarray | None:
+    def _check_intrinsics(self, intrinsics, image_hw: tuple[int, int]) -> np.ndarray | None:
         if intrinsics is None:
             if self.needs_intrinsics:
                 raise ValueError(
@@ -272,10 +281,7 @@ class GraspPredictor:
                     "colours): camera intrinsics are required"
                 )
             return None
-        k = np.asarray(intrinsics, dtype=np.float32)
-        if k.shape != (3, 3) or not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0:
-            raise ValueError(f"intrinsics must be a finite 3x3 pinhole matrix, got {k.shape}")
-        return k
+        return check_intrinsics(intrinsics, image_hw)
 
     # ------------------------------------------------------------ sampling
     def thin_cloud(self, points: np.ndarray) -> np.ndarray:
@@ -386,7 +392,7 @@ class GraspPredictor:
                 raise ValueError("all images of a batch must have the same shape")
             clouds = [self._check_points(p) for p in points]
             texts = [self.check_instruction(t) for t in instructions]
-            ks = [self._check_intrinsics(k) for k in intrinsics]
+            ks = [self._check_intrinsics(k, images[0].shape[1:3]) for k in intrinsics]
             image_t = torch.from_numpy(np.stack(images)).to(self.device)  # [B, V, H, W, 3]
             image_keys = [image_key(views) for views in image_t]  # for both caches
         with self._timer(timings, "encoder"):

@@ -221,3 +221,11 @@ def test_train_scorer_command_line_overrides_its_config():
     assert (cfg.optim.epochs, cfg.model, cfg.out_dir) == (3, "ckpt", "out")
     shipped = train_scorer.head_run_config(ScorerTrainConfig, parser.parse_args([]), "epochs")
     assert shipped.model == "default" and shipped.data.train_scenes == 1500  # the yaml's
+
+
+def test_a_truncated_weights_file_is_named_in_the_error(tmp_path) -> None:
+    GraspScorer().save(tmp_path / "scorer", base_fingerprint="model")
+    weights = tmp_path / "scorer" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5])
+    with pytest.raises(ValueError, match=f"cannot read {weights}"):
+        GraspScorer.load(tmp_path / "scorer", "model")

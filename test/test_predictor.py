@@ -107,7 +107,10 @@ def test_point_cache_misses_when_what_the_point_path_reads_changes(colour_predic
     _point_net_runs(colour_predictor, rgb, points, "cut")
     assert _point_net_runs(colour_predictor, rgb, points + 0.001, "cut")[0] == 1  # the cloud
     assert _point_net_runs(colour_predictor, 255 - rgb, points, "cut")[0] == 1  # its colours
-    assert _point_net_runs(colour_predictor, rgb, points, "cut", 1.1 * K)[0] == 1  # projection
+    longer_focus = K * np.array([[1.1], [1.1], [1.0]], dtype=np.float32)
+    assert (
+        _point_net_runs(colour_predictor, rgb, points, "cut", longer_focus)[0] == 1
+    )  # projection
     assert _point_net_runs(colour_predictor, rgb, points, "cut")[0] == 0  # the first, kept
     colour_predictor.num_points = 128  # the node's num_points parameter
     try:
@@ -194,7 +197,65 @@ def test_bad_intrinsics_and_pixel_aligned_needs_them():
         pred.predict(rgb, points, "hand me the mug")
     with pytest.raises(ValueError, match="3x3"):
         pred.predict(rgb, points, "hand me the mug", intrinsics=np.eye(2))
+    absurd = K.copy()
+    absurd[0, 0] = 1e30
+    with pytest.raises(ValueError, match="fx"):
+        pred.predict(rgb, points, "hand me the mug", intrinsics=absurd)
     assert len(pred.predict(rgb, points, "hand me the mug", intrinsics=K).poses) > 0
+
+
+def _corrupt_clouds(points: np.ndarray) -> dict[str, np.ndarray]:
+    """Clouds a sensor never sends but a corrupt message decodes to (finite, absurd)."""
+    rng = np.random.default_rng(3)
+    one_far = points.copy()
+    one_far[7] = 1e20
+    largest = points.copy()
+    largest[:10] = np.finfo(np.float32).max
+    noise = np.frombuffer(rng.bytes(points.size * 4), np.float32).reshape(-1, 3)
+    return {
+        "one point at 1e20": one_far,
+        "float32 max": largest,
+        "random bytes": noise,
+        "byte-swapped": points.astype(">f4").view("<f4"),
+    }
+
+
+def test_absurd_coordinates_are_rejected_before_the_point_network(predictor):
+    rgb, points = inputs(n=5000)
+    for name, cloud in _corrupt_clouds(points).items():
+        with pytest.raises(ValueError, match="more than 1000 m from the sensor"):
+            predictor.predict(rgb, cloud, "hand me the mug")
+            pytest.fail(f"{name}: accepted")
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["one point", "a line", "a plane", "two points", "thirty-two points"],
+)
+def test_degenerate_clouds_give_a_prediction_not_a_crash(predictor, shape):
+    rng = np.random.default_rng(4)
+    rgb, points = inputs(n=5000)
+    line = np.linspace(0.0, 0.5, 5000, dtype=np.float32)
+    clouds = {
+        "one point": np.tile(points[:1], (5000, 1)),
+        "a line": np.stack([line, np.zeros_like(line), np.full_like(line, 0.8)], axis=1),
+        "a plane": np.c_[rng.uniform(-0.3, 0.3, (5000, 2)), np.full(5000, 0.8)],
+        "two points": np.repeat(points[:2], 2500, axis=0),
+        "thirty-two points": points[:32],
+    }
+    prediction = predictor.predict(rgb, clouds[shape].astype(np.float32), "hand me the mug")
+    assert np.isfinite(prediction.contact).all()
+    assert np.isfinite(prediction.poses).all() and np.isfinite(prediction.widths).all()
+
+
+def test_projection_of_overflowing_points_falls_outside_the_image():
+    from grasp_semantics.models.fusion import project_to_grid
+
+    points = torch.tensor([[[3e38, -3e38, 3e38], [0.0, 0.0, 1.0]]])
+    k = torch.tensor([[[500.0, 0.0, 32.0], [0.0, 500.0, 24.0], [0.0, 0.0, 1.0]]])
+    rows, cols, inside = project_to_grid(points, k, (48, 64), (48, 64))
+    assert inside.tolist() == [[False, True]]
+    assert (rows >= 0).all() and (rows < 48).all() and (cols >= 0).all() and (cols < 64).all()
 
 
 def test_from_pretrained_directory_and_missing_default(tmp_path, predictor):

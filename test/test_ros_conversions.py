@@ -292,5 +292,21 @@ def test_camera_info_intrinsics() -> None:
     info = CameraInfo(k=[600.0, 0.0, 320.0, 0.0, 601.0, 240.0, 0.0, 0.0, 1.0])
     k = camera_info_to_intrinsics(info)
     assert k.shape == (3, 3) and k[0, 0] == 600.0 and k[1, 2] == 240.0
-    with pytest.raises(ConversionError, match="not a valid pinhole"):
+    with pytest.raises(ConversionError, match=r"camera_info K rejected: .*last row"):
         camera_info_to_intrinsics(CameraInfo())
+
+
+@pytest.mark.parametrize(
+    ("k", "match"),
+    [
+        ([1e30, 0, 320, 0, 600, 240, 0, 0, 1], "fx = 1e"),
+        ([1e-30, 0, 320, 0, 600, 240, 0, 0, 1], "fx = 1e-30"),
+        ([600, 1e20, 320, 0, 600, 240, 0, 0, 1], "skew"),
+        ([600, 0, 320, 0, float("nan"), 240, 0, 0, 1], "non-finite"),
+        ([600, 0, 1e6, 0, 600, 240, 0, 0, 1], "principal point"),
+    ],
+)
+def test_camera_info_with_an_absurd_k_is_rejected_with_the_reason(k, match) -> None:
+    info = CameraInfo(width=640, height=480, k=[float(v) for v in k])
+    with pytest.raises(ConversionError, match=match):
+        camera_info_to_intrinsics(info)

@@ -7,6 +7,7 @@ inboxes and uses later stamps than the tests before it.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -22,7 +23,7 @@ from std_msgs.msg import Header, String
 from grasp_semantics.msg import GraspPrediction
 from grasp_semantics.ros.conversions import cloud_fields, cloud_to_xyz, rgb_to_image, xyz_to_cloud
 from grasp_semantics.ros.node import INSTRUCTION_QOS, GraspSemanticsNode
-from grasp_semantics.srv import PredictGrasps
+from grasp_semantics.srv import DescribeScene, PredictGrasps
 
 FRAME = "camera_color_optical_frame"
 STAMPS = itertools.count(100)
@@ -305,10 +306,171 @@ def test_a_new_instruction_on_the_same_inputs_reuses_the_point_network(
     harness.peer.destroy_client(client)
 
 
-def test_stale_stamps_are_skipped(harness: Harness) -> None:
-    harness.expect_good_prediction()  # sets the newest predicted stamp
-    image, cloud, _ = scene_inputs(5)  # far older than every stamp used so far
+def _pair_at(harness: Harness, sec: int, nanosec: int = 0) -> PointCloud2:
+    image, cloud, info = scene_inputs(sec, nanosec)
+    harness.info.publish(info)
     harness.image.publish(image)
     harness.points.publish(cloud)
+    return cloud
+
+
+def _predicted(harness: Harness, cloud: PointCloud2) -> GraspPrediction:
+    return harness.predictions.wait_until(lambda m: m.header.stamp == cloud.header.stamp)
+
+
+def _last_warning(status: DiagnosticStatus) -> str:
+    return next((v.value for v in status.values if v.key == "last_warning"), "")
+
+
+def test_stale_stamps_are_skipped(harness: Harness) -> None:
+    newest = next(STAMPS)
+    _predicted(harness, _pair_at(harness, newest))
+    _pair_at(harness, newest - 1, 500_000_000)  # 0.5 s older: out of order
     harness.error("is older than the last predicted one")
     harness.expect_good_prediction()
+
+
+def test_a_jump_back_in_time_restarts_the_ordering(harness: Harness) -> None:
+    """A looping bag: stamps far older than the last predicted are predicted on, with a
+    warning, rather than locked out as stale."""
+    harness.expect_good_prediction()
+    cloud = _pair_at(harness, 5)  # minutes before every stamp used so far
+    _predicted(harness, cloud)
+    harness.diagnostics.wait_until(
+        lambda a: any(_last_warning(s).startswith("cloud stamps jumped back") for s in a.status)
+    )
+    harness.expect_good_prediction()
+
+
+def test_a_far_future_stamp_does_not_lock_out_later_input(harness: Harness) -> None:
+    future = _pair_at(harness, 2**31 - 10)
+    _predicted(harness, future)
+    harness.diagnostics.wait_until(
+        lambda a: any("ahead of the node's clock" in _last_warning(s) for s in a.status)
+    )
+    for _ in range(3):  # normal stamps after it are all predicted
+        harness.expect_good_prediction()
+
+
+def corrupt_clouds() -> dict[str, PointCloud2]:
+    """Clouds that decode to finite but absurd coordinates (they used to end the worker)."""
+    _, cloud, _ = scene_inputs(0)
+    points = cloud_to_xyz(cloud).points.copy()
+    one_far = points.copy()
+    one_far[7] = 1e20
+    swapped = xyz_to_cloud(points)
+    swapped.is_bigendian = True  # little-endian data flagged big-endian
+    noise = np.frombuffer(np.random.default_rng(1).bytes(points.size * 4), np.float32)
+    return {
+        "one point at 1e20": xyz_to_cloud(one_far),
+        "float32 max": xyz_to_cloud(np.full_like(points, np.finfo(np.float32).max)),
+        "flagged big-endian": swapped,
+        "random bytes": xyz_to_cloud(noise.reshape(-1, 3)),
+    }
+
+
+@pytest.mark.parametrize("name", list(corrupt_clouds()))
+def test_a_cloud_with_absurd_coordinates_is_rejected_on_the_topic_and_the_service(
+    harness: Harness, name: str
+) -> None:
+    cloud = corrupt_clouds()[name]
+    image, good_cloud, info = scene_inputs(next(STAMPS))
+    cloud.header = good_cloud.header
+    harness.info.publish(info)
+    harness.image.publish(image)
+    harness.points.publish(cloud)
+    harness.error("from the sensor")
+    harness.expect_good_prediction()  # the topic path goes on
+    client = harness.peer.create_client(PredictGrasps, "/grasp_semantics/predict")
+    request = PredictGrasps.Request(image=image, cloud=cloud, camera_info=info)
+    response = call(harness.peer, client, request)
+    assert not response.success and "from the sensor" in response.message
+    assert call(harness.peer, client, PredictGrasps.Request()).success  # the process lives
+    harness.peer.destroy_client(client)
+
+
+def test_a_declared_but_empty_service_image_is_rejected_not_replaced(harness: Harness) -> None:
+    harness.expect_good_prediction()  # a latest image exists to fall back to
+    client = harness.peer.create_client(PredictGrasps, "/grasp_semantics/predict")
+    image, cloud, info = scene_inputs(next(STAMPS))
+    image.data = []
+    response = call(harness.peer, client, PredictGrasps.Request(image=image, cloud=cloud))
+    assert not response.success and "truncated" in response.message
+    info.k = [1e30, 0.0, 40.0, 0.0, 100.0, 32.0, 0.0, 0.0, 1.0]
+    _, cloud, _ = scene_inputs(next(STAMPS))
+    request = PredictGrasps.Request(image=scene_inputs(0)[0], cloud=cloud, camera_info=info)
+    response = call(harness.peer, client, request)
+    assert not response.success and "fx = 1e+30" in response.message
+    harness.peer.destroy_client(client)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_the_watchdog_restarts_a_dead_worker(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = harness.node
+    restarts = node._worker_restarts
+
+    def die(pair) -> None:
+        raise SystemExit  # ends the thread past every `except Exception`
+
+    monkeypatch.setattr(node, "_predict_pair", die)
+    harness.send()
+    wait_until(lambda: not node._worker.is_alive(), what="the worker to end")
+    monkeypatch.undo()
+    harness.error("prediction worker died: restarted")
+    assert node._worker_restarts == restarts + 1 and node._worker.is_alive()
+    harness.expect_good_prediction()
+
+
+def test_a_stuck_prediction_is_shown_on_diagnostics(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node, release = harness.node, __import__("threading").Event()
+    predict = node.predictor.predict
+    monkeypatch.setattr(node.predictor, "predict", lambda *a, **k: release.wait(30) and None)
+    assert node.set_parameters([Parameter("watchdog_timeout_s", value=1.0)])[0].successful
+    try:
+        harness.send()
+        harness.error("prediction worker stuck")
+    finally:
+        monkeypatch.setattr(node.predictor, "predict", predict)
+        release.set()
+        node.set_parameters([Parameter("watchdog_timeout_s", value=30.0)])
+    harness.expect_good_prediction()
+
+
+def test_describe_is_answered_while_two_clients_call_predict_back_to_back(
+    harness: Harness,
+) -> None:
+    threading = __import__("threading")
+    stop, answered = threading.Event(), []
+    image, _, info = scene_inputs(next(STAMPS))
+
+    def hammer(name: str) -> None:
+        client = harness.peer.create_client(PredictGrasps, "/grasp_semantics/predict")
+        while not stop.is_set():
+            # a new cloud each call: no point cache hit, every call runs the whole model
+            request = PredictGrasps.Request(
+                image=image, cloud=scene_inputs(next(STAMPS))[1], camera_info=info
+            )
+            answered.append(call(harness.peer, client, request).success)
+        harness.peer.destroy_client(client)
+
+    clients = [threading.Thread(target=hammer, args=(n,)) for n in ("a", "b")]
+    for thread in clients:
+        thread.start()
+    try:
+        wait_until(lambda: len(answered) >= 4, timeout=60, what="predict calls under way")
+        describe = harness.peer.create_client(DescribeScene, "/grasp_semantics/describe")
+        started = time.monotonic()
+        response = call(harness.peer, describe, DescribeScene.Request(task="caption", image=image))
+        waited = time.monotonic() - started
+        harness.peer.destroy_client(describe)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(timeout=60)
+    assert response.success, response.message
+    assert waited < 5.0, f"describe waited {waited:.1f} s under ~/predict load"
+    assert all(answered)

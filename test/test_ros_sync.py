@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from grasp_semantics.ros.sync import NewestPairSync
+import pytest
+from ros_helpers import wait_until
+
+from grasp_semantics.ros.sync import Busy, FairLock, NewestPairSync, StampOrder
 
 MS = 1_000_000
 
@@ -60,3 +63,60 @@ def test_clear_forgets_pending_messages() -> None:
     sync.add_image(1, "i")
     sync.clear()
     assert not sync.add_cloud(1, "c")
+
+
+def test_fair_lock_serves_waiters_in_arrival_order() -> None:
+    lock, order, waiters = FairLock(), [], []
+
+    def take_turn(name: str) -> None:
+        with lock.held():
+            order.append(name)
+
+    lock.acquire()
+    for queued, name in enumerate("abc", start=1):
+        waiters.append(threading.Thread(target=take_turn, args=(name,)))
+        waiters[-1].start()
+        wait_until(lambda n=queued: lock.waiting == n, what=f"{name} to queue")
+    lock.release()
+    for thread in waiters:
+        thread.join(timeout=5)
+    assert order == ["a", "b", "c"] and lock.acquire(timeout=0)
+
+
+def test_fair_lock_times_out_with_busy_and_stays_usable() -> None:
+    lock = FairLock()
+    with lock.held():
+        with pytest.raises(Busy, match=r"busy with other requests for 0\.05 s"), lock.held(0.05):
+            pytest.fail("the lock was taken twice")
+        assert lock.waiting == 0  # the timed-out waiter left the queue
+    assert lock.acquire(timeout=0.05)
+    lock.release()
+    with pytest.raises(RuntimeError, match="not held"):
+        lock.release()
+
+
+def test_stamp_order_skips_out_of_order_pairs_and_recovers_from_jumps() -> None:
+    second = 1_000_000_000
+    order = StampOrder(max_rewind_ns=second, max_ahead_ns=60 * second)
+    now = 1_000 * second
+    assert order.check(now, now) == (True, "")
+    order.predicted(now, now)
+    stale, note = order.check(now - second // 2, now)
+    assert not stale and "stale input skipped" in note
+    go, note = order.check(now - 100 * second, now)  # a bag looping
+    assert go and "jumped back 100.000 s" in note
+    order.predicted(now - 100 * second, now)
+    assert order.check(now - 99 * second, now) == (True, "")
+
+
+def test_a_far_future_stamp_never_becomes_the_reference() -> None:
+    second = 1_000_000_000
+    order = StampOrder(max_rewind_ns=second, max_ahead_ns=60 * second)
+    now = 1_000 * second
+    order.predicted(now, now)
+    future = 2**31 * second
+    go, note = order.check(future, now)
+    assert go and "ahead of the node's clock" in note
+    order.predicted(future, now)
+    assert order.check(now + second, now + second) == (True, "")
+    assert order.check(now + 10 * second, 0) == (True, "")  # no clock yet: no 'ahead' check

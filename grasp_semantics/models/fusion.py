@@ -64,8 +64,9 @@ def project_to_grid(
     z = uvw[..., 2]
     in_front = z > 1e-6
     safe_z = torch.where(in_front, z, torch.ones_like(z))
-    u = uvw[..., 0] / safe_z  # pixels
-    v = uvw[..., 1] / safe_z
+    # pixels; a NaN (from overflowing coordinates) falls outside rather than becoming an index
+    u = torch.nan_to_num(uvw[..., 0] / safe_z, nan=-1.0)
+    v = torch.nan_to_num(uvw[..., 1] / safe_z, nan=-1.0)
     h, w = image_hw
     inside = in_front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     rows = (v / h * grid_hw[0]).floor().clamp(0, grid_hw[0] - 1).long()

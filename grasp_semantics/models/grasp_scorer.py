@@ -186,6 +186,10 @@ class GraspScorer(nn.Module):
                 "planner's quality"
             )
         scorer = cls(GraspScorerConfig.from_dict(data["scorer"]), float(data["max_width"]))
-        scorer.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
+        try:
+            state = load_file(str(path / WEIGHTS_FILE))
+        except Exception as error:  # safetensors says "invalid header length", not which file
+            raise ValueError(f"cannot read {path / WEIGHTS_FILE}: {error}") from error
+        scorer.load_state_dict(state, strict=True)
         scorer.base_fingerprint = data["base_fingerprint"]
         return scorer.eval()

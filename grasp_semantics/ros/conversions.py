@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import Image, PointCloud2, PointField
 
+from grasp_semantics.camera import check_intrinsics
+
 
 class ConversionError(ValueError):
     """A message cannot be converted; the text says which field is wrong and how."""
@@ -328,8 +330,10 @@ def xyz_to_cloud(
 
 
 def camera_info_to_intrinsics(msg: Any) -> np.ndarray:
-    """The 3x3 intrinsic matrix K (float32) of a CameraInfo, checked to be a pinhole camera."""
-    k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0 or k[2, 2] != 1.0:
-        raise ConversionError(f"camera_info K is not a valid pinhole matrix: {k.ravel().tolist()}")
-    return k.astype(np.float32)
+    """The 3x3 intrinsic matrix K (float32) of a CameraInfo, checked to be a plausible pinhole
+    camera for the info's own image size (:func:`grasp_semantics.camera.check_intrinsics`)."""
+    size = (int(msg.height), int(msg.width)) if msg.height and msg.width else None
+    try:
+        return check_intrinsics(np.asarray(msg.k, dtype=np.float64).reshape(3, 3), size)
+    except ValueError as error:
+        raise ConversionError(f"camera_info K rejected: {error}") from error

@@ -23,6 +23,7 @@ class Health:
         self.last_error = ""
         self.last_error_time = 0.0
         self.warning = ""
+        self.last_warning = ""  # kept after the condition clears, like last_error
 
     def prediction(self, latency_ms: float) -> None:
         """Record a published prediction; a success clears the warning, not the last error."""
@@ -43,8 +44,11 @@ class Health:
         """Record a condition that stops predictions without being bad input."""
         with self._lock:
             self.warning = text
+            self.last_warning = text or self.last_warning
 
-    def status(self, dropped_pairs: int, error_hold_s: float = 5.0) -> DiagnosticStatus:
+    def status(
+        self, dropped_pairs: int, worker_restarts: int = 0, error_hold_s: float = 5.0
+    ) -> DiagnosticStatus:
         """ERROR for a few seconds after bad input, WARN while waiting on something, else OK."""
         with self._lock:
             now = time.monotonic()
@@ -65,7 +69,9 @@ class Health:
                 "predictions": str(self.predictions),
                 "rejected_inputs": str(self.rejected),
                 "dropped_pairs": str(dropped_pairs),
+                "worker_restarts": str(worker_restarts),
                 "last_error": self.last_error,
+                "last_warning": self.last_warning,
             }
         return DiagnosticStatus(
             level=level,

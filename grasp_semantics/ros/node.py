@@ -12,16 +12,24 @@ Topics (relative names, remappable): subscribes ``image`` (sensor_msgs/Image), `
 ``~/describe``.
 
 Predictions run on a worker thread that takes the newest image/cloud pair, so a slow model
-never builds a queue; bad input is logged, reported on diagnostics and skipped.
+never builds a queue. Nothing a message carries can end the worker, a callback or the process:
+every failure is caught where the input enters, logged, reported on /diagnostics (ERROR) and
+in the service's answer, and the node goes on. A watchdog restarts a worker that died and
+reports one stuck in a prediction. The worker and the two services take the model in turn
+(a fair lock, each in its own callback group), so none can starve another, and a request that
+cannot have the model within ``service_timeout_s`` is answered "busy".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -48,10 +56,11 @@ from grasp_semantics.ros.conversions import (
 from grasp_semantics.ros.diagnostics import Health
 from grasp_semantics.ros.messages import markers_msg, pose_array_msg, prediction_msg
 from grasp_semantics.ros.parameters import BY_NAME, DYNAMIC, PARAMETERS
-from grasp_semantics.ros.sync import NewestPairSync
+from grasp_semantics.ros.sync import Busy, FairLock, NewestPairSync, StampOrder
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
 CAMERA_INFO_WAIT_S = 2.0  # how long a pair waits for the first camera_info before failing
+MAX_STAMP_AHEAD_S = 60.0  # a stamp further ahead of the clock never orders later input
 INSTRUCTION_QOS = QoSProfile(
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,
@@ -84,6 +93,22 @@ def load_predictor(
     return predictor
 
 
+def image_given(msg: Image) -> bool:
+    """Whether a request carries an image: any of its fields set. An image that declares a
+    size but has no data is given, and then rejected for that, not replaced by the latest."""
+    return bool(msg.data) or bool(msg.width) or bool(msg.height) or bool(msg.encoding)
+
+
+def cloud_given(msg: PointCloud2) -> bool:
+    """Whether a request carries a cloud (any field set; see :func:`image_given`)."""
+    return bool(msg.data) or bool(msg.width) or bool(msg.height) or bool(msg.fields)
+
+
+def camera_info_given(msg: CameraInfo) -> bool:
+    """Whether a request carries a camera_info (a size or any K entry)."""
+    return bool(msg.width) or bool(msg.height) or any(msg.k)
+
+
 def select_grasps(prediction: Any, keep: np.ndarray) -> Any:
     """The prediction with only the grasps where ``keep`` is true (order kept)."""
     return dataclasses.replace(
@@ -94,6 +119,23 @@ def select_grasps(prediction: Any, keep: np.ndarray) -> Any:
         contact_scores=prediction.contact_scores[keep],
         contact_points=prediction.contact_points[keep],
     )
+
+
+def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A callback that reports whatever it raises instead of ending the executor's spin (an
+    exception leaving a callback stops ``executor.spin()`` and with it the process)."""
+
+    def wrap(callback: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(callback)
+        def run(self: GraspSemanticsNode, *args: Any) -> None:
+            try:
+                callback(self, *args)
+            except Exception as error:
+                self._report_failure(f"{what} failed", error)
+
+        return run
+
+    return wrap
 
 
 class GraspSemanticsNode(LifecycleNode):
@@ -116,16 +158,23 @@ class GraspSemanticsNode(LifecycleNode):
         self._latest_cloud: PointCloud2 | None = None
         self._latest_info: CameraInfo | None = None
         self._info_received = threading.Event()
-        self._last_cloud_ns = -1
-        self._predict_lock = threading.Lock()
+        self._order = StampOrder(0, int(MAX_STAMP_AHEAD_S * 1e9))
+        self._model_lock = FairLock()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._worker_restarts = 0
+        self._busy_since: float | None = None  # when the worker's current prediction started
         self._outputs: dict[str, Any] = {}
         self._sensor_subs: list[Any] = []
         self._own_services: list[Any] = []
         self._own_timers: list[Any] = []
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._service_group = MutuallyExclusiveCallbackGroup()
+        # One group each: a long prediction on one service never holds back the other, the
+        # sensor callbacks or the diagnostics and watchdog timer.
+        self._groups = {
+            name: MutuallyExclusiveCallbackGroup()
+            for name in ("predict", "describe", "inputs", "timer")
+        }
         self._instruction_sub = None
 
     @property
@@ -170,16 +219,21 @@ class GraspSemanticsNode(LifecycleNode):
         }
         self._own_services = [
             self.create_service(
-                PredictGrasps, "~/predict", self._on_predict, callback_group=self._service_group
+                PredictGrasps, "~/predict", self._on_predict,
+                callback_group=self._groups["predict"],
             ),
             self.create_service(
-                DescribeScene, "~/describe", self._on_describe, callback_group=self._service_group
+                DescribeScene, "~/describe", self._on_describe,
+                callback_group=self._groups["describe"],
             ),
-        ]
+        ]  # fmt: skip
         self._instruction_sub = self.create_subscription(
-            String, "instruction", self._on_instruction, INSTRUCTION_QOS
-        )
-        self._own_timers = [self.create_timer(1.0, self._publish_diagnostics)]
+            String, "instruction", self._on_instruction, INSTRUCTION_QOS,
+            callback_group=self._groups["inputs"],
+        )  # fmt: skip
+        self._own_timers = [
+            self.create_timer(1.0, self._on_timer, callback_group=self._groups["timer"])
+        ]
         self._set_instruction(p("instruction"), source="parameter", allow_empty=True)
         self._configured = True
         cfg = predictor.model.cfg
@@ -192,15 +246,18 @@ class GraspSemanticsNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the sensors and start the prediction worker."""
-        sensor = qos_profile_sensor_data
+        sensor, group = qos_profile_sensor_data, self._groups["inputs"]
         self._sensor_subs = [
-            self.create_subscription(Image, "image", self._on_image, sensor),
-            self.create_subscription(PointCloud2, "points", self._on_cloud, sensor),
-            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, sensor),
+            self.create_subscription(Image, "image", self._on_image, sensor, callback_group=group),
+            self.create_subscription(
+                PointCloud2, "points", self._on_cloud, sensor, callback_group=group
+            ),
+            self.create_subscription(
+                CameraInfo, "camera_info", self._on_camera_info, sensor, callback_group=group
+            ),
         ]
         self._stop.clear()
-        self._worker = threading.Thread(target=self._run_worker, name="predict", daemon=True)
-        self._worker.start()
+        self._start_worker()
         self._active = True
         self.get_logger().info("active: predicting on image/points pairs")
         return super().on_activate(state)
@@ -247,8 +304,8 @@ class GraspSemanticsNode(LifecycleNode):
         self._instruction_sub = None
         self._latest_image = self._latest_cloud = self._latest_info = None
         self._info_received.clear()
-        self._last_cloud_ns = -1
-        with self._predict_lock:
+        self._order.clear()
+        with self._model_lock.held():
             self.predictor = self._describer = None
         self._configured = False
         gc.collect()
@@ -257,6 +314,11 @@ class GraspSemanticsNode(LifecycleNode):
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
+    def _start_worker(self) -> None:
+        self._busy_since = None
+        self._worker = threading.Thread(target=self._run_worker, name="predict", daemon=True)
+        self._worker.start()
+
     def _stop_worker(self) -> None:
         self._stop.set()
         if self._worker is not None:
@@ -264,10 +326,12 @@ class GraspSemanticsNode(LifecycleNode):
             self._worker = None
 
     # ------------------------------------------------------------------------------- inputs
+    @guarded("image callback")
     def _on_image(self, msg: Image) -> None:
         self._latest_image = msg
         self._after_add(self.sync.add_image(stamp_ns(msg.header), msg))
 
+    @guarded("points callback")
     def _on_cloud(self, msg: PointCloud2) -> None:
         self._latest_cloud = msg
         self._after_add(self.sync.add_cloud(stamp_ns(msg.header), msg))
@@ -279,10 +343,12 @@ class GraspSemanticsNode(LifecycleNode):
                 f"more than slop_s={self._param('slop_s')}: not paired"
             )
 
+    @guarded("camera_info callback")
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._latest_info = msg
         self._info_received.set()
 
+    @guarded("instruction callback")
     def _on_instruction(self, msg: String) -> None:
         self._set_instruction(msg.data, source="topic")
 
@@ -342,22 +408,37 @@ class GraspSemanticsNode(LifecycleNode):
             pair = self.sync.take(timeout=0.1)
             if pair is None:
                 continue
-            if pair.cloud_stamp_ns < self._last_cloud_ns:
-                self._report(
-                    f"cloud stamp {pair.cloud_stamp_ns / 1e9:.3f} s is older than the last "
-                    f"predicted one ({self._last_cloud_ns / 1e9:.3f} s): stale input skipped"
-                )
-                continue
-            if self._latest_info is None and self.predictor.needs_intrinsics:
-                # the first pair may come before the first camera_info: wait for it briefly
-                self._info_received.wait(CAMERA_INFO_WAIT_S)
             rate = self._param("max_rate_hz")
             next_allowed = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
-            message = self._predict(pair.image, pair.cloud, self._latest_info, None, 0)
-            if message is not None:
-                self._last_cloud_ns = pair.cloud_stamp_ns
-                if self._active:
-                    self._publish(message)
+            try:
+                self._predict_pair(pair)
+            except Exception as error:  # the worker outlives every input
+                self._report_failure("prediction failed", error)
+
+    def _predict_pair(self, pair: Any) -> None:
+        """Predict on one image/cloud pair from the topics and publish, unless it is stale."""
+        now_ns = self.get_clock().now().nanoseconds
+        self._order.max_rewind_ns = int(self._param("max_stamp_rewind_s") * 1e9)
+        go, note = self._order.check(pair.cloud_stamp_ns, now_ns)
+        if not go:
+            self._report(note)
+            return
+        if note:
+            self.get_logger().warning(note)
+            self.health.warn(note)
+            self._publish_diagnostics()
+        if self._latest_info is None and self.predictor.needs_intrinsics:
+            # the first pair may come before the first camera_info: wait for it briefly
+            self._info_received.wait(CAMERA_INFO_WAIT_S)
+        self._busy_since = time.monotonic()
+        try:
+            message, _ = self._predict(pair.image, pair.cloud, self._latest_info, None, 0)
+        finally:
+            self._busy_since = None
+        if message is not None:
+            self._order.predicted(pair.cloud_stamp_ns, now_ns)
+            if self._active:
+                self._publish(message)
 
     def _predict(
         self,
@@ -366,36 +447,49 @@ class GraspSemanticsNode(LifecycleNode):
         info: CameraInfo | None,
         instruction: str | None,
         max_grasps: int,
-    ) -> GraspPrediction | None:
-        """Run the model on one pair; report and return None on bad input."""
+        timeout: float | None = None,
+    ) -> tuple[GraspPrediction | None, str]:
+        """Run the model on one pair: ``(message, "")``, or ``(None, why)`` (reported) on bad
+        input, or when the model stays busy for ``timeout`` seconds (None: no bound)."""
         instruction = instruction or self._instruction
         if not instruction:
-            self.health.warn("waiting for an instruction on the 'instruction' topic")
-            return None
+            why = "waiting for an instruction on the 'instruction' topic"
+            self.health.warn(why)
+            return None, why
         try:
             rgb = image_to_rgb(image)
             cloud_xyz = cloud_to_xyz(cloud)
             intrinsics = None
             if info is not None and (info.width, info.height) == (image.width, image.height):
                 intrinsics = camera_info_to_intrinsics(info)
+            elif info is not None and (info.width or info.height):
+                raise ConversionError(
+                    f"camera_info is for a {info.width}x{info.height} image, the image is "
+                    f"{image.width}x{image.height}"
+                )
             limit = int(max_grasps) or self._param("max_grasps")
-            with self._predict_lock:
+            with self._model_lock.held(timeout):
                 if self.predictor is None:
-                    return None
+                    return None, "no model loaded"
                 started = time.perf_counter()
                 prediction = self.predictor.predict(
                     rgb, cloud_xyz.points, instruction, intrinsics=intrinsics, max_grasps=limit
                 )
                 elapsed_ms = 1e3 * (time.perf_counter() - started)
+        except Busy as error:
+            why = f"busy: {error}"
         except (ConversionError, ValueError) as error:
-            self._report(f"input rejected: {error}")
-            return None
-        keep = prediction.scores >= self._param("score_threshold")
-        prediction = select_grasps(prediction, keep)
-        self.health.prediction(elapsed_ms)
-        return prediction_msg(
-            prediction, cloud.header, instruction, self._param("model"), elapsed_ms
-        )
+            why = f"input rejected: {error}"
+        else:
+            keep = prediction.scores >= self._param("score_threshold")
+            prediction = select_grasps(prediction, keep)
+            self.health.prediction(elapsed_ms)
+            message = prediction_msg(
+                prediction, cloud.header, instruction, self._param("model"), elapsed_ms
+            )
+            return message, ""
+        self._report(why)
+        return None, why
 
     def _publish(self, message: GraspPrediction) -> None:
         self._outputs["prediction"].publish(message)
@@ -407,12 +501,23 @@ class GraspSemanticsNode(LifecycleNode):
         self, request: PredictGrasps.Request, response: PredictGrasps.Response
     ) -> PredictGrasps.Response:
         """On-demand prediction on the request's inputs, or the latest received ones."""
+        try:
+            return self._serve_predict(request, response)
+        except Exception as error:  # a request never ends the node
+            response.success = False
+            response.message = self._report_failure("~/predict failed", error)
+            return response
+
+    def _serve_predict(
+        self, request: PredictGrasps.Request, response: PredictGrasps.Response
+    ) -> PredictGrasps.Response:
         if not self._active:
             response.success, response.message = False, "node is not active"
             return response
-        image = request.image if len(request.image.data) else self._latest_image
-        cloud = request.cloud if len(request.cloud.data) else self._latest_cloud
-        info = request.camera_info if any(request.camera_info.k) else self._latest_info
+        image = request.image if image_given(request.image) else self._latest_image
+        cloud = request.cloud if cloud_given(request.cloud) else self._latest_cloud
+        info = request.camera_info if camera_info_given(request.camera_info) else None
+        info = info or self._latest_info
         if image is None or cloud is None:
             missing = "image" if image is None else "cloud"
             response.success = False
@@ -423,13 +528,12 @@ class GraspSemanticsNode(LifecycleNode):
             if error:
                 response.success, response.message = False, f"instruction rejected: {error}"
                 return response
-        before = self.health.last_error
-        message = self._predict(image, cloud, info, request.instruction, request.max_grasps)
+        message, why = self._predict(
+            image, cloud, info, request.instruction, request.max_grasps,
+            timeout=self._param("service_timeout_s"),
+        )  # fmt: skip
         if message is None:
-            response.success = False
-            response.message = (
-                self.health.last_error if self.health.last_error != before else "no instruction"
-            )
+            response.success, response.message = False, why
             return response
         response.success, response.prediction = True, message
         return response
@@ -442,7 +546,7 @@ class GraspSemanticsNode(LifecycleNode):
         from grasp_semantics.describe import attach_describer, check_request, describe
 
         response.success = False
-        image = request.image if len(request.image.data) else self._latest_image
+        image = request.image if image_given(request.image) else self._latest_image
         try:
             check_request(request.task, request.prompt, 1)
             if not self._active:
@@ -450,15 +554,22 @@ class GraspSemanticsNode(LifecycleNode):
             if image is None:
                 raise ValueError("no image in the request and none received yet")
             rgb = image_to_rgb(image)
-            with self._predict_lock:
+            with self._model_lock.held(self._param("service_timeout_s")):
                 if self.predictor is None:
                     raise ValueError("no model loaded")
                 if self._describer is None:
                     self._describer = attach_describer(self.predictor.model, self._param("model"))
                 result = describe(self._describer, rgb, request.task, request.prompt)
-        except (ConversionError, ValueError, FileNotFoundError, RuntimeError) as error:
+        except Busy as error:
+            response.message = f"busy: {error}"
+            self.get_logger().warning(response.message)
+            return response
+        except (ConversionError, ValueError, FileNotFoundError) as error:
             response.message = f"describe rejected: {error}"
             self.get_logger().warning(response.message)
+            return response
+        except Exception as error:  # a request never ends the node
+            response.message = self._report_failure("~/describe failed", error)
             return response
         response.success, response.answer = True, result.answer
         response.confidence = result.confidence
@@ -471,10 +582,43 @@ class GraspSemanticsNode(LifecycleNode):
         self.health.error(text)
         self._publish_diagnostics()
 
+    def _report_failure(self, what: str, error: BaseException) -> str:
+        """Report an unexpected failure with its traceback in the log; returns the message."""
+        text = f"{what}: {type(error).__name__}: {error}"
+        self.get_logger().error(f"{text}\n{traceback.format_exc()}")
+        self.health.error(text)
+        self._publish_diagnostics()
+        return text
+
+    @guarded("watchdog")
+    def _on_timer(self) -> None:
+        """Once a second: the watchdog, then diagnostics."""
+        self._watch_worker()
+        self._publish_diagnostics()
+
+    def _watch_worker(self) -> None:
+        """Restart a prediction worker that died; report one stuck in a prediction."""
+        if not self._active or self._stop.is_set():
+            return
+        if self._worker is None or not self._worker.is_alive():
+            self._worker_restarts += 1
+            self._report(f"prediction worker died: restarted (restart {self._worker_restarts})")
+            self._start_worker()
+            return
+        busy_since = self._busy_since
+        limit = self._param("watchdog_timeout_s")
+        if busy_since is not None and time.monotonic() - busy_since > limit:
+            self._report(
+                f"prediction worker stuck: one prediction has run for "
+                f"{time.monotonic() - busy_since:.0f} s (watchdog_timeout_s={limit:g})"
+            )
+
     def _publish_diagnostics(self) -> None:
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [self.health.status(self.sync.pairs_dropped)]
+        array.status = [
+            self.health.status(self.sync.pairs_dropped, worker_restarts=self._worker_restarts)
+        ]
         self._diagnostics_pub.publish(array)
 
     def _param(self, name: str) -> Any:
@@ -485,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``grasp_semantics_node`` (``ros2 run grasp_semantics ...``)."""
     rclpy.init(args=argv if argv is not None else sys.argv)
     node = GraspSemanticsNode()
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = MultiThreadedExecutor(num_threads=len(node._groups))
     executor.add_node(node)
     try:
         if node.get_parameter("autostart").value:

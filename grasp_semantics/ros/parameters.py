@@ -102,6 +102,30 @@ PARAMETERS: tuple[Param, ...] = (
         True,
     ),
     Param(
+        "max_stamp_rewind_s",
+        1.0,
+        "A pair stamped at most this much older than the last predicted one came out of order "
+        "and is skipped; an older one means time jumped back (a looping bag, a clock reset) and "
+        "restarts the ordering.",
+        (0.0, 3600.0),
+        True,
+    ),
+    Param(
+        "service_timeout_s",
+        10.0,
+        "Longest a ~/predict or ~/describe request waits for the model while it serves others; "
+        "then it is answered 'busy'.",
+        (0.1, 600.0),
+        True,
+    ),
+    Param(
+        "watchdog_timeout_s",
+        30.0,
+        "A prediction running longer than this is reported on /diagnostics as a stuck worker.",
+        (1.0, 3600.0),
+        True,
+    ),
+    Param(
         "instruction",
         "",
         "Current instruction; the instruction topic overrides it. Empty = wait for the topic.",

@@ -1,4 +1,5 @@
-"""Image / cloud pairing by stamp, keeping only the newest pair (no unbounded queue).
+"""Image / cloud pairing by stamp, keeping only the newest pair (no unbounded queue), and the
+fair lock the node's worker and services share the model through.
 
 A stand-in for message_filters' ApproximateTimeSynchronizer with queue size 1 per input, written
 without ROS types so it can be tested on its own: stamps are nanoseconds, messages are opaque.
@@ -8,6 +9,9 @@ The node feeds it from its subscription callbacks and takes pairs from a worker 
 from __future__ import annotations
 
 import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,3 +84,109 @@ class NewestPairSync:
         """Forget everything stored."""
         with self._lock:
             self._image = self._cloud = self._pair = None
+
+
+class FairLock:
+    """A lock granted in the order it was asked for, with a bounded wait.
+
+    ``threading.Lock`` favours whoever asks again first: two service clients calling back to
+    back can hold the model between them while a third waits for ever. Here each waiter queues
+    and ``release`` hands the lock to the longest-waiting one directly.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Take the lock, waiting at most ``timeout`` seconds (None: no bound); False if not."""
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over while the wait was timing out
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def release(self) -> None:
+        """Hand the lock to the longest waiter, or free it."""
+        with self._mutex:
+            if not self._held:
+                raise RuntimeError("FairLock released while not held")
+            if self._waiters:
+                self._waiters.popleft().set()  # ownership passes on: _held stays True
+            else:
+                self._held = False
+
+    @property
+    def waiting(self) -> int:
+        """How many callers wait for the lock now."""
+        with self._mutex:
+            return len(self._waiters)
+
+    @contextmanager
+    def held(self, timeout: float | None = None) -> Iterator[None]:
+        """``with lock.held(t):`` the lock for the block; :class:`Busy` after ``t`` seconds."""
+        if not self.acquire(timeout):
+            raise Busy(f"the model stayed busy with other requests for {timeout:g} s")
+        try:
+            yield
+        finally:
+            self.release()
+
+
+class Busy(RuntimeError):
+    """The model could not be had within the caller's bound."""
+
+
+class StampOrder:
+    """Which pairs are stale, in a way no single stamp can poison.
+
+    A pair older than the last predicted one by at most ``max_rewind_ns`` came out of order and
+    is skipped; one older by more means time jumped back (a bag looping, a clock reset, or a
+    bad stamp earlier) and restarts the ordering from it. A stamp more than ``max_ahead_ns``
+    ahead of the clock is predicted on but never becomes the reference, so it cannot lock out
+    the normal stamps after it.
+    """
+
+    def __init__(self, max_rewind_ns: int, max_ahead_ns: int) -> None:
+        self.max_rewind_ns, self.max_ahead_ns = int(max_rewind_ns), int(max_ahead_ns)
+        self.last_ns: int | None = None
+
+    def check(self, stamp_ns: int, now_ns: int) -> tuple[bool, str]:
+        """``(predict, note)``: whether to predict on a pair stamped ``stamp_ns`` when the clock
+        says ``now_ns`` (0: no clock yet, as under sim time before /clock), and why not / what
+        was unusual ('' when nothing)."""
+        if now_ns > 0 and stamp_ns - now_ns > self.max_ahead_ns:
+            return True, (
+                f"cloud stamp {stamp_ns / 1e9:.3f} s is {(stamp_ns - now_ns) / 1e9:.1f} s ahead "
+                "of the node's clock (use_sim_time?): predicted, not used to order later input"
+            )
+        if self.last_ns is None or stamp_ns >= self.last_ns:
+            return True, ""
+        rewind_ns = self.last_ns - stamp_ns
+        if rewind_ns <= self.max_rewind_ns:
+            return False, (
+                f"cloud stamp {stamp_ns / 1e9:.3f} s is older than the last predicted one "
+                f"({self.last_ns / 1e9:.3f} s): stale input skipped"
+            )
+        self.last_ns = None
+        return True, (
+            f"cloud stamps jumped back {rewind_ns / 1e9:.3f} s (a bag looping or a clock "
+            "reset): ordering restarted"
+        )
+
+    def predicted(self, stamp_ns: int, now_ns: int) -> None:
+        """Record a predicted pair's stamp as the reference (unless it was far ahead)."""
+        if not (now_ns > 0 and stamp_ns - now_ns > self.max_ahead_ns):
+            self.last_ns = stamp_ns
+
+    def clear(self) -> None:
+        self.last_ns = None
