@@ -93,6 +93,18 @@ def load_predictor(
     return predictor
 
 
+def sensor_qos(reliability: str) -> QoSProfile:
+    """Sensor-data QoS (keep last 5, volatile) with ``reliability`` 'best_effort' or
+    'reliable'."""
+    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    return QoSProfile(
+        history=qos_profile_sensor_data.history,
+        depth=qos_profile_sensor_data.depth,
+        durability=qos_profile_sensor_data.durability,
+        reliability=policy,
+    )
+
+
 def image_given(msg: Image) -> bool:
     """Whether a request carries an image: any of its fields set. An image that declares a
     size but has no data is given, and then rejected for that, not replaced by the latest."""
@@ -246,7 +258,7 @@ class GraspSemanticsNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the sensors and start the prediction worker."""
-        sensor, group = qos_profile_sensor_data, self._groups["inputs"]
+        sensor, group = sensor_qos(self._param("sensor_reliability")), self._groups["inputs"]
         self._sensor_subs = [
             self.create_subscription(Image, "image", self._on_image, sensor, callback_group=group),
             self.create_subscription(

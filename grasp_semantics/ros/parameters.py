@@ -102,6 +102,16 @@ PARAMETERS: tuple[Param, ...] = (
         True,
     ),
     Param(
+        "sensor_reliability",
+        "best_effort",
+        "QoS reliability of the image, points and camera_info subscriptions (sensor-data QoS, "
+        "depth 1, otherwise). best_effort matches every publisher but loses a message any of "
+        "whose fragments is lost, which over UDP is every message of several MB; reliable "
+        "receives them from reliable publishers (most camera drivers). See README, 'Large "
+        "messages', for the shared-memory profile that carries them best-effort.",
+        choices=("best_effort", "reliable"),
+    ),
+    Param(
         "max_stamp_rewind_s",
         1.0,
         "A pair stamped at most this much older than the last predicted one came out of order "
