@@ -114,7 +114,9 @@ PUBLISHER = textwrap.dedent(
     publisher = node.create_publisher(PointCloud2, "big", qos_profile_sensor_data)
     n = 1_000_000  # 12 MB
     msg = PointCloud2(height=1, width=n, point_step=12, row_step=12 * n, is_dense=True)
-    msg.fields = [PointField(name=c, offset=4 * i, datatype=7, count=1) for i, c in enumerate("xyz")]  # noqa: E501
+    msg.fields = [
+        PointField(name=c, offset=4 * i, datatype=7, count=1) for i, c in enumerate("xyz")
+    ]
     msg.data = np.ones(3 * n, np.float32).tobytes()
     while publisher.get_subscription_count() < 1:
         rclpy.spin_once(node, timeout_sec=0.05)

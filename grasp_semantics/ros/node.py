@@ -96,12 +96,12 @@ def load_predictor(
 def sensor_qos(reliability: str) -> QoSProfile:
     """Sensor-data QoS (keep last 5, volatile) with ``reliability`` 'best_effort' or
     'reliable'."""
-    policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    reliable = reliability == "reliable"
     return QoSProfile(
         history=qos_profile_sensor_data.history,
         depth=qos_profile_sensor_data.depth,
         durability=qos_profile_sensor_data.durability,
-        reliability=policy,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
     )
 
 
