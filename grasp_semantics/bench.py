@@ -55,7 +55,7 @@ from .models.config import REAL_FLAVOURS
 from .models.pointnet2 import _fpsample, farthest_point_sample, fps_exact, fps_reference, fps_torch
 from .predictor import GraspPredictor
 
-SCHEMA = "grasp_semantics.bench/5"
+SCHEMA = "grasp_semantics.bench/6"
 BENCH_SCENE_SEED = 3  # the held-out (test_instance) scene the bench runs on
 STAGES = (
     "ros_conversion",
@@ -105,6 +105,20 @@ def scene_inputs(
         rng = np.random.default_rng([n_points, i] if i else n_points)
         draws.append(scene.points[np.sort(rng.choice(len(scene.points), n_points, replace=False))])
     return scene.rgb, draws, scene.intrinsics, scene.instruction
+
+
+def camera_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """What a depth camera sends for the held-out scene: its image, the organised cloud of
+    every pixel ``[H, W, 3]`` back-projected from its depth (NaN where the sensor returned
+    nothing), its intrinsics and instruction. The node keeps the finite points and thins
+    them to ``max_cloud_points``."""
+    scene = _bench_scene(full_density=True)
+    k = scene.intrinsics.astype(np.float64)
+    rows, cols = np.mgrid[0 : scene.depth.shape[0], 0 : scene.depth.shape[1]]
+    z = np.where(scene.depth > 0, scene.depth, np.nan)
+    x, y = (cols - k[0, 2]) * z / k[0, 0], (rows - k[1, 2]) * z / k[1, 1]
+    cloud = np.stack([x, y, z], axis=-1).astype(np.float32)  # [H, W, 3]
+    return scene.rgb, cloud, scene.intrinsics, scene.instruction
 
 
 def synthetic_inputs(height: int = 480, width: int = 640, n_points: int = 20_000, seed: int = 0):
@@ -611,6 +625,23 @@ def bench_describe(predictor: GraspPredictor, model: str, quick: bool) -> dict |
 
 
 @torch.inference_mode()
+def bench_node(model: str, device: str, quick: bool) -> dict:
+    """The node's own prediction latency on the demo bag beside the predictor's called directly
+    on the same scenes, in this run (:func:`grasp_semantics.ros.bench.bench_node`)."""
+    from .ros.bench import bench_node as run_node
+
+    raw = run_node(model, device, scenes=2 if quick else 6, repeats=1 if quick else 2)
+    direct, node = (
+        {**_stats(ms), "n": len(ms)} for ms in (raw.pop("direct_ms"), raw.pop("node_ms"))
+    )
+    return {
+        **raw,
+        "direct_ms": direct,
+        "node_ms": node,
+        "node_over_direct": round(node["median"] / direct["median"], 3),
+    }
+
+
 def point_stage_flops(predictor: GraspPredictor, rgb, points, k) -> dict[str, float]:
     """FLOPs (matmuls) of the point network and of fusion + heads, counted on a real run."""
     xyz, feats, _, k_t = _network_inputs(predictor, rgb, points, k)
@@ -715,17 +746,20 @@ def run_bench(
     soak_predictions: int | None = None,
     sweeps: bool = True,
     random_backbone: bool = False,
+    node: bool = True,
 ) -> dict:
     """The benchmark as a JSON-able dict (see the module docstring). ``random_backbone``: a
-    real flavour's backbone with random weights at its published sizes (no checkpoint)."""
+    real flavour's backbone with random weights at its published sizes (no checkpoint).
+    ``node``: also time the real node on the demo bag (where ROS is installed)."""
     torch.manual_seed(0)
     predictor = GraspPredictor.from_pretrained(
         model, device=device, compile=compile, random_backbone=random_backbone
     )
     timer = EncoderStageTimer(predictor)
     warmup, runs = (1, 3) if quick else (3, 20)
-    rgb, (points,), k, instruction = scene_inputs()
-    messages = _message_stages(rgb, points, k)
+    rgb, cloud, k, instruction = camera_inputs()
+    points = cloud.reshape(-1, 3)  # what the predictor gets without ROS (non-finite dropped)
+    messages = _message_stages(rgb, cloud, k)
     if predictor.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(predictor.device)
     samples = _collect(
@@ -751,7 +785,8 @@ def run_bench(
             "input": f"held-out scene {BENCH_SCENE_SEED} (test_instance): {instruction!r}",
             "image": list(rgb.shape[:2]),
             "encoder_image": list(predictor.model.cfg.encoder.backbone.image_size),
-            "input_points": len(points),
+            "input_points": int(np.isfinite(points).all(axis=1).sum()),
+            "input_cloud": f"organised {cloud.shape[1]}x{cloud.shape[0]}, NaN where no return",
             "network_points": predictor.num_points,
             "max_cloud_points": predictor.max_cloud_points,
             "warm_runs": runs,
@@ -762,11 +797,11 @@ def run_bench(
         "throughput_hz": round(1000.0 / latency["end_to_end"]["median"], 2),
         "memory": memory,
         "cached": _cached_vs_uncached(predictor, timer, quick),
-        "references": bench_references(predictor, rgb, points, k, quick),
+        "references": bench_references(predictor, rgb, scene_inputs()[1][0], k, quick),
         "grasp_scorer": bench_scorer_cost(predictor, quick),
         "sweeps": None,
         "soak": None,
-        "flops": bench_flops(predictor, model, rgb, points, k),
+        "flops": bench_flops(predictor, model, rgb, points[np.isfinite(points).all(axis=1)], k),
         "parameters_m": round(sum(p.numel() for p in predictor.model.parameters()) / 1e6, 3),
     }
     if sweeps:
@@ -778,6 +813,7 @@ def run_bench(
     n_soak = soak_predictions if soak_predictions is not None else (30 if quick else 1000)
     if n_soak > 0:
         result["soak"] = soak(predictor, n_soak)
+    result["node"] = bench_node(model, device, quick) if node and messages is not None else None
     result["describe"] = bench_describe(predictor, model, quick)
     result["targets"] = _targets(result)
     if hasattr(os, "getloadavg"):
@@ -805,8 +841,9 @@ def markdown(result: dict) -> str:
         f"({s['dtype']}, compile {s['compile']}), on the {s['input']}: a "
         f"{s['image'][1]}x{s['image'][0]} image "
         f"(encoder input {s['encoder_image'][1]}x{s['encoder_image'][0]}), "
-        f"{s['input_points']:,} of its points -> {s['network_points']:,}, {s['warm_runs']} warm "
-        "runs, "
+        f"the camera's {s.get('input_cloud', 'cloud')} ({s['input_points']:,} points returned; "
+        f"thinned to {s['max_cloud_points']:,}) -> {s['network_points']:,} network points, "
+        f"{s['warm_runs']} warm runs, "
         "caches cleared before each. Load average (1 min) "
         f"{m.get('load_average_1m_at_start')} at the start, {m.get('load_average_1m_at_end')} "
         "at the end (other work on the machine inflates every timing).",
@@ -821,6 +858,27 @@ def markdown(result: dict) -> str:
     lines += [
         f"Throughput {result['throughput_hz']} Hz; peak RSS {result['memory']['peak_rss_mb']} MB.",
         "",
+    ]
+    node = result.get("node")
+    if node:
+        lines += [
+            "## The node against the predictor (same scenes, same run)",
+            "",
+            f"The demo bag's {node['scenes']} held-out scenes ({node['cloud_points']:,}-point "
+            f"clouds), {node['repeats']} passes: the predictor called directly, then the real "
+            "node replaying the bag in lock step (its own `predict` time, as on /diagnostics).",
+            "",
+            *_table(
+                ["path", "median ms", "p95 ms", "n"],
+                [
+                    [name, node[key]["median"], node[key]["p95"], node[key]["n"]]
+                    for name, key in (("predictor", "direct_ms"), ("node", "node_ms"))
+                ],
+            ),
+            f"Node / predictor (medians): {node['node_over_direct']}.",
+            "",
+        ]
+    lines += [
         "## Targets",
         "",
     ]
@@ -1000,6 +1058,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "bench") -> No
     )
     parser.add_argument("--no-sweeps", action="store_true", help="skip the input-size sweeps")
     parser.add_argument(
+        "--no-node", action="store_true", help="skip the real node on the demo bag"
+    )
+    parser.add_argument(
         "--json",
         nargs="?",
         const="-",
@@ -1012,12 +1073,13 @@ def add_arguments(parser: argparse.ArgumentParser, command: str = "bench") -> No
 def run(args: argparse.Namespace, command: str = "bench") -> int:
     result = run_bench(
         args.model, args.device, args.quick, args.compile, args.soak, not args.no_sweeps,
-        args.random_backbone,
+        args.random_backbone, not args.no_node,
     )  # fmt: skip
     flags = [f"--model {args.model}", f"--device {args.device}"]
     flags += [f"--{name}" for name in ("quick", "compile") if getattr(args, name)]
     flags += ["--random-backbone"] if args.random_backbone else []
     flags += ["--no-sweeps"] if args.no_sweeps else []
+    flags += ["--no-node"] if args.no_node else []
     flags += [f"--soak {args.soak}"] if args.soak is not None else []
     flags += [f"--json {args.json}"] if args.json and args.json != "-" else []
     flags += [f"--markdown {args.markdown}"] if args.markdown else []

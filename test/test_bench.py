@@ -15,6 +15,7 @@ from grasp_semantics.bench import (
     STAGES,
     TARGETS,
     bench_describe,
+    camera_inputs,
     main,
     markdown,
     run_bench,
@@ -36,9 +37,10 @@ def _positive_stats(stats):
 
 def test_bench_quick_schema(result):
     assert result["schema"] == SCHEMA
-    assert (
-        result["settings"]["image"] == [480, 640] and result["settings"]["input_points"] == 20_000
-    )
+    _, cloud, _, _ = camera_inputs()
+    returned = int(np.isfinite(cloud).all(axis=2).sum())
+    assert result["settings"]["image"] == [480, 640]
+    assert result["settings"]["input_points"] == returned > result["settings"]["max_cloud_points"]
     assert result["machine"]["cores"] >= 1 and result["machine"]["torch"]
     ros = result["ros"] is not None  # the ROS stages run where rclpy and the messages import
     for stage in STAGES:
@@ -60,6 +62,34 @@ def test_bench_quick_schema(result):
     assert cached["rest_for_target_ms"] == pytest.approx(
         cached["uncached_encoder_ms"] / (goal - 1), abs=1e-3
     )
+
+
+def test_the_headline_input_is_the_cameras_organised_cloud():
+    """Every pixel back-projected from the scene's depth (NaN where the sensor returned
+    nothing): the points project back onto their own pixels."""
+    rgb, cloud, k, _ = camera_inputs()
+    assert cloud.shape == (*rgb.shape[:2], 3) and cloud.dtype == np.float32
+    finite = np.isfinite(cloud).all(axis=2)
+    assert 0.3 < finite.mean() < 1.0  # returns on the table and objects, none elsewhere
+    rows, cols = np.nonzero(finite)
+    uvw = cloud[finite].astype(np.float64) @ k.astype(np.float64).T
+    np.testing.assert_allclose(uvw[:, 0] / uvw[:, 2], cols, atol=1e-3)
+    np.testing.assert_allclose(uvw[:, 1] / uvw[:, 2], rows, atol=1e-3)
+
+
+def test_the_node_is_timed_beside_the_predictor_on_the_same_scenes(result):
+    node = result["node"]
+    if result["ros"] is None:
+        assert node is None
+        return
+    assert node["scenes"] == 2 and node["repeats"] == 1 and node["cloud_points"] == 40_000
+    assert node["direct_ms"]["n"] == 2 and node["node_ms"]["n"] == 1  # first after load left out
+    for key in ("direct_ms", "node_ms"):
+        assert node[key]["p95"] >= node[key]["median"] > 0
+    assert node["node_over_direct"] == pytest.approx(
+        node["node_ms"]["median"] / node["direct_ms"]["median"], abs=1e-3
+    )
+    assert "## The node against the predictor" in markdown(result)
 
 
 def test_bench_input_is_a_held_out_scene_the_planner_plans_on():

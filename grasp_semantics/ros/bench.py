@@ -1,14 +1,19 @@
-"""The ROS side of ``grasp-semantics bench``: message conversion in and message building out.
+"""The ROS side of ``grasp-semantics bench``: message conversion, message building, the node.
 
 :class:`MessageStages` holds one set of input messages (Image, PointCloud2, CameraInfo) made
 from numpy arrays once, then times what the node does per prediction: converting them to
 numpy (:mod:`grasp_semantics.ros.conversions`) and building its outputs
-(:mod:`grasp_semantics.ros.messages`). Imported lazily by :mod:`grasp_semantics.bench`, so the
-core benchmark runs without ROS.
+(:mod:`grasp_semantics.ros.messages`). :func:`bench_node` times the real node on the demo bag
+beside the predictor called directly on the same scenes. Imported lazily by
+:mod:`grasp_semantics.bench`, so the core benchmark runs without ROS.
 """
 
 from __future__ import annotations
 
+import gc
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,9 +35,14 @@ class MessageStages:
     """Input messages of one sample, and the node's per-prediction conversions around them."""
 
     def __init__(self, rgb: np.ndarray, points: np.ndarray, intrinsics: np.ndarray) -> None:
+        """``points`` [N, 3], or [H, W, 3] for an organised cloud (NaN where no return)."""
         self.header = Header(frame_id="camera_color_optical_frame")
         self.image = rgb_to_image(rgb, self.header)
-        self.cloud = xyz_to_cloud(points, self.header)
+        self.cloud = xyz_to_cloud(points.reshape(-1, 3), self.header)
+        if points.ndim == 3:  # a depth camera's organised cloud: rows of pixels
+            self.cloud.height, self.cloud.width = points.shape[:2]
+            self.cloud.row_step = self.cloud.point_step * self.cloud.width
+            self.cloud.is_dense = False
         self.info = CameraInfo(header=self.header, height=rgb.shape[0], width=rgb.shape[1])
         self.info.k = [float(v) for v in np.asarray(intrinsics, dtype=np.float64).ravel()]
         self.gripper = GripperConfig()
@@ -49,3 +59,45 @@ class MessageStages:
         """The node's three outputs of a prediction: GraspPrediction, PoseArray, MarkerArray."""
         message = prediction_msg(prediction, self.header, prediction.instruction, model, 0.0)
         return message, pose_array_msg(message), markers_msg(message, self.gripper)
+
+
+def bench_node(
+    model: str, device: str, scenes: int = 6, repeats: int = 2, progress: bool = False
+) -> dict[str, Any]:
+    """Prediction latencies (ms) of the real node on the demo bag (lock-step replay, as the node
+    measures them and shows on /diagnostics) beside the predictor's called directly on the same
+    scenes, in one run. The first prediction after each model load is left out of both
+    (one-time initialisation)."""
+    from grasp_semantics.data.bag import read_bag
+    from grasp_semantics.predictor import GraspPredictor
+    from grasp_semantics.ros.demo import make_sample_bag
+    from grasp_semantics.ros.replay import replay
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bag = make_sample_bag(Path(tmp) / "bag", scenes)
+        truths = list(read_bag(bag))
+        predictor = GraspPredictor.from_pretrained(model, device=device)
+        direct_ms = []
+        for truth in [truths[0], *truths * repeats]:
+            predictor.clear_caches()
+            started = time.perf_counter()
+            predictor.predict(
+                truth["rgb"], truth["points"], truth["instruction"], intrinsics=truth["intrinsics"]
+            )
+            direct_ms.append(1e3 * (time.perf_counter() - started))
+        del predictor
+        gc.collect()
+        node_ms = []
+        for run in range(repeats):
+            summary = replay(
+                bag, Path(tmp) / f"out{run}", model, parameters={"device": device},
+                progress=progress,
+            )  # fmt: skip
+            node_ms += summary.latencies_ms[1:]
+    return {
+        "scenes": scenes,
+        "cloud_points": len(truths[0]["points"]),
+        "repeats": repeats,
+        "direct_ms": direct_ms[1:],
+        "node_ms": node_ms,
+    }

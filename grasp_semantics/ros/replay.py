@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message, serialize_message
@@ -97,7 +98,9 @@ class ReplaySummary:
 
 
 class _Recorder:
-    """Subscribes to the node's outputs and writes them to an mcap bag."""
+    """Subscribes to the node's outputs and writes them to an mcap bag; ``changed`` is notified
+    on each output and each diagnostics message (the node publishes one on every rejected
+    input), so the player waits on events rather than polling the node."""
 
     def __init__(self, node: Any, node_name: str, out_bag: Path) -> None:
         self.writer = Writer(out_bag, version=9, storage_plugin=StoragePlugin.MCAP)
@@ -118,6 +121,18 @@ class _Recorder:
                     100,
                 )
             )
+        self._subscriptions.append(
+            node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        )
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def wait(self, condition: Any, timeout_s: float) -> bool:
+        """Block until ``condition()`` holds, re-checked on each output (at most ``timeout_s``)."""
+        with self.changed:
+            return self.changed.wait_for(condition, timeout_s)
 
     def _on_message(self, connection: Any, name: str, msg: Any) -> None:
         with self.changed:
@@ -125,7 +140,7 @@ class _Recorder:
             self.counts[name] += 1
             if name == "prediction":
                 self.predictions.append(msg)
-                self.changed.notify_all()
+            self.changed.notify_all()
 
     def close(self) -> None:
         with self.changed:
@@ -174,7 +189,7 @@ def replay(
         node.trigger_activate()
         _play(in_bag, inputs, node, player, recorder, summary, realtime, timeout_s, progress)
         # the other outputs of the last prediction are published right after it
-        _wait(lambda: len(set(recorder.counts.values())) == 1, 5.0)
+        recorder.wait(lambda: len(set(recorder.counts.values())) == 1, 5.0)
     finally:
         executor.shutdown()
         spinner.join(timeout=10)
@@ -240,7 +255,7 @@ def _play(
                     summary.pairs += 1
                     pending.clear()
                     if not realtime:
-                        _wait(
+                        recorder.wait(
                             lambda b=before: (
                                 (len(recorder.predictions), node.health.rejected) != b
                             ),
@@ -248,7 +263,7 @@ def _play(
                         )
         bar.close()
         if realtime:  # let the last prediction arrive
-            _wait(lambda: len(recorder.predictions) >= summary.pairs, 5.0)
+            recorder.wait(lambda: len(recorder.predictions) >= summary.pairs, 5.0)
 
 
 def _wait(condition: Any, timeout_s: float) -> bool:
