@@ -457,20 +457,31 @@ def test_describe_is_answered_while_two_clients_call_predict_back_to_back(
             answered.append(call(harness.peer, client, request).success)
         harness.peer.destroy_client(client)
 
+    describe = harness.peer.create_client(DescribeScene, "/grasp_semantics/describe")
+    request = DescribeScene.Request(task="caption", image=image)
+    assert call(harness.peer, describe, request).success  # attaches the head: once, not timed
+    started = time.monotonic()
+    assert call(harness.peer, describe, request).success
+    alone = time.monotonic() - started  # one answer on this machine, nothing else running
     clients = [threading.Thread(target=hammer, args=(n,)) for n in ("a", "b")]
     for thread in clients:
         thread.start()
     try:
         wait_until(lambda: len(answered) >= 4, timeout=60, what="predict calls under way")
-        describe = harness.peer.create_client(DescribeScene, "/grasp_semantics/describe")
-        started = time.monotonic()
-        response = call(harness.peer, describe, DescribeScene.Request(task="caption", image=image))
-        waited = time.monotonic() - started
-        harness.peer.destroy_client(describe)
+        started, before = time.monotonic(), len(answered)
+        response = call(harness.peer, describe, request)
+        waited, overtaken_by = time.monotonic() - started, len(answered) - before
     finally:
         stop.set()
         for thread in clients:
             thread.join(timeout=60)
+    harness.peer.destroy_client(describe)
     assert response.success, response.message
-    assert waited < 5.0, f"describe waited {waited:.1f} s under ~/predict load"
+    # first come, first served: only the calls queued before it (one per client) and the one
+    # running, plus at most one each started while the answer travelled back, finish first
+    assert overtaken_by <= 5, f"{overtaken_by} ~/predict calls answered while describe waited"
+    # 5 s (the node's promise on an idle machine), or three answers' time where one answer
+    # alone takes longer (a loaded machine); starved, it waited until the clients stopped
+    bound = max(5.0, 3 * alone)
+    assert waited < bound, f"describe waited {waited:.1f} s under load, alone {alone:.1f} s"
     assert all(answered)

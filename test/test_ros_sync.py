@@ -7,7 +7,7 @@ import threading
 import pytest
 from ros_helpers import wait_until
 
-from grasp_semantics.ros.sync import Busy, FairLock, NewestPairSync, StampOrder
+from grasp_semantics.ros.sync import Busy, ModelThread, NewestPairSync, StampOrder
 
 MS = 1_000_000
 
@@ -65,34 +65,49 @@ def test_clear_forgets_pending_messages() -> None:
     assert not sync.add_cloud(1, "c")
 
 
-def test_fair_lock_serves_waiters_in_arrival_order() -> None:
-    lock, order, waiters = FairLock(), [], []
+def test_model_thread_runs_calls_in_arrival_order_on_one_thread() -> None:
+    model, order, threads, callers = ModelThread(), [], set(), []
+    gate = threading.Event()
 
-    def take_turn(name: str) -> None:
-        with lock.held():
-            order.append(name)
+    def work(name: str) -> str:
+        threads.add(threading.get_ident())
+        order.append(name)
+        return name
 
-    lock.acquire()
-    for queued, name in enumerate("abc", start=1):
-        waiters.append(threading.Thread(target=take_turn, args=(name,)))
-        waiters[-1].start()
-        wait_until(lambda n=queued: lock.waiting == n, what=f"{name} to queue")
-    lock.release()
-    for thread in waiters:
+    blocker = threading.Thread(target=model.call, args=(gate.wait,))
+    blocker.start()
+    wait_until(lambda: model.busy_since is not None, what="the first call to start")
+    results = {}
+    for name in "abc":
+        callers.append(
+            threading.Thread(target=lambda n=name: results.update({n: model.call(work, n)}))
+        )
+        callers[-1].start()
+        queued = len(callers)
+        wait_until(lambda n=queued: model.waiting == n, what=f"{name} to queue")
+    gate.set()
+    for thread in [blocker, *callers]:
         thread.join(timeout=5)
-    assert order == ["a", "b", "c"] and lock.acquire(timeout=0)
+    assert order == ["a", "b", "c"] and results == {"a": "a", "b": "b", "c": "c"}
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    model.shutdown()
 
 
-def test_fair_lock_times_out_with_busy_and_stays_usable() -> None:
-    lock = FairLock()
-    with lock.held():
-        with pytest.raises(Busy, match=r"busy with other requests for 0\.05 s"), lock.held(0.05):
-            pytest.fail("the lock was taken twice")
-        assert lock.waiting == 0  # the timed-out waiter left the queue
-    assert lock.acquire(timeout=0.05)
-    lock.release()
-    with pytest.raises(RuntimeError, match="not held"):
-        lock.release()
+def test_a_call_that_cannot_start_in_time_is_busy_and_never_runs() -> None:
+    model, gate, ran = ModelThread(), threading.Event(), []
+    blocker = threading.Thread(target=model.call, args=(gate.wait,))
+    blocker.start()
+    wait_until(lambda: model.busy_since is not None, what="the first call to start")
+    with pytest.raises(Busy, match=r"busy with other requests for 0\.05 s"):
+        model.call(ran.append, 1, timeout=0.05)
+    gate.set()
+    blocker.join(timeout=5)
+    assert model.call(ran.append, 2) is None and ran == [2]  # the busy call was dropped
+    with pytest.raises(ZeroDivisionError):
+        model.call(lambda: 1 / 0)  # the caller gets the call's own exception
+    model.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        model.call(ran.append, 3)
 
 
 def test_stamp_order_skips_out_of_order_pairs_and_recovers_from_jumps() -> None:

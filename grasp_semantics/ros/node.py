@@ -56,7 +56,7 @@ from grasp_semantics.ros.conversions import (
 from grasp_semantics.ros.diagnostics import Health
 from grasp_semantics.ros.messages import markers_msg, pose_array_msg, prediction_msg
 from grasp_semantics.ros.parameters import BY_NAME, DYNAMIC, PARAMETERS
-from grasp_semantics.ros.sync import Busy, FairLock, NewestPairSync, StampOrder
+from grasp_semantics.ros.sync import Busy, ModelThread, NewestPairSync, StampOrder
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
 CAMERA_INFO_WAIT_S = 2.0  # how long a pair waits for the first camera_info before failing
@@ -171,11 +171,10 @@ class GraspSemanticsNode(LifecycleNode):
         self._latest_info: CameraInfo | None = None
         self._info_received = threading.Event()
         self._order = StampOrder(0, int(MAX_STAMP_AHEAD_S * 1e9))
-        self._model_lock = FairLock()
+        self._model = ModelThread()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._worker_restarts = 0
-        self._busy_since: float | None = None  # when the worker's current prediction started
         self._outputs: dict[str, Any] = {}
         self._sensor_subs: list[Any] = []
         self._own_services: list[Any] = []
@@ -206,8 +205,8 @@ class GraspSemanticsNode(LifecycleNode):
         fusion_mode = p("fusion_mode")
         self.get_logger().info(f"loading model '{model}' on device '{p('device')}'")
         try:
-            predictor = load_predictor(
-                model, p("device"), p("dtype"), p("num_points"), p("compile"),
+            predictor = self._model.call(
+                load_predictor, model, p("device"), p("dtype"), p("num_points"), p("compile"),
                 p("grasp_scorer"), p("max_cloud_points"),
             )  # fmt: skip
             model_fusion = predictor.model.cfg.fusion.mode
@@ -295,6 +294,7 @@ class GraspSemanticsNode(LifecycleNode):
         self._active = False
         self._stop_worker()
         self._release()
+        self._model.shutdown()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -317,9 +317,15 @@ class GraspSemanticsNode(LifecycleNode):
         self._latest_image = self._latest_cloud = self._latest_info = None
         self._info_received.clear()
         self._order.clear()
-        with self._model_lock.held():
+        if self._model.closed:
             self.predictor = self._describer = None
+        else:
+            self._model.call(self._free_model)
         self._configured = False
+
+    def _free_model(self) -> None:
+        """Drop the model and return its memory (run on the model thread)."""
+        self.predictor = self._describer = None
         gc.collect()
         import torch
 
@@ -327,7 +333,6 @@ class GraspSemanticsNode(LifecycleNode):
             torch.cuda.empty_cache()
 
     def _start_worker(self) -> None:
-        self._busy_since = None
         self._worker = threading.Thread(target=self._run_worker, name="predict", daemon=True)
         self._worker.start()
 
@@ -442,11 +447,7 @@ class GraspSemanticsNode(LifecycleNode):
         if self._latest_info is None and self.predictor.needs_intrinsics:
             # the first pair may come before the first camera_info: wait for it briefly
             self._info_received.wait(CAMERA_INFO_WAIT_S)
-        self._busy_since = time.monotonic()
-        try:
-            message, _ = self._predict(pair.image, pair.cloud, self._latest_info, None, 0)
-        finally:
-            self._busy_since = None
+        message, _ = self._predict(pair.image, pair.cloud, self._latest_info, None, 0)
         if message is not None:
             self._order.predicted(pair.cloud_stamp_ns, now_ns)
             if self._active:
@@ -480,19 +481,17 @@ class GraspSemanticsNode(LifecycleNode):
                     f"{image.width}x{image.height}"
                 )
             limit = int(max_grasps) or self._param("max_grasps")
-            with self._model_lock.held(timeout):
-                if self.predictor is None:
-                    return None, "no model loaded"
-                started = time.perf_counter()
-                prediction = self.predictor.predict(
-                    rgb, cloud_xyz.points, instruction, intrinsics=intrinsics, max_grasps=limit
-                )
-                elapsed_ms = 1e3 * (time.perf_counter() - started)
+            inputs = (rgb, cloud_xyz.points, instruction, intrinsics, limit)
+            prediction, elapsed_ms = self._model.call(
+                self._run_predictor, *inputs, timeout=timeout
+            )
         except Busy as error:
             why = f"busy: {error}"
         except (ConversionError, ValueError) as error:
             why = f"input rejected: {error}"
         else:
+            if prediction is None:
+                return None, "no model loaded"
             keep = prediction.scores >= self._param("score_threshold")
             prediction = select_grasps(prediction, keep)
             self.health.prediction(elapsed_ms)
@@ -502,6 +501,18 @@ class GraspSemanticsNode(LifecycleNode):
             return message, ""
         self._report(why)
         return None, why
+
+    def _run_predictor(
+        self, rgb: np.ndarray, points: np.ndarray, instruction: str, intrinsics: Any, limit: int
+    ) -> tuple[Any, float]:
+        """The prediction and its time in ms (on the model thread); None when no model."""
+        if self.predictor is None:
+            return None, 0.0
+        started = time.perf_counter()
+        prediction = self.predictor.predict(
+            rgb, points, instruction, intrinsics=intrinsics, max_grasps=limit
+        )
+        return prediction, 1e3 * (time.perf_counter() - started)
 
     def _publish(self, message: GraspPrediction) -> None:
         self._outputs["prediction"].publish(message)
@@ -566,12 +577,15 @@ class GraspSemanticsNode(LifecycleNode):
             if image is None:
                 raise ValueError("no image in the request and none received yet")
             rgb = image_to_rgb(image)
-            with self._model_lock.held(self._param("service_timeout_s")):
+
+            def answer() -> Any:  # on the model thread
                 if self.predictor is None:
                     raise ValueError("no model loaded")
                 if self._describer is None:
                     self._describer = attach_describer(self.predictor.model, self._param("model"))
-                result = describe(self._describer, rgb, request.task, request.prompt)
+                return describe(self._describer, rgb, request.task, request.prompt)
+
+            result = self._model.call(answer, timeout=self._param("service_timeout_s"))
         except Busy as error:
             response.message = f"busy: {error}"
             self.get_logger().warning(response.message)
@@ -614,10 +628,10 @@ class GraspSemanticsNode(LifecycleNode):
             return
         if self._worker is None or not self._worker.is_alive():
             self._worker_restarts += 1
+            self._start_worker()  # before the report: whoever reads it finds the worker running
             self._report(f"prediction worker died: restarted (restart {self._worker_restarts})")
-            self._start_worker()
             return
-        busy_since = self._busy_since
+        busy_since = self._model.busy_since
         limit = self._param("watchdog_timeout_s")
         if busy_since is not None and time.monotonic() - busy_since > limit:
             self._report(
