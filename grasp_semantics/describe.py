@@ -243,11 +243,16 @@ def describe_visuals(
     if not pages:
         return Answer(task, text, answers[0].text, answers[0].confidence, timings)
     per_page = [
-        {"page": v.page, "answer": a.text, "confidence": round(a.confidence, 4)}
+        {"page": v.page, "answer": a.text, "confidence": significant(a.confidence)}
         for v, a in zip(pages, answers, strict=True)
     ]
     joined = "\n\n".join(a.text for a in answers)
     return Answer(task, text, joined, min(a.confidence for a in answers), timings, per_page)
+
+
+def significant(value: float) -> float:
+    """``value`` to 4 significant digits (a random model's confidences are ~1e-5)."""
+    return float(f"{value:.4g}")
 
 
 def input_record(visual: Visual) -> dict[str, Any]:
@@ -340,7 +345,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "task": result.task,
             "prompt": result.prompt,
             "answer": result.answer,
-            "confidence": round(result.confidence, 4),
+            "confidence": significant(result.confidence),
             "model": args.model,
             "device": str(describer.encoder.pix_mean.device),
             "image": str(args.image[0]),

@@ -754,11 +754,11 @@ class SceneDescriber(nn.Module):
                     "OCR and questions about labels go through the reading view, which reads "
                     f"one image at a time; got {len(visuals)} inputs: ask about each alone"
                 )
-            frames = torch.as_tensor(np.asarray(visuals[0].frames))
+            frames = torch.from_numpy(np.array(visuals[0].frames))
             return self.generate_scored(frames, [prompt], limit, temperature, generator, True)[0]
         second_per_grid = None
         if self.compact:
-            frames = [torch.as_tensor(np.asarray(v.frames))[None] for v in visuals]
+            frames = [torch.from_numpy(np.array(v.frames))[None] for v in visuals]
             parts = [self.encoder.pixel_inputs(f, self.image_size) for f in frames]
             pixels = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
             ids = self.prompt_ids(prompt, len(visuals))
@@ -797,7 +797,7 @@ class SceneDescriber(nn.Module):
         start, end = "<|vision_start|>", "<|vision_end|>"
         parts, images, videos, seconds = [], [], [], []
         for visual in visuals:
-            frames = torch.as_tensor(np.asarray(visual.frames))
+            frames = torch.from_numpy(np.array(visual.frames))
             h, w = self.native_size(*frames.shape[1:3], bool(visual.video), bounds)
             tokens = h * w // unit**2
             if not visual.video:
@@ -815,8 +815,8 @@ class SceneDescriber(nn.Module):
                                      for t in pairs))  # fmt: skip
             else:
                 parts.append(start + VIDEO_TOKEN * (tokens * len(pairs)) + end)
-                span = (times[-1] - times[0]) / max(len(pairs) - 1, 1) if len(pairs) > 1 else 1.0
-                seconds.append(span if span > 0 else 1.0)
+                rate = visual.sample_fps  # Qwen2.5-VL's processor: temporal patch / fps
+                seconds.append(2.0 / rate if rate > 0 else 1.0)
         content = [{"type": "video" if v.video else "image"} for v in visuals]
         content.append({"type": "text", "text": prompt})
         tok = enc.tokenizer
