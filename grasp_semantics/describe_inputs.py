@@ -193,7 +193,9 @@ def read_video(
                     break
     except (av.FFmpegError, IndexError) as error:
         raise ValueError(f"cannot read video {source}: {error}") from error
-    keep = [i if i in frames else max(frames) for i in keep]  # a short last GOP: last frame
+    if not frames:
+        raise ValueError(f"cannot read video {source}: no frame could be decoded")
+    keep = [i if i in frames else max(frames) for i in keep]  # fewer decoded: the last one
     return Visual(
         np.stack([frames[i] for i in keep]),
         source,

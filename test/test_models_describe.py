@@ -591,3 +591,37 @@ def test_video_patches_pair_consecutive_frames_in_the_image_layout():
     torch.testing.assert_close(pair[:, :, 1], patchify(y, 16, 2).view(-1, 3, 2, 16, 16)[:, :, 1])
     with pytest.raises(ValueError, match="even number"):
         patchify_frames(torch.cat([x, y, x]), 16, 2)
+
+
+@pytest.mark.parametrize("arch", ["qwen3_vl", "qwen2_5_vl"])
+def test_several_images_are_prompted_as_the_transformers_processor_prompts_them(arch):
+    """Two images of other sizes in one message: the same ids, patch grids and pixel values as
+    transformers' Qwen-VL processor gives for the same images (already at the sizes chosen)."""
+    from PIL import Image
+
+    from grasp_semantics.describe_inputs import Visual
+    from grasp_semantics.models.tokenizer import build_processor
+
+    name = f"debug_{arch}"
+    model = GraspNet(name).eval()
+    describer = SceneDescriber(model.encoder, DescribeConfig(lora_targets=()))
+    a, b, _ = _visuals(seed=3)
+    sized = []
+    for visual in (a, b):
+        h, w = describer.native_size(*visual.frames.shape[1:3])
+        sized.append(np.asarray(Image.fromarray(visual.frames[0]).resize((w, h))))
+    prompt = "Which one is brighter?"
+    ids, pixels, _ = describer._native_inputs([Visual(x[None], "x") for x in sized], prompt, None)
+    bcfg = model.cfg.encoder.backbone
+    processor = build_processor(arch, bcfg.patch_size, bcfg.merge_size)
+    content = [{"type": "image"}, {"type": "image"}, {"type": "text", "text": prompt}]
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+    )
+    ref = processor(text=[text], images=[Image.fromarray(x) for x in sized], return_tensors="pt")
+    assert ref["input_ids"][0].tolist() == ids
+    assert torch.equal(ref["image_grid_thw"], pixels["image_grid_thw"])
+    torch.testing.assert_close(ref["pixel_values"], pixels["pixel_values"], rtol=0, atol=1e-5)
+    # the originals, resized by the describer, come to the same grids
+    _, own, _ = describer._native_inputs([a, b], prompt, None)
+    assert torch.equal(own["image_grid_thw"], pixels["image_grid_thw"])
