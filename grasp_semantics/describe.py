@@ -322,6 +322,8 @@ def run(args: argparse.Namespace, command: str) -> int:
                 args.timeout, args.max_bytes,
             )
         ]  # fmt: skip
+        if args.page is not None and not any(v.page for v in visuals):
+            raise ValueError("--page picks a page of a PDF, and no --image is a PDF")
         bounds = ResizeBounds(
             args.min_pixels, args.max_pixels, args.video_min_pixels, args.video_max_pixels
         )

@@ -92,6 +92,7 @@ def test_the_schema_checker_rejects_what_it_should():
         (["--image", "{unreachable}", "--task", "caption"], "cannot reach the host"),
         (["--image", "ftp://example.com/a.png", "--task", "caption"], "only http:// and https://"),
         (["--image", "{png}", "--task", "caption", "--fps", "0"], "--fps must be positive"),
+        (["--image", "{png}", "--task", "caption", "--page", "2"], "no --image is a PDF"),
         (["--image", "{missing}", "--task", "caption"], "does not exist"),
         (["--image", "{garbage}", "--task", "ocr"], "cannot read image"),
         (["--image", "{png}", "--task", "vqa"], "'vqa' needs a prompt"),
