@@ -1,13 +1,17 @@
-"""Scene questions on one image: caption, OCR and VQA through the grasp model's backbone.
+"""Scene questions: caption, OCR and VQA through the grasp model's backbone.
 
-    grasp-semantics describe --image PATH --task caption|ocr|vqa [--prompt TEXT]
-        [--output FILE] [--format txt|json] [--device auto|cuda|mps|cpu] [--model NAME_OR_DIR]
+    grasp-semantics describe --image PATH_OR_URL [--image ...] --task caption|ocr|vqa
+        [--prompt TEXT] [--output FILE] [--format txt|json] [--device auto|cuda|mps|cpu]
+        [--model NAME_OR_DIR] [--page N] [--dpi D] [--fps F] [--max-frames N] ...
 
-The options follow the seed's Qwen-VL predictor CLI (``002_*.txt``). ``load_describer`` loads
-the grasp model (as the node does) and attaches a :class:`SceneDescriber` to its encoder: the
-``describe/`` adapters saved beside the grasp weights, or, for a real Qwen-VL checkpoint
-without them, the checkpoint's own language-model head. Nothing is fetched from the network: an
-image URL is refused. ``RESULT_SCHEMA`` is the JSON-schema of ``--format json`` output.
+The options follow the seed's Qwen-VL predictor CLI (``002_*.txt``) and the Qwen-VL command
+line: ``--image`` takes a file, an http(s) URL, a PDF (asked page by page), a video file or a
+folder of frames (``grasp_semantics.describe_inputs``); several ``--image`` go into one
+question. ``load_describer`` loads the grasp model (as the node does) and attaches a
+:class:`SceneDescriber` to its encoder: the ``describe/`` adapters saved beside the grasp
+weights, or, for a real Qwen-VL checkpoint without them, the checkpoint's own language-model
+head. Only the URLs given are fetched. ``RESULT_SCHEMA`` is the JSON-schema of
+``--format json`` output.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,11 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from grasp_semantics import describe_inputs as inputs
+from grasp_semantics.describe_inputs import Visual
 from grasp_semantics.models.config import FLAVOURS, REAL_FLAVOURS
 from grasp_semantics.models.describe import (
     DESCRIBE_DIR,
     TASKS,
     DescribeConfig,
+    ResizeBounds,
     SceneDescriber,
     task_prompt,
 )
@@ -39,7 +45,6 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 1000
 MAX_NEW_TOKENS_LIMIT = 512
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://|^data:")
 
 RESULT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -53,6 +58,7 @@ RESULT_SCHEMA: dict[str, Any] = {
         "model",
         "device",
         "image",
+        "inputs",
         "timing_ms",
     ],
     "additionalProperties": False,
@@ -68,7 +74,40 @@ RESULT_SCHEMA: dict[str, Any] = {
         },
         "model": {"type": "string", "description": "--model as given"},
         "device": {"type": "string"},
-        "image": {"type": "string", "description": "path of the image"},
+        "image": {"type": "string", "description": "the first --image source"},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "description": "every image, PDF page and clip asked about, in order",
+            "items": {
+                "type": "object",
+                "required": ["source", "kind", "height", "width"],
+                "additionalProperties": False,
+                "properties": {
+                    "source": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["image", "pdf_page", "video"]},
+                    "page": {"type": "integer", "minimum": 1},
+                    "frames": {"type": "integer", "minimum": 1},
+                    "fps": {"type": "number", "minimum": 0},
+                    "height": {"type": "integer", "minimum": 1},
+                    "width": {"type": "integer", "minimum": 1},
+                },
+            },
+        },
+        "pages": {
+            "type": "array",
+            "description": "a PDF's answers, one per page asked (answer: them joined)",
+            "items": {
+                "type": "object",
+                "required": ["page", "answer", "confidence"],
+                "additionalProperties": False,
+                "properties": {
+                    "page": {"type": "integer", "minimum": 1},
+                    "answer": {"type": "string"},
+                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+            },
+        },
         "max_new_tokens": {"type": "integer", "minimum": 1},
         "timing_ms": {
             "type": "object",
@@ -92,6 +131,7 @@ class Answer:
     answer: str
     confidence: float  # the head's, in (0, 1]: see SceneDescriber.generate_scored
     timings: dict[str, float] = field(default_factory=dict)  # stage -> ms
+    pages: list[dict[str, Any]] = field(default_factory=list)  # a PDF's, one per page
 
 
 def model_directory(name: str) -> Path | None:
@@ -131,25 +171,6 @@ def load_describer(name: str = "default", device: str = "auto") -> SceneDescribe
     return attach_describer(GraspPredictor.from_pretrained(name, device=device).model, name)
 
 
-def read_image(path: str) -> np.ndarray:
-    """uint8 RGB [H, W, 3] of a local image file; ValueError for a URL or unreadable file."""
-    from PIL import Image, UnidentifiedImageError
-
-    if _URL.match(path):
-        raise ValueError(
-            f"image URLs are not fetched (no network access at run time): download {path} and "
-            "pass the local file"
-        )
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ValueError(f"image file {path} does not exist")
-    try:
-        with Image.open(file) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from error
-
-
 def check_request(task: str, prompt: str, max_new_tokens: int) -> None:
     """ValueError saying what is wrong with a request, if anything (before any model runs:
     the text sent is the describer's choice, ``SceneDescriber.request``)."""
@@ -185,9 +206,77 @@ def describe(
     return Answer(task, text, answer.text, answer.confidence, timings)
 
 
+def describe_visuals(
+    describer: SceneDescriber,
+    visuals: list[Visual],
+    task: str,
+    prompt: str = "",
+    max_new_tokens: int | None = None,
+    bounds: ResizeBounds | None = None,
+) -> Answer:
+    """Answer one request about ``visuals`` (:func:`describe_inputs.load_visuals`): several
+    images and clips as one question; a PDF's pages one question each, answered per page
+    (``Answer.pages``; the answer is theirs joined by blank lines, the confidence the lowest).
+    ValueError on a bad request, or one the model cannot take (the tiny head and video)."""
+    limit = describer.cfg.max_new_tokens if max_new_tokens is None else max_new_tokens
+    started = time.perf_counter()
+    check_request(task, prompt, limit)
+    pages = [v for v in visuals if v.page is not None]
+    if pages and len(pages) != len(visuals):
+        raise ValueError("a PDF is asked page by page: give it as the only --image")
+    if not visuals:
+        raise ValueError("nothing to ask about: give at least one --image")
+    text, read = describer.request(task, prompt)
+    if len(visuals) > 1 and not pages and describer.compact:
+        log.warning(
+            "the tiny describe head learned one image a question: the %d images go as views of "
+            "one message, each at its input size",
+            len(visuals),
+        )
+    groups = [[v] for v in pages] if pages else [visuals]
+    prepared = time.perf_counter()
+    answers = [
+        describer.generate_visual(group, text, limit, read=read, bounds=bounds) for group in groups
+    ]
+    done = time.perf_counter()
+    timings = {"preprocess": 1e3 * (prepared - started), "generate": 1e3 * (done - prepared)}
+    if not pages:
+        return Answer(task, text, answers[0].text, answers[0].confidence, timings)
+    per_page = [
+        {"page": v.page, "answer": a.text, "confidence": significant(a.confidence)}
+        for v, a in zip(pages, answers, strict=True)
+    ]
+    joined = "\n\n".join(a.text for a in answers)
+    return Answer(task, text, joined, min(a.confidence for a in answers), timings, per_page)
+
+
+def significant(value: float) -> float:
+    """``value`` to 4 significant digits (a random model's confidences are ~1e-5)."""
+    return float(f"{value:.4g}")
+
+
+def input_record(visual: Visual) -> dict[str, Any]:
+    """What the JSON says of one input."""
+    frames, height, width = visual.frames.shape[:3]
+    record: dict[str, Any] = {"source": visual.source}
+    if visual.video:
+        record.update(kind="video", frames=int(frames), fps=round(visual.sample_fps, 4))
+    elif visual.page is not None:
+        record.update(kind="pdf_page", page=visual.page)
+    else:
+        record["kind"] = "image"
+    return {**record, "height": int(height), "width": int(width)}
+
+
 # ---------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--image", required=True, help="local image file (no URLs)")
+    parser.add_argument(
+        "--image",
+        action="append",
+        required=True,
+        help="image file, http(s) URL, PDF, video file or folder of frames; repeat it to ask "
+        "about several in one question",
+    )
     parser.add_argument("--task", required=True, help="caption | ocr | vqa")
     parser.add_argument("--prompt", default="", help="the question (vqa) or an extra hint")
     parser.add_argument("--output", type=Path, help="write the result here (default stdout)")
@@ -195,6 +284,26 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     parser.add_argument("--model", default="default", help="checkpoint directory or name")
     parser.add_argument("--max-new-tokens", type=int, help="default: the describe config's")
+    pdf = parser.add_argument_group("PDF")
+    pdf.add_argument("--page", type=int, help="ask about this page (from 1); default: each page")
+    pdf.add_argument("--dpi", type=float, default=inputs.PDF_DPI, help="page rendering resolution")
+    video = parser.add_argument_group("video (a file, or a folder of frames in name order)")
+    video.add_argument(
+        "--fps", type=float, default=inputs.VIDEO_FPS, help="frames sampled a second"
+    )
+    video.add_argument("--max-frames", type=int, default=inputs.VIDEO_MAX_FRAMES)
+    video.add_argument(
+        "--folder-fps", type=float, help="rate a folder's frames were taken at (default: --fps)"
+    )
+    url = parser.add_argument_group("URLs")
+    url.add_argument("--timeout", type=float, default=inputs.URL_TIMEOUT_S, help="seconds")
+    url.add_argument("--max-bytes", type=int, default=inputs.URL_MAX_BYTES)
+    size = parser.add_argument_group(
+        "resize bounds of the Qwen-VL checkpoints (qwen-vl-utils' min/max_pixels; default: its "
+        "4..16384 visual tokens an image, 128..768 a video frame)"
+    )
+    for name in ("min-pixels", "max-pixels", "video-min-pixels", "video-max-pixels"):
+        size.add_argument(f"--{name}", type=int)
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -202,16 +311,35 @@ def run(args: argparse.Namespace, command: str) -> int:
     try:
         limit = args.max_new_tokens if args.max_new_tokens is not None else 1
         check_request(args.task, args.prompt, limit)  # fail fast, before loading the model
-        rgb = read_image(args.image)
+        inputs.check_sampling(args.fps, args.max_frames, args.dpi)
+        if args.timeout <= 0 or args.max_bytes <= 0:
+            raise ValueError("--timeout and --max-bytes must be positive")
+        visuals = [
+            visual
+            for source in args.image
+            for visual in inputs.load_visuals(
+                source, args.page, args.dpi, args.fps, args.max_frames, args.folder_fps,
+                args.timeout, args.max_bytes,
+            )
+        ]  # fmt: skip
+        if args.page is not None and not any(v.page for v in visuals):
+            raise ValueError("--page picks a page of a PDF, and no --image is a PDF")
+        bounds = ResizeBounds(
+            args.min_pixels, args.max_pixels, args.video_min_pixels, args.video_max_pixels
+        )
+        read = time.perf_counter()
         describer = load_describer(args.model, device=args.device)
         loaded = time.perf_counter()
-        result = describe(describer, rgb, args.task, args.prompt, args.max_new_tokens)
+        result = describe_visuals(
+            describer, visuals, args.task, args.prompt, args.max_new_tokens, bounds
+        )
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"grasp-semantics describe: error: {error}", file=sys.stderr)
         return 2
     timing = {
-        "load": 1e3 * (loaded - started),
-        **result.timings,
+        "load": 1e3 * (loaded - read),
+        "preprocess": 1e3 * (read - started) + result.timings["preprocess"],
+        "generate": result.timings["generate"],
         "total": 1e3 * (time.perf_counter() - started),
     }
     if args.format == "json":
@@ -219,10 +347,12 @@ def run(args: argparse.Namespace, command: str) -> int:
             "task": result.task,
             "prompt": result.prompt,
             "answer": result.answer,
-            "confidence": round(result.confidence, 4),
+            "confidence": significant(result.confidence),
             "model": args.model,
             "device": str(describer.encoder.pix_mean.device),
-            "image": str(args.image),
+            "image": str(args.image[0]),
+            "inputs": [input_record(v) for v in visuals],
+            **({"pages": result.pages} if result.pages else {}),
             "max_new_tokens": args.max_new_tokens or describer.cfg.max_new_tokens,
             "timing_ms": {k: round(v, 3) for k, v in timing.items()},
         }

@@ -478,3 +478,150 @@ def test_ocr_reads_the_reading_view_with_its_own_adapters(tmp_path):
         a.text for a in reread
     ]
     loaded.close()
+
+
+def _visuals(seed: int = 0):
+    """Two still images of different sizes and a four-frame clip (timestamps 0-1.5 s)."""
+    from grasp_semantics.describe_inputs import Visual
+
+    rng = np.random.default_rng(seed)
+    a = Visual(rng.integers(0, 256, (1, 96, 128, 3), dtype=np.uint8), "a.png")
+    b = Visual(rng.integers(0, 256, (1, 150, 100, 3), dtype=np.uint8), "b.png")
+    clip = Visual(rng.integers(0, 256, (4, 64, 80, 3), dtype=np.uint8), "clip.mp4", video=True,
+                  timestamps=(0.0, 0.5, 1.0, 1.5))  # fmt: skip
+    return a, b, clip
+
+
+@pytest.mark.parametrize("name", ["debug_qwen3_vl", "debug_qwen2_5_vl"])
+def test_several_images_and_a_clip_in_one_message_generate_as_transformers_does(name, tmp_path):
+    """Images at their own sizes and a video clip in one chat turn: the describer's greedy
+    answer and confidence equal transformers' ``generate`` on the same inputs, the prompt
+    holds each image's tokens in its own slot and, for Qwen3-VL, one timestamp per temporal
+    patch."""
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen3VLForConditionalGeneration
+
+    from grasp_semantics.models.semantics_qwen import (
+        _TOKEN_KEYS,
+        QwenSemanticsEncoder,
+        _hf_config,
+    )
+    from grasp_semantics.models.tokenizer import load_tokenizer
+
+    torch.manual_seed(0)
+    cfg = get_config(name).encoder
+    hf_cfg = _hf_config(cfg.backbone, {k: SPECIAL_IDS[v] for k, v in _TOKEN_KEYS.items()})
+    qwen3 = "qwen3" in name
+    full = (Qwen3VLForConditionalGeneration if qwen3 else Qwen2_5_VLForConditionalGeneration)(
+        hf_cfg
+    ).eval()
+    with torch.no_grad():  # an answer that is not the input echoed back by the tied head
+        full.lm_head.weight.copy_(torch.randn(full.lm_head.weight.shape) * 0.05)
+    hf_cfg.tie_word_embeddings = hf_cfg.text_config.tie_word_embeddings = False
+    full.config.tie_word_embeddings = full.config.text_config.tie_word_embeddings = False
+    full.save_pretrained(tmp_path)
+    load_tokenizer(None).save_pretrained(tmp_path)
+    cfg.backbone.checkpoint = str(tmp_path)
+    encoder = QwenSemanticsEncoder(cfg).eval()
+    describer = SceneDescriber(encoder, DescribeConfig(lora_targets=()))
+    visuals = _visuals()
+    prompt = "What happens in these?"
+    ours = describer.generate_visual(visuals, prompt, max_new_tokens=6)
+    ids, pixels, seconds = describer._native_inputs(visuals, prompt, None)
+    unit = cfg.backbone.patch_size * cfg.backbone.merge_size
+    sizes = [describer.native_size(*v.frames.shape[1:3], v.video) for v in visuals]
+    assert sizes[0] == (96, 128) if unit == 32 else True  # already on the grid: kept
+    tokens = [h * w // unit**2 for h, w in sizes]
+    text = encoder.tokenizer.decode(ids)
+    assert ids.count(encoder.image_token_id) == tokens[0] + tokens[1]
+    assert ids.count(SPECIAL_IDS["<|video_pad|>"]) == 2 * tokens[2]  # two temporal patches
+    if qwen3:
+        assert "<0.2 seconds><|vision_start|>" in text and "<1.2 seconds><|vision_start|>" in text
+    else:
+        torch.testing.assert_close(seconds, torch.tensor([1.0]))  # 2 frames a patch at 2 fps
+    ids_t = torch.tensor([ids])
+    inputs = {
+        "input_ids": ids_t,
+        "attention_mask": torch.ones_like(ids_t),
+        "mm_token_type_ids": (ids_t == encoder.image_token_id).int()
+        + 2 * (ids_t == SPECIAL_IDS["<|video_pad|>"]).int(),
+        **pixels,
+    }
+    if seconds is not None:
+        inputs["second_per_grid_ts"] = seconds
+    eos = [SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]]
+    with torch.no_grad():
+        ref = full.generate(**inputs, max_new_tokens=6, do_sample=False, eos_token_id=eos,
+                            output_scores=True, return_dict_in_generate=True)  # fmt: skip
+    new = ref.sequences[0, ids_t.shape[1] :]
+    expected = encoder.tokenizer.decode(new, skip_special_tokens=True).strip()
+    assert ours.text == expected and expected
+    probs = [torch.softmax(s[0].float(), -1)[t] for s, t in zip(ref.scores, new, strict=True)]
+    assert ours.confidence == pytest.approx(float(torch.stack(probs).log().mean().exp()), rel=1e-3)
+
+
+def test_the_tiny_head_takes_several_images_as_views_and_refuses_video():
+    torch.manual_seed(0)
+    model = GraspNet("tiny").eval()
+    describer = SceneDescriber(model.encoder, vocab_texts=corpus())
+    _perturb(describer, seed=2)
+    a, b, clip = _visuals()
+    prompt = "Describe this image."
+    one = describer.generate_visual([a], prompt, max_new_tokens=5)
+    assert one == describer.generate_scored(a.frames, [prompt], max_new_tokens=5)[0]  # the node's
+    c = type(b)(255 - b.frames, "c.png")
+    with_b = describer.generate_visual([a, b], prompt, max_new_tokens=5)
+    with_c = describer.generate_visual([a, c], prompt, max_new_tokens=5)
+    assert with_b.confidence != pytest.approx(with_c.confidence)  # the second image is seen
+    with pytest.raises(ValueError, match="does not take video"):
+        describer.generate_visual([clip], prompt)
+    reader = _reading_describer(model)
+    with pytest.raises(ValueError, match="one image at a time"):
+        reader.generate_visual([a, b], task_prompt("ocr"), read=True)
+    reader.close()
+
+
+def test_video_patches_pair_consecutive_frames_in_the_image_layout():
+    from grasp_semantics.models.semantics_qwen import patchify, patchify_frames
+
+    x = torch.randn(1, 3, 64, 96)
+    y = torch.randn(1, 3, 64, 96)
+    torch.testing.assert_close(patchify_frames(torch.cat([x, x]), 16, 2), patchify(x, 16, 2))
+    pair = patchify_frames(torch.cat([x, y]), 16, 2).view(-1, 3, 2, 16, 16)
+    torch.testing.assert_close(pair[:, :, 0], patchify(x, 16, 2).view(-1, 3, 2, 16, 16)[:, :, 0])
+    torch.testing.assert_close(pair[:, :, 1], patchify(y, 16, 2).view(-1, 3, 2, 16, 16)[:, :, 1])
+    with pytest.raises(ValueError, match="even number"):
+        patchify_frames(torch.cat([x, y, x]), 16, 2)
+
+
+@pytest.mark.parametrize("arch", ["qwen3_vl", "qwen2_5_vl"])
+def test_several_images_are_prompted_as_the_transformers_processor_prompts_them(arch):
+    """Two images of other sizes in one message: the same ids, patch grids and pixel values as
+    transformers' Qwen-VL processor gives for the same images (already at the sizes chosen)."""
+    from PIL import Image
+
+    from grasp_semantics.describe_inputs import Visual
+    from grasp_semantics.models.tokenizer import build_processor
+
+    name = f"debug_{arch}"
+    model = GraspNet(name).eval()
+    describer = SceneDescriber(model.encoder, DescribeConfig(lora_targets=()))
+    a, b, _ = _visuals(seed=3)
+    sized = []
+    for visual in (a, b):
+        h, w = describer.native_size(*visual.frames.shape[1:3])
+        sized.append(np.asarray(Image.fromarray(visual.frames[0]).resize((w, h))))
+    prompt = "Which one is brighter?"
+    ids, pixels, _ = describer._native_inputs([Visual(x[None], "x") for x in sized], prompt, None)
+    bcfg = model.cfg.encoder.backbone
+    processor = build_processor(arch, bcfg.patch_size, bcfg.merge_size)
+    content = [{"type": "image"}, {"type": "image"}, {"type": "text", "text": prompt}]
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+    )
+    ref = processor(text=[text], images=[Image.fromarray(x) for x in sized], return_tensors="pt")
+    assert ref["input_ids"][0].tolist() == ids
+    assert torch.equal(ref["image_grid_thw"], pixels["image_grid_thw"])
+    torch.testing.assert_close(ref["pixel_values"], pixels["pixel_values"], rtol=0, atol=1e-5)
+    # the originals, resized by the describer, come to the same grids
+    _, own, _ = describer._native_inputs([a, b], prompt, None)
+    assert torch.equal(own["image_grid_thw"], pixels["image_grid_thw"])

@@ -30,16 +30,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
 
 from .grasp_net import weights_fingerprint
-from .semantics_qwen import IMAGE_TOKEN, QwenSemanticsEncoder, as_image_batch
+from .semantics_qwen import IMAGE_TOKEN, VIDEO_TOKEN, QwenSemanticsEncoder, as_image_batch
 from .tokenizer import CHAT_TEMPLATE, SPECIAL_IDS
+
+if TYPE_CHECKING:
+    from grasp_semantics.describe_inputs import Visual
 
 TASKS: tuple[str, ...] = ("caption", "ocr", "vqa")
 # The seed CLI's tasks; caption and ocr have a default prompt, vqa asks the user's question.
@@ -137,6 +141,38 @@ class ScoredAnswer:
 
     text: str
     confidence: float  # in (0, 1]
+
+
+# qwen-vl-utils' resize bounds, in visual tokens (one token: (patch x merge)^2 pixels).
+IMAGE_MIN_TOKENS, IMAGE_MAX_TOKENS = 4, 16384
+VIDEO_MIN_TOKENS, VIDEO_MAX_TOKENS = 128, 768  # per frame
+
+
+@dataclass(frozen=True)
+class ResizeBounds:
+    """Pixel bounds within which the full-vocabulary backbones see each image and video frame
+    at about its own size (qwen-vl-utils' ``min_pixels`` / ``max_pixels``, the aspect ratio
+    kept, both sides multiples of patch x merge). None: qwen-vl-utils' defaults, the token
+    counts above."""
+
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    video_min_pixels: int | None = None  # per frame
+    video_max_pixels: int | None = None  # per frame
+
+    def limits(self, unit: int, video: bool) -> tuple[int, int]:
+        """(min, max) pixels of an image or a video frame for patch x merge size ``unit``."""
+        if video:
+            low = self.video_min_pixels or VIDEO_MIN_TOKENS * unit**2
+            high = self.video_max_pixels or VIDEO_MAX_TOKENS * unit**2
+            high = max(high, int(low * 1.05))  # as qwen-vl-utils' fetch_video
+        else:
+            low = self.min_pixels or IMAGE_MIN_TOKENS * unit**2
+            high = self.max_pixels or IMAGE_MAX_TOKENS * unit**2
+        if not 0 < low <= high:
+            kind = "video frame" if video else "image"
+            raise ValueError(f"{kind} pixel bounds must satisfy 0 < min <= max, got {low}, {high}")
+        return low, high
 
 
 class _Switch:
@@ -469,22 +505,34 @@ class SceneDescriber(nn.Module):
         return ids.to(device), mask.to(device)
 
     def _backbone_inputs(
-        self, grid: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor
+        self,
+        grid: torch.Tensor | None,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        video_grid: torch.Tensor | None = None,
+        second_per_grid: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Backbone text inputs (rows, mask, M-RoPE positions) for real ids [B, L] whose
-        images have patch grids ``grid`` [B*V, 3]."""
+        images have patch grids ``grid`` [B*V, 3] and videos ``video_grid`` [N, 3]
+        (``second_per_grid``: Qwen2.5-VL's seconds per temporal patch of each video)."""
         rows = self.input_rows(ids)
-        mm_types = (ids == self.encoder.image_token_id).int()
+        video_id = SPECIAL_IDS[VIDEO_TOKEN]
+        mm_types = (ids == self.encoder.image_token_id).int() + 2 * (ids == video_id).int()
+        extra = {} if video_grid is None else {"video_grid_thw": video_grid}
+        if second_per_grid is not None:
+            extra["second_per_grid_ts"] = second_per_grid
         positions, _ = self.encoder.backbone.get_rope_index(
-            rows, mm_token_type_ids=mm_types, image_grid_thw=grid, attention_mask=mask
+            rows, mm_token_type_ids=mm_types, image_grid_thw=grid, attention_mask=mask, **extra
         )
-        return {
+        out = {
             "input_ids": rows,
             "attention_mask": mask,
             "position_ids": positions,
             "mm_token_type_ids": mm_types,
-            "image_grid_thw": grid,
         }
+        if grid is not None:
+            out["image_grid_thw"] = grid
+        return out
 
     # ------------------------------------------------------------------ training
     def visual_tokens(self, images: Any, reading: bool = False) -> torch.Tensor:
@@ -643,7 +691,6 @@ class SceneDescriber(nn.Module):
         probabilities the head gave the answer's tokens and its end-of-turn token (softmax at
         temperature 1, whatever ``temperature`` sampled them), so that a caller can tell a
         reading from a guess."""
-        from transformers import DynamicCache
 
         images = as_image_batch(images)
         if len(prompts) != images.shape[0]:
@@ -661,6 +708,157 @@ class SceneDescriber(nn.Module):
             prompts = [prompt for prompt in prompts for _ in range(candidates)]
         views = images.shape[1]
         ids, mask = self._batch([self.prompt_ids(p, views, reading) for p in prompts], left=True)
+        pixels = self.encoder.pixel_inputs(images, self.view_size(reading))
+        answers = self._generate(ids, mask, pixels, limit, temperature, generator, reading)
+        if candidates > 1:  # each image's readings, best located first
+            answers = [
+                self._best_reading(answers[i : i + candidates])
+                for i in range(0, len(answers), candidates)
+            ]
+        return answers
+
+    @torch.inference_mode()
+    def generate_visual(
+        self,
+        visuals: Sequence[Visual],
+        prompt: str,
+        max_new_tokens: int | None = None,
+        read: bool = False,
+        bounds: ResizeBounds | None = None,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> ScoredAnswer:
+        """One answer to ``prompt`` about every image and video clip in ``visuals``, sent as one
+        chat message (the items in order, then the text), as the Qwen-VL command line sends it.
+
+        The full-vocabulary backbones (real checkpoints) see each image at about its own size
+        within ``bounds`` and each clip as video (its frames in temporal pairs; Qwen3-VL with
+        the frames' timestamps in the text, Qwen2.5-VL with their spacing in M-RoPE). The
+        compact ``tiny`` head sees every image at its one input size, several images as views
+        of one message; it refuses video, and its reading view (``read``) reads one image."""
+        if not visuals:
+            raise ValueError("nothing to ask about: give at least one image")
+        clips = sum(bool(v.video) for v in visuals)
+        if clips and self.compact:
+            raise ValueError(
+                "this model's describe head (the compact tiny backbone) learned still images "
+                "only and does not take video; ask about single frames, or use a Qwen-VL "
+                "checkpoint (--model qwen3_vl_2b)"
+            )
+        limit = self.cfg.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        if limit < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {limit}")
+        if read and self.reads:
+            if len(visuals) > 1 or clips:
+                raise ValueError(
+                    "OCR and questions about labels go through the reading view, which reads "
+                    f"one image at a time; got {len(visuals)} inputs: ask about each alone"
+                )
+            frames = torch.from_numpy(np.array(visuals[0].frames))
+            return self.generate_scored(frames, [prompt], limit, temperature, generator, True)[0]
+        second_per_grid = None
+        if self.compact:
+            frames = [torch.from_numpy(np.array(v.frames))[None] for v in visuals]
+            parts = [self.encoder.pixel_inputs(f, self.image_size) for f in frames]
+            pixels = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+            ids = self.prompt_ids(prompt, len(visuals))
+        else:
+            ids, pixels, second_per_grid = self._native_inputs(visuals, prompt, bounds)
+        ids_t, mask = self._batch([ids], left=True)
+        return self._generate(
+            ids_t, mask, pixels, limit, temperature, generator, False, second_per_grid
+        )[0]
+
+    def native_size(
+        self, height: int, width: int, video: bool = False, bounds: ResizeBounds | None = None
+    ) -> tuple[int, int]:
+        """The (H, W) a full-vocabulary backbone sees an image (or a video frame) of ``height``
+        x ``width`` at: its own size, aspect kept, within ``bounds``, multiples of patch x merge
+        (transformers' Qwen2-VL ``smart_resize``, the rule qwen-vl-utils applies)."""
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+        bcfg = self.encoder.cfg.backbone
+        unit = bcfg.patch_size * bcfg.merge_size
+        low, high = (bounds or ResizeBounds()).limits(unit, video)
+        return smart_resize(int(height), int(width), unit, low, high)
+
+    def _native_inputs(
+        self, visuals: Sequence[Visual], prompt: str, bounds: ResizeBounds | None
+    ) -> tuple[list[int], dict[str, torch.Tensor], torch.Tensor | None]:
+        """Real ids of the chat turn, the image and video tensors, and (Qwen2.5-VL with video)
+        the seconds per temporal patch of each clip, as the checkpoints' processors make them:
+        each ``<|vision_start|><|image_pad|><|vision_end|>`` of the chat template holds one
+        image's visual tokens; a clip's becomes, in Qwen3-VL, one ``<t seconds>`` and
+        vision-start / tokens / vision-end per temporal patch (the checkpoint's own prompt
+        format), in Qwen2.5-VL one run of video tokens."""
+        enc = self.encoder
+        bcfg = enc.cfg.backbone
+        unit = bcfg.patch_size * bcfg.merge_size
+        start, end = "<|vision_start|>", "<|vision_end|>"
+        parts, images, videos, seconds = [], [], [], []
+        for visual in visuals:
+            frames = torch.from_numpy(np.array(visual.frames))
+            h, w = self.native_size(*frames.shape[1:3], bool(visual.video), bounds)
+            tokens = h * w // unit**2
+            if not visual.video:
+                images.append(enc.pixel_inputs(frames[:1][None], (h, w)))
+                parts.append(start + IMAGE_TOKEN * tokens + end)
+                continue
+            times = list(visual.timestamps) or [0.0] * len(frames)
+            if len(frames) % 2:  # temporal patches of two frames: repeat the last
+                frames = torch.cat([frames, frames[-1:]])
+                times.append(times[-1])
+            videos.append(enc.video_inputs(frames, (h, w)))
+            pairs = [(times[i] + times[i + 1]) / 2 for i in range(0, len(times), 2)]
+            if enc.arch == "qwen3_vl":
+                parts.append("".join(f"<{t:.1f} seconds>{start}{VIDEO_TOKEN * tokens}{end}"
+                                     for t in pairs))  # fmt: skip
+            else:
+                parts.append(start + VIDEO_TOKEN * (tokens * len(pairs)) + end)
+                rate = visual.sample_fps  # Qwen2.5-VL's processor: temporal patch / fps
+                seconds.append(2.0 / rate if rate > 0 else 1.0)
+        content = [{"type": "video" if v.video else "image"} for v in visuals]
+        content.append({"type": "text", "text": prompt})
+        tok = enc.tokenizer
+        template = None if getattr(tok, "chat_template", None) else CHAT_TEMPLATE
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": content}],
+            tokenize=False,
+            add_generation_prompt=True,
+            chat_template=template,
+        )
+        slots = re.compile(
+            "|".join(re.escape(start + t + end) for t in (IMAGE_TOKEN, VIDEO_TOKEN))
+        )
+        if len(slots.findall(text)) != len(visuals):
+            raise RuntimeError("the chat template did not place one slot per image and video")
+        filling = iter(parts)
+        ids = tok.encode(slots.sub(lambda _: next(filling), text), add_special_tokens=False)
+        pixels: dict[str, torch.Tensor] = {}
+        for group in (images, videos):
+            for key in group[0] if group else ():
+                pixels[key] = torch.cat([g[key] for g in group])
+        second_per_grid = None
+        if seconds and enc.arch != "qwen3_vl":
+            second_per_grid = torch.tensor(seconds, device=enc.pix_mean.device)
+        return ids, pixels, second_per_grid
+
+    def _generate(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        pixels: dict[str, torch.Tensor],
+        limit: int,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+        reading: bool = False,
+        second_per_grid: torch.Tensor | None = None,
+    ) -> list[ScoredAnswer]:
+        """Answers generated after left-padded real ids [B, L] (mask [B, L]) whose visual
+        tokens ``pixels`` fill: ``pixel_values`` / ``image_grid_thw`` and, for video,
+        ``pixel_values_videos`` / ``video_grid_thw``."""
+        from transformers import DynamicCache
+
         b = ids.shape[0]
         stops = torch.tensor(self.stop_ids, device=ids.device)
         out_tokens = torch.zeros((b, 0), dtype=torch.long, device=ids.device)
@@ -668,8 +866,11 @@ class SceneDescriber(nn.Module):
         log_prob = torch.zeros(b, device=ids.device)  # summed over each answer's tokens
         counted = torch.zeros(b, device=ids.device)
         with self.active(reading):
-            pixels = self.encoder.pixel_inputs(images, self.view_size(reading))
-            inputs = {**self._backbone_inputs(pixels["image_grid_thw"], ids, mask), **pixels}
+            text = self._backbone_inputs(
+                pixels.get("image_grid_thw"), ids, mask, pixels.get("video_grid_thw"),
+                second_per_grid,
+            )  # fmt: skip
+            inputs = {**pixels, **text}
             next_pos = inputs["position_ids"].amax(dim=(0, 2)) + 1  # [B] first answer position
             cache = DynamicCache()
             out = self.encoder.backbone(
@@ -707,11 +908,6 @@ class SceneDescriber(nn.Module):
             cut = next((i for i, t in enumerate(row) if t in self.stop_ids), len(row))
             text = self.encoder.tokenizer.decode(row[:cut], skip_special_tokens=True)
             answers.append(ScoredAnswer(text.strip(), float(p)))
-        if candidates > 1:  # each image's readings, best located first
-            answers = [
-                self._best_reading(answers[i : i + candidates])
-                for i in range(0, len(answers), candidates)
-            ]
         return answers
 
     def _best_reading(self, readings: list[ScoredAnswer]) -> ScoredAnswer:

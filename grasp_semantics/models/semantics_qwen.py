@@ -30,6 +30,7 @@ from .config import BackboneConfig, EncoderConfig
 from .tokenizer import CHAT_TEMPLATE, SPECIAL_IDS, CompactVocab, load_tokenizer
 
 IMAGE_TOKEN = "<|image_pad|>"
+VIDEO_TOKEN = "<|video_pad|>"
 _MEAN_STD = {
     "qwen2_5_vl": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
     "qwen3_vl": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
@@ -203,6 +204,20 @@ def patchify(images: torch.Tensor, patch: int, merge: int) -> torch.Tensor:
     return x.reshape(n * gh * gw, c * TEMPORAL_PATCH * patch * patch)
 
 
+def patchify_frames(frames: torch.Tensor, patch: int, merge: int) -> torch.Tensor:
+    """Normalised video frames [T, 3, H, W] (T even) → Qwen-VL patches
+    [T/2*gh*gw, 3*T*patch*patch]: :func:`patchify`'s layout with two consecutive frames in the
+    temporal slots instead of one image twice (the processors' video layout)."""
+    t, c, h, w = frames.shape
+    if t % TEMPORAL_PATCH:
+        raise ValueError(f"a video needs an even number of frames, got {t}")
+    gh, gw = h // patch, w // patch
+    x = frames.reshape(t // TEMPORAL_PATCH, TEMPORAL_PATCH, c, gh // merge, merge, patch,
+                       gw // merge, merge, patch)  # fmt: skip
+    x = x.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)  # [T/2, gh/m, gw/m, m, m, C, 2, p, p]
+    return x.reshape(t // TEMPORAL_PATCH * gh * gw, c * TEMPORAL_PATCH * patch * patch)
+
+
 @dataclass
 class EncoderOutput:
     """What the encoder gives the rest of the network (all float32)."""
@@ -363,6 +378,27 @@ class QwenSemanticsEncoder(nn.Module):
         return {
             "pixel_values": pixels.to(self.backbone_dtype()),
             "image_grid_thw": grid.expand(b * v, 3).contiguous(),
+        }
+
+    def video_inputs(
+        self, frames: torch.Tensor, image_size: Sequence[int]
+    ) -> dict[str, torch.Tensor]:
+        """``pixel_values_videos`` and ``video_grid_thw`` [1, 3] of one clip's uint8 frames
+        [T, H, W, 3] (T even), each resized to ``image_size`` (H, W) as :meth:`pixel_inputs`
+        resizes an image."""
+        self.token_grid(image_size)
+        h, w = (int(v) for v in image_size)
+        bcfg = self.cfg.backbone
+        x = frames.to(self.pix_mean.device).permute(0, 3, 1, 2).float()
+        if x.shape[-2:] != (h, w):
+            x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+        x = ((x / 255.0).clamp(0.0, 1.0) - self.pix_mean) / self.pix_std
+        grid = [x.shape[0] // TEMPORAL_PATCH, h // bcfg.patch_size, w // bcfg.patch_size]
+        return {
+            "pixel_values_videos": patchify_frames(x, bcfg.patch_size, bcfg.merge_size).to(
+                self.backbone_dtype()
+            ),
+            "video_grid_thw": torch.tensor([grid], device=x.device),
         }
 
     # ------------------------------------------------------------ forward
