@@ -152,6 +152,7 @@ class SoakSettings:
     noise: bool = True
     reduced: bool = False
     bag: Path | None = None
+    scenes: int = 6  # scenes of the sample bag made when ``bag`` is None
     parameters: dict[str, Any] = field(default_factory=dict)
     domain_id: int | None = None
     log_path: Path | None = None
@@ -162,7 +163,7 @@ class SoakSettings:
 
 def soak(settings: SoakSettings) -> dict[str, Any]:
     """Stream the looped bag through a node subprocess; the report as a dict."""
-    scenes = bag_scenes(settings.bag)
+    scenes = bag_scenes(settings.bag, settings.scenes)
     if settings.reduced:
         scenes = [scene.reduced() for scene in scenes]
     process, peer = start(
@@ -435,6 +436,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument(
             "--no-noise", action="store_true", help="loop byte-identical frames (cache hits)"
         )
+        parser.add_argument(
+            "--scenes", type=int, default=6, help="scenes of the sample bag (without --bag)"
+        )
     else:
         parser.add_argument("--cycles", type=int, default=100, help="lifecycle cycles")
         parser.add_argument(
@@ -461,9 +465,9 @@ def run(args: argparse.Namespace, command: str) -> int:
         report = soak(
             SoakSettings(
                 minutes=args.minutes, rate_hz=args.rate, window_s=args.window,
-                warmup_windows=args.warmup_windows, noise=not args.no_noise, reduced=args.reduced,
-                bag=args.bag,
-                parameters=parameters, domain_id=args.domain_id, log_path=args.log,
+                warmup_windows=args.warmup_windows, noise=not args.no_noise,
+                reduced=args.reduced, bag=args.bag, scenes=args.scenes, parameters=parameters,
+                domain_id=args.domain_id, log_path=args.log,
             )
         )  # fmt: skip
         shown = {k: v for k, v in report.items() if k != "rss_mb"}
