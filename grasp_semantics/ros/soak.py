@@ -136,6 +136,14 @@ class Window:
             "rss_mb_end": round(self.rss_mb[-1], 1) if self.rss_mb else None,
             "rss_mb_max": round(max(self.rss_mb), 1) if self.rss_mb else None,
             "node_dropped_pairs": delta("dropped_pairs"),
+            # sent, neither predicted nor dropped by the node: lost on the way, or one half of
+            # the pair lost (the node never formed it); a pair in flight at the window's end
+            # counts here too
+            "not_seen_as_pair": (
+                None
+                if delta("dropped_pairs") is None
+                else self.pairs_sent - len(self.predictions) - delta("dropped_pairs")
+            ),
             "node_rejected_inputs": delta("rejected_inputs"),
             "node_latency_ms_p95": (
                 float(diagnostics["latency_ms_p95"]) if "latency_ms_p95" in diagnostics else None
