@@ -816,9 +816,9 @@ class Stress:
             return errors[-1][:300]
         diagnostics = peer.seen.diagnostics
         if mark[2] and len(diagnostics) > mark[2]:
-            before = diagnostics[mark[2] - 1].values.get("rejected_inputs")
-            after = diagnostics[-1].values.get("rejected_inputs")
-            if before is not None and after != before:
+            before = diagnostics[mark[2] - 1].values.get("rejected_inputs", "")
+            after = diagnostics[-1].values.get("rejected_inputs", "")
+            if before.isdigit() and after.isdigit() and int(after) > int(before):
                 return diagnostics[-1].values.get("last_error", "")[:300] or "rejected"
         return None
 
