@@ -28,6 +28,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "grasp_semantics.evaluate_describe",
         "held-out caption / OCR / VQA exact match and token F1",
     ),
+    "stress": (
+        "grasp_semantics.ros.stress",
+        "generated malformed and valid input against a node subprocess, outcomes as JSON",
+    ),
+    "soak": (
+        "grasp_semantics.ros.soak",
+        "stream the sample bag through a node subprocess for minutes: RSS, latency, drops",
+    ),
+    "lifecycle-cycle": (
+        "grasp_semantics.ros.soak",
+        "cycle a node subprocess through its lifecycle N times, RSS after each cleanup",
+    ),
 }
 
 
