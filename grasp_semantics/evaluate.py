@@ -30,6 +30,7 @@ on those clouds and the share of scenes whose part choice is right on some and w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +43,7 @@ from tqdm import tqdm
 
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
-from grasp_semantics.gripper import GripperConfig, grasp_poses
+from grasp_semantics.gripper import GripperConfig, from_robot_tcp, grasp_poses
 from grasp_semantics.metrics import (
     contact_metrics,
     grasp_metrics,
@@ -108,7 +109,8 @@ def model_method(predictor: GraspPredictor, neutral: bool) -> Callable[[Scene], 
         p = predictor.predict(
             scene.rgb, scene.points, instruction, scene.intrinsics, max_grasps=MAX_GRASPS
         )
-        return Scored(p.points, p.contact, p.poses, p.widths)
+        poses = from_robot_tcp(p.poses, predictor.gripper)  # checked in the planning frame
+        return Scored(p.points, p.contact, poses, p.widths)
 
     return predict
 
@@ -154,23 +156,28 @@ def evaluate(
     scene_points: int | None = SceneConfig.max_points,
     max_cloud_points: int | None = MAX_CLOUD_POINTS,
     resample: int = 0,
+    gripper_sizes: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Metrics of the model and both baselines on ``scenes`` scenes of each split, whose clouds
     keep ``scene_points`` points (None: every point the camera sees on the table); the model
     thins them to ``max_cloud_points`` (None: no thinning). With ``resample`` K, also the
-    model's part choice on K resampled copies of each cloud (:func:`resampling_figures`)."""
+    model's part choice on K resampled copies of each cloud (:func:`resampling_figures`).
+    ``gripper_sizes`` (GripperConfig fields) replace those of the checkpoint's gripper for the
+    one grasps are planned for and checked with."""
     predictor = GraspPredictor.from_pretrained(
         model, device=device, max_cloud_points=max_cloud_points
     )
-    gripper = GripperConfig(max_width=predictor.model.cfg.heads.max_width)
+    predictor.gripper = dataclasses.replace(predictor.gripper, **(gripper_sizes or {}))
+    gripper = predictor.gripper
     methods = {
         "model": model_method(predictor, neutral=False),
         "geometry_only": model_method(predictor, neutral=True),
     }
     if predictor.scorer is not None:  # the same network (its encoder cache too), no scorer
         unscored = GraspPredictor(
-            predictor.model, device=predictor.device, max_cloud_points=max_cloud_points
-        )
+            predictor.model, device=predictor.device, max_cloud_points=max_cloud_points,
+            gripper=gripper,
+        )  # fmt: skip
         methods["planner_ranking"] = model_method(unscored, neutral=False)
     methods["random"] = random_method(predictor, gripper)
     results: dict[str, Any] = {
@@ -180,6 +187,7 @@ def evaluate(
         "friction_mu": FRICTION,
         "scene_points": scene_points,
         "max_cloud_points": max_cloud_points,
+        "gripper": dataclasses.asdict(gripper),
         "splits": {},
     }
     if resample:
@@ -250,15 +258,26 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         default=0,
         help="also predict on this many resampled copies of each cloud (part choice only)",
     )
+    parser.add_argument(
+        "--gripper-max-width",
+        type=float,
+        help="plan for and check with a gripper opening at most this wide, m (default: the "
+        "checkpoint's)",
+    )
+    parser.add_argument(
+        "--gripper-finger-depth", type=float, help="that gripper's finger length, m"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
 
 
 def run(args: argparse.Namespace, command: str) -> int:
     splits = TEST_SPLITS if args.split == "test" else (args.split,)
+    sizes = {"max_width": args.gripper_max_width, "finger_depth": args.gripper_finger_depth}
     results = evaluate(
         args.model, splits, args.scenes, args.seed, args.device,
         scene_points=args.scene_points or None, max_cloud_points=args.max_cloud_points or None,
         resample=args.resample,
+        gripper_sizes={name: value for name, value in sizes.items() if value is not None},
     )  # fmt: skip
     print(format_table(results))
     for split, figures in results.get("resampling", {}).items():

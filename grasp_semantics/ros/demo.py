@@ -10,13 +10,18 @@
    from the ground-truth cloud, grasp success@1 / @5 against the scene geometry (the scene is
    regenerated from the seed the bag records), exactly as ``evaluate`` does.
 4. Writes a PNG per scene (image, the points the model saw coloured by contact probability,
-   the best grasps) and ``summary.json``.
+   the best grasps) and ``summary.json``, with the machine it ran on and, per scene, how close
+   its part choice came to the other answer (``part_margin``): six scenes are few, and a scene
+   whose margin is small can change its answer on another machine (README, "Results").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import platform
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,7 @@ import numpy as np
 from grasp_semantics.data.bag import read_bag, write_bag
 from grasp_semantics.data.scene import generate_scene
 from grasp_semantics.drawing import save_prediction_png
-from grasp_semantics.evaluate import Scored, score_scene
+from grasp_semantics.evaluate import Scored, point_labels, score_scene
 from grasp_semantics.gripper import GripperConfig
 from grasp_semantics.metrics import mean_metrics
 from grasp_semantics.ros.conversions import cloud_fields
@@ -53,7 +58,47 @@ def score_prediction(message: Any, truth: dict[str, Any], gripper: GripperConfig
     if not np.array_equal(scene.points, truth["points"]):
         raise ValueError(f"scene seed {info['seed']} does not reproduce the bag's cloud")
     scored = Scored(points, fields["contact"].astype(np.float64), poses, widths)
-    return {"scene": scene, "metrics": score_scene(scene, scored, gripper), "scored": scored}
+    return {
+        "scene": scene,
+        "metrics": score_scene(scene, scored, gripper),
+        "part_margin": part_margin(scored.contact, point_labels(scene, points)),
+        "scored": scored,
+    }
+
+
+def part_margin(contact: np.ndarray, labels: np.ndarray) -> float:
+    """The highest contact probability on the part the task needs minus the highest elsewhere
+    (points [M] the model saw, ``labels`` [M] on that part): positive when the part choice is
+    right, and the smaller its size, the less it takes to change the answer. NaN without a
+    labelled point."""
+    on_part = np.asarray(labels) > 0
+    if not on_part.any() or on_part.all():
+        return float("nan")
+    return float(contact[on_part].max() - contact[~on_part].max())
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were computed on: CPU, the kernels torch dispatches, versions."""
+    import torch
+
+    from grasp_semantics.predictor import resolve_device
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError, StopIteration):  # not Linux
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": str(resolve_device("auto")),  # the node's device parameter: auto
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    }
 
 
 def run_demo(out_dir: Path, model: str, scenes: int) -> dict[str, Any]:
@@ -91,11 +136,13 @@ def run_demo(out_dir: Path, model: str, scenes: int) -> dict[str, Any]:
                 "seed": int(scene.seed),
                 "picture": picture.name,
                 "grasps": len(message.grasps),
+                "part_margin": result["part_margin"],
                 **result["metrics"],
             }
         )
     report = {
         "model": model,
+        "machine": machine(),
         "bag": str(bag),
         "predictions_bag": str(predictions_bag),
         "replay": summary.as_dict(),
@@ -116,8 +163,9 @@ def run(args: argparse.Namespace, command: str) -> int:
     report = run_demo(args.out, args.model, args.scenes)
     for row in report["scenes"]:
         print(
-            f"  {row['picture']}: part {row['part_accuracy']:.0f}  "
-            f'success@1 {row["success_at_1"]:.0f}  "{row["instruction"]}"'
+            f"  {row['picture']}: part {row['part_accuracy']:.0f} (margin "
+            f"{row['part_margin']:+.3f})  success@1 {row['success_at_1']:.0f}  "
+            f'"{row["instruction"]}"'
         )
     metrics, replayed = report["metrics"], report["replay"]
     print(
@@ -125,6 +173,11 @@ def run(args: argparse.Namespace, command: str) -> int:
         f"{replayed['latency_ms_median']:.0f} ms; part accuracy {metrics['part_accuracy']:.2f}, "
         f"contact AP {metrics['contact_ap']:.2f}, success@1 {metrics['success_at_1']:.2f}, "
         f"success@5 {metrics['success_at_5']:.2f}"
+    )
+    where = report["machine"]
+    print(
+        f"on {where['cpu']} ({where['device']}, torch {where['torch']}, "
+        f"{where['torch_cpu_capability']} kernels, {where['torch_threads']} threads)"
     )
     print(f"outputs in {args.out}/ (summary.json, scene_*.png, predictions_bag/)")
     return 0

@@ -65,9 +65,10 @@ def stamp_ns(header: Header) -> int:
 
 def load_predictor(
     model: str, device: str, dtype: str, num_points: int, compile: bool, scorer: bool,
-    max_cloud_points: int,
+    max_cloud_points: int, gripper: GripperConfig | None = None,
 ) -> Any:  # fmt: skip
-    """The core predictor for the node's parameters (imported here: torch loads slowly).
+    """The core predictor for the node's parameters (imported here: torch loads slowly),
+    planning for ``gripper`` (a ValueError when its grasp scorer cannot rank for it).
 
     With ``compile`` the network is compiled here, by a warm-up on synthetic inputs, rather
     than on the first camera frame.
@@ -77,6 +78,7 @@ def load_predictor(
     predictor = GraspPredictor.from_pretrained(
         model, device=device, dtype=None if dtype == "auto" else dtype, compile=compile,
         scorer=scorer, max_cloud_points=max_cloud_points or None,  # 0: every point
+        gripper=gripper,
     )  # fmt: skip
     predictor.num_points = num_points
     if compile:
@@ -145,9 +147,13 @@ class GraspSemanticsNode(LifecycleNode):
         fusion_mode = p("fusion_mode")
         self.get_logger().info(f"loading model '{model}' on device '{p('device')}'")
         try:
+            gripper = GripperConfig(
+                max_width=p("gripper.max_width"), finger_depth=p("gripper.finger_depth"),
+                tcp_depth=p("gripper.tcp_depth"),
+            )  # fmt: skip
             predictor = load_predictor(
                 model, p("device"), p("dtype"), p("num_points"), p("compile"),
-                p("grasp_scorer"), p("max_cloud_points"),
+                p("grasp_scorer"), p("max_cloud_points"), gripper,
             )  # fmt: skip
             model_fusion = predictor.model.cfg.fusion.mode
             if fusion_mode and fusion_mode != model_fusion:
@@ -158,9 +164,7 @@ class GraspSemanticsNode(LifecycleNode):
             self._report(f"cannot load model '{model}': {error}")
             return TransitionCallbackReturn.FAILURE
         self.predictor = predictor
-        self.gripper = GripperConfig(
-            max_width=p("gripper.max_width"), finger_depth=p("gripper.finger_depth")
-        )
+        self.gripper = predictor.gripper  # the markers draw the gripper planned for
         self.sync = NewestPairSync(slop_ns=int(p("slop_s") * 1e9))
         self._outputs = {
             "prediction": self.create_lifecycle_publisher(GraspPrediction, "~/prediction", 10),
@@ -185,7 +189,9 @@ class GraspSemanticsNode(LifecycleNode):
         cfg = predictor.model.cfg
         self.get_logger().info(
             f"configured: model '{model}' ({cfg.name}, backbone {cfg.encoder.backbone.name}, "
-            f"fusion {cfg.fusion.mode}) on {predictor.device}; planned grasps ranked by "
+            f"fusion {cfg.fusion.mode}) on {predictor.device}; grasps planned for a gripper "
+            f"opening {gripper.max_width * 1e3:.0f} mm, fingers {gripper.finger_depth * 1e3:.0f}"
+            f" mm, TCP {gripper.tcp_depth * 1e3:.0f} mm behind the fingertips, ranked by "
             + ("its grasp scorer" if predictor.scorer is not None else "the planner's quality")
         )
         return TransitionCallbackReturn.SUCCESS
