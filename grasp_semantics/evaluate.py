@@ -71,12 +71,13 @@ class Scored:
     widths: np.ndarray  # [G]
 
 
-def point_labels(scene: Scene, points: np.ndarray) -> np.ndarray:
-    """Contact labels of ``points``, which are exact copies of some of the scene's points."""
+def point_labels(scene: Scene, points: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
+    """Contact labels of ``points``, which are exact copies of some of the scene's points (or
+    of ``cloud`` [P, 3] float32, a copy of them moved but in the same order)."""
     row = np.dtype((np.void, 12))
+    cloud = scene.points if cloud is None else cloud
     lookup = {
-        key.tobytes(): i
-        for i, key in enumerate(np.ascontiguousarray(scene.points).view(row).ravel())
+        key.tobytes(): i for i, key in enumerate(np.ascontiguousarray(cloud).view(row).ravel())
     }
     keys = np.ascontiguousarray(points.astype(np.float32)).view(row).ravel()
     index = np.array([lookup[key.tobytes()] for key in keys])

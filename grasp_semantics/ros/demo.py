@@ -13,6 +13,10 @@
    the best grasps) and ``summary.json``, with the machine it ran on and, per scene, how close
    its part choice came to the other answer (``part_margin``): six scenes are few, and a scene
    whose margin is small can change its answer on another machine (README, "Results").
+5. With ``--jitter K``, predicts again (directly, the node's settings) on K copies of each
+   cloud with every coordinate moved by at most one float32 step, as another CPU's renderer
+   may hand the node the same scene, and reports the range of each scene's margin and the
+   scenes whose part choice changed.
 """
 
 from __future__ import annotations
@@ -77,6 +81,26 @@ def part_margin(contact: np.ndarray, labels: np.ndarray) -> float:
     return float(contact[on_part].max() - contact[~on_part].max())
 
 
+def jitter_cloud(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``points`` [P, 3] float32 with each coordinate moved at random one float32 step up,
+    one down, or not at all."""
+    step = rng.integers(-1, 2, points.shape)
+    up, down = np.nextafter(points, np.float32(np.inf)), np.nextafter(points, np.float32(-np.inf))
+    return np.where(step > 0, up, np.where(step < 0, down, points)).astype(np.float32)
+
+
+def jittered_margins(predictor: Any, scene: Any, copies: int) -> list[float]:
+    """``part_margin`` of ``predictor``'s contacts on ``copies`` jittered copies of the
+    scene's cloud (:func:`jitter_cloud`, seeded by the scene)."""
+    rng = np.random.default_rng([scene.seed, 1])
+    margins = []
+    for _ in range(copies):
+        cloud = jitter_cloud(scene.points, rng)
+        p = predictor.predict(scene.rgb, cloud, scene.instruction, scene.intrinsics, max_grasps=0)
+        margins.append(part_margin(p.contact, point_labels(scene, p.points, cloud)))
+    return margins
+
+
 def machine() -> dict[str, Any]:
     """What the figures were computed on: CPU, the kernels torch dispatches, versions."""
     import torch
@@ -101,7 +125,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_demo(out_dir: Path, model: str, scenes: int) -> dict[str, Any]:
+def run_demo(out_dir: Path, model: str, scenes: int, jitter: int = 0) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     bag = out_dir / "sample_bag"
     if not bag.exists():
@@ -114,6 +138,11 @@ def run_demo(out_dir: Path, model: str, scenes: int) -> dict[str, Any]:
     summary = replay(bag, predictions_bag, model=model)
     truths = {scene["stamp_ns"]: scene for scene in read_bag(bag)}
     gripper = GripperConfig()
+    direct = None
+    if jitter:
+        from grasp_semantics.predictor import GraspPredictor
+
+        direct = GraspPredictor.from_pretrained(model)  # the node's defaults
     rows, metric_rows = [], []
     for index, (stamp, message) in enumerate(summary.results):
         result = score_prediction(message, truths[stamp], gripper)
@@ -140,6 +169,12 @@ def run_demo(out_dir: Path, model: str, scenes: int) -> dict[str, Any]:
                 **result["metrics"],
             }
         )
+        if direct is not None:
+            margins = jittered_margins(direct, scene, jitter)
+            rows[-1]["jittered_part_margins"] = margins
+            rows[-1]["part_choice_changed"] = any(
+                (m > 0) != (result["part_margin"] > 0) for m in margins
+            )
     report = {
         "model": model,
         "machine": machine(),
@@ -157,14 +192,27 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
     parser.add_argument("--model", default="default", help="model name or checkpoint dir")
     parser.add_argument("--scenes", type=int, default=6, help="scenes in the sample bag")
+    parser.add_argument(
+        "--jitter",
+        type=int,
+        default=0,
+        help="also predict on this many copies of each cloud moved by one float32 step",
+    )
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    report = run_demo(args.out, args.model, args.scenes)
+    report = run_demo(args.out, args.model, args.scenes, args.jitter)
     for row in report["scenes"]:
+        jittered = row.get("jittered_part_margins")
+        spread = (
+            f", {len(jittered)} jittered copies {min(jittered):+.3f} to {max(jittered):+.3f}"
+            + (": part choice CHANGED" if row["part_choice_changed"] else "")
+            if jittered
+            else ""
+        )
         print(
             f"  {row['picture']}: part {row['part_accuracy']:.0f} (margin "
-            f"{row['part_margin']:+.3f})  success@1 {row['success_at_1']:.0f}  "
+            f"{row['part_margin']:+.3f}{spread})  success@1 {row['success_at_1']:.0f}  "
             f'"{row["instruction"]}"'
         )
     metrics, replayed = report["metrics"], report["replay"]
