@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -158,15 +159,17 @@ def evaluate(
     max_cloud_points: int | None = MAX_CLOUD_POINTS,
     resample: int = 0,
     gripper_sizes: dict[str, float] | None = None,
+    scorer: bool = True,
 ) -> dict[str, Any]:
     """Metrics of the model and both baselines on ``scenes`` scenes of each split, whose clouds
     keep ``scene_points`` points (None: every point the camera sees on the table); the model
     thins them to ``max_cloud_points`` (None: no thinning). With ``resample`` K, also the
     model's part choice on K resampled copies of each cloud (:func:`resampling_figures`).
     ``gripper_sizes`` (GripperConfig fields) replace those of the checkpoint's gripper for the
-    one grasps are planned for and checked with."""
+    one grasps are planned for and checked with (a ValueError when the model's grasp scorer
+    cannot rank for it: ``scorer`` False ranks by the planner's quality)."""
     predictor = GraspPredictor.from_pretrained(
-        model, device=device, max_cloud_points=max_cloud_points
+        model, device=device, max_cloud_points=max_cloud_points, scorer=scorer
     )
     predictor.gripper = dataclasses.replace(predictor.gripper, **(gripper_sizes or {}))
     gripper = predictor.gripper
@@ -268,18 +271,28 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument(
         "--gripper-finger-depth", type=float, help="that gripper's finger length, m"
     )
+    parser.add_argument(
+        "--no-scorer",
+        action="store_true",
+        help="rank planned grasps by the planner's quality, not the model's grasp scorer",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
 
 
 def run(args: argparse.Namespace, command: str) -> int:
     splits = TEST_SPLITS if args.split == "test" else (args.split,)
     sizes = {"max_width": args.gripper_max_width, "finger_depth": args.gripper_finger_depth}
-    results = evaluate(
-        args.model, splits, args.scenes, args.seed, args.device,
-        scene_points=args.scene_points or None, max_cloud_points=args.max_cloud_points or None,
-        resample=args.resample,
-        gripper_sizes={name: value for name, value in sizes.items() if value is not None},
-    )  # fmt: skip
+    try:
+        results = evaluate(
+            args.model, splits, args.scenes, args.seed, args.device,
+            scene_points=args.scene_points or None,
+            max_cloud_points=args.max_cloud_points or None, resample=args.resample,
+            gripper_sizes={name: value for name, value in sizes.items() if value is not None},
+            scorer=not args.no_scorer,
+        )  # fmt: skip
+    except ValueError as error:  # a gripper the grasp scorer cannot rank for
+        print(f"error: {error} (here: --no-scorer)", file=sys.stderr)
+        return 2
     print(format_table(results))
     for split, figures in results.get("resampling", {}).items():
         print(

@@ -131,3 +131,19 @@ def test_the_scorer_keeps_its_gripper_in_its_files(tmp_path) -> None:
     del lines[start : start + 1 + len(dataclasses.fields(GripperConfig))]
     config.write_text("\n".join(lines))
     assert GraspScorer.load(tmp_path).gripper == GripperConfig(max_width=0.07)
+
+
+def test_evaluate_plans_for_and_checks_with_the_gripper_it_is_given(capsys) -> None:
+    from grasp_semantics.cli import main
+    from grasp_semantics.evaluate import evaluate
+
+    common = ["evaluate", "--split", "val", "--scenes", "1", "--gripper-max-width", "0.085"]
+    assert main(common) == 2  # the shipped scorer cannot rank for it: said, no traceback
+    assert "--no-scorer" in capsys.readouterr().err
+    results = evaluate(
+        "default", ["val"], 1, seed=2, device="cpu", progress=False, scorer=False,
+        gripper_sizes={"max_width": 0.04},
+    )  # fmt: skip
+    assert results["gripper"]["max_width"] == 0.04
+    assert "planner_ranking" not in results["splits"]["val"]  # no scorer: the model's ranking
+    assert results["splits"]["val"]["model"]["top1_width_ok"] == 1.0
