@@ -367,7 +367,6 @@ def bench_scorer_cost(predictor: GraspPredictor, quick: bool) -> dict | None:
 def _scorer_features(predictor: GraspPredictor, scene: Scene, repeats: int) -> dict[str, float]:
     """The scorer's features of every part planned on ``scene`` (from the model's own contact
     predictions, as a model call plans them): straightforward reference vs fast."""
-    from .gripper import GripperConfig
     from .models.grasp_scorer import gripper_view, gripper_view_reference
     from .part_grasps import collision_free_parts
 
@@ -375,7 +374,7 @@ def _scorer_features(predictor: GraspPredictor, scene: Scene, repeats: int) -> d
     got = predictor.predict(scene.rgb, scene.points, scene.instruction, scene.intrinsics)
     cloud = predictor.thin_cloud(scene.points)
     plans = list(collision_free_parts(got.points, got.contact, cloud, heads.part_grasps,
-                                      GripperConfig(max_width=heads.max_width),
+                                      predictor.gripper,
                                       heads.collision_tolerance))  # fmt: skip
     scorer = predictor.scorer
     assert scorer is not None

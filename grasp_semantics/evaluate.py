@@ -30,7 +30,9 @@ on those clouds and the share of scenes whose part choice is right on some and w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ from tqdm import tqdm
 
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
-from grasp_semantics.gripper import GripperConfig, grasp_poses
+from grasp_semantics.gripper import GripperConfig, from_robot_tcp, grasp_poses
 from grasp_semantics.metrics import (
     contact_metrics,
     grasp_metrics,
@@ -70,12 +72,13 @@ class Scored:
     widths: np.ndarray  # [G]
 
 
-def point_labels(scene: Scene, points: np.ndarray) -> np.ndarray:
-    """Contact labels of ``points``, which are exact copies of some of the scene's points."""
+def point_labels(scene: Scene, points: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
+    """Contact labels of ``points``, which are exact copies of some of the scene's points (or
+    of ``cloud`` [P, 3] float32, a copy of them moved but in the same order)."""
     row = np.dtype((np.void, 12))
+    cloud = scene.points if cloud is None else cloud
     lookup = {
-        key.tobytes(): i
-        for i, key in enumerate(np.ascontiguousarray(scene.points).view(row).ravel())
+        key.tobytes(): i for i, key in enumerate(np.ascontiguousarray(cloud).view(row).ravel())
     }
     keys = np.ascontiguousarray(points.astype(np.float32)).view(row).ravel()
     index = np.array([lookup[key.tobytes()] for key in keys])
@@ -108,7 +111,8 @@ def model_method(predictor: GraspPredictor, neutral: bool) -> Callable[[Scene], 
         p = predictor.predict(
             scene.rgb, scene.points, instruction, scene.intrinsics, max_grasps=MAX_GRASPS
         )
-        return Scored(p.points, p.contact, p.poses, p.widths)
+        poses = from_robot_tcp(p.poses, predictor.gripper)  # checked in the planning frame
+        return Scored(p.points, p.contact, poses, p.widths)
 
     return predict
 
@@ -154,23 +158,30 @@ def evaluate(
     scene_points: int | None = SceneConfig.max_points,
     max_cloud_points: int | None = MAX_CLOUD_POINTS,
     resample: int = 0,
+    gripper_sizes: dict[str, float] | None = None,
+    scorer: bool = True,
 ) -> dict[str, Any]:
     """Metrics of the model and both baselines on ``scenes`` scenes of each split, whose clouds
     keep ``scene_points`` points (None: every point the camera sees on the table); the model
     thins them to ``max_cloud_points`` (None: no thinning). With ``resample`` K, also the
-    model's part choice on K resampled copies of each cloud (:func:`resampling_figures`)."""
+    model's part choice on K resampled copies of each cloud (:func:`resampling_figures`).
+    ``gripper_sizes`` (GripperConfig fields) replace those of the checkpoint's gripper for the
+    one grasps are planned for and checked with (a ValueError when the model's grasp scorer
+    cannot rank for it: ``scorer`` False ranks by the planner's quality)."""
     predictor = GraspPredictor.from_pretrained(
-        model, device=device, max_cloud_points=max_cloud_points
+        model, device=device, max_cloud_points=max_cloud_points, scorer=scorer
     )
-    gripper = GripperConfig(max_width=predictor.model.cfg.heads.max_width)
+    predictor.gripper = dataclasses.replace(predictor.gripper, **(gripper_sizes or {}))
+    gripper = predictor.gripper
     methods = {
         "model": model_method(predictor, neutral=False),
         "geometry_only": model_method(predictor, neutral=True),
     }
     if predictor.scorer is not None:  # the same network (its encoder cache too), no scorer
         unscored = GraspPredictor(
-            predictor.model, device=predictor.device, max_cloud_points=max_cloud_points
-        )
+            predictor.model, device=predictor.device, max_cloud_points=max_cloud_points,
+            gripper=gripper,
+        )  # fmt: skip
         methods["planner_ranking"] = model_method(unscored, neutral=False)
     methods["random"] = random_method(predictor, gripper)
     results: dict[str, Any] = {
@@ -180,6 +191,7 @@ def evaluate(
         "friction_mu": FRICTION,
         "scene_points": scene_points,
         "max_cloud_points": max_cloud_points,
+        "gripper": dataclasses.asdict(gripper),
         "splits": {},
     }
     if resample:
@@ -250,16 +262,37 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         default=0,
         help="also predict on this many resampled copies of each cloud (part choice only)",
     )
+    parser.add_argument(
+        "--gripper-max-width",
+        type=float,
+        help="plan for and check with a gripper opening at most this wide, m (default: the "
+        "checkpoint's)",
+    )
+    parser.add_argument(
+        "--gripper-finger-depth", type=float, help="that gripper's finger length, m"
+    )
+    parser.add_argument(
+        "--no-scorer",
+        action="store_true",
+        help="rank planned grasps by the planner's quality, not the model's grasp scorer",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
 
 
 def run(args: argparse.Namespace, command: str) -> int:
     splits = TEST_SPLITS if args.split == "test" else (args.split,)
-    results = evaluate(
-        args.model, splits, args.scenes, args.seed, args.device,
-        scene_points=args.scene_points or None, max_cloud_points=args.max_cloud_points or None,
-        resample=args.resample,
-    )  # fmt: skip
+    sizes = {"max_width": args.gripper_max_width, "finger_depth": args.gripper_finger_depth}
+    try:
+        results = evaluate(
+            args.model, splits, args.scenes, args.seed, args.device,
+            scene_points=args.scene_points or None,
+            max_cloud_points=args.max_cloud_points or None, resample=args.resample,
+            gripper_sizes={name: value for name, value in sizes.items() if value is not None},
+            scorer=not args.no_scorer,
+        )  # fmt: skip
+    except ValueError as error:  # a gripper the grasp scorer cannot rank for
+        print(f"error: {error} (here: --no-scorer)", file=sys.stderr)
+        return 2
     print(format_table(results))
     for split, figures in results.get("resampling", {}).items():
         print(

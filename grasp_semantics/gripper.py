@@ -6,10 +6,15 @@ Gripper frame, with its origin at the tool centre point (TCP) midway between the
 A grasp predicted at a surface point ``c`` (the contact of the first finger) with closing
 direction ``b`` (pointing from that finger into the object) and opening ``w`` has its TCP at
 ``c + (w / 2) * b``.
+
+Planning, collision checks and scoring use that frame. A robot whose tool centre point lies
+elsewhere on the approach axis (between the finger pads, at the palm) declares it as
+``GripperConfig.tcp_depth``: :func:`to_robot_tcp` moves the poses handed to the robot there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +32,37 @@ class GripperConfig:
     finger_thickness: float = 0.01  # finger size along the closing axis, m
     finger_breadth: float = 0.02  # finger size along y, m
     palm_depth: float = 0.02  # palm size along the approach axis, behind the fingers, m
+    # The robot's tool centre point: this far behind the fingertips' midpoint along the
+    # approach axis (towards the palm), m. 0: between the fingertips, the planning frame;
+    # finger_depth / 2: between the finger pads' centres; finger_depth: at the palm's face.
+    tcp_depth: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_width", "finger_depth", "finger_thickness", "finger_breadth"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"gripper {name} must be positive, got {getattr(self, name)}")
+        if self.max_width <= 2 * OPENING_CLEARANCE:
+            raise ValueError(
+                f"gripper max_width {self.max_width} m leaves no opening: more than "
+                f"{2 * OPENING_CLEARANCE} m (the clearance on both sides) needed"
+            )
+        if self.palm_depth < 0:
+            raise ValueError(f"gripper palm_depth must not be negative, got {self.palm_depth}")
+
+
+def to_robot_tcp(poses: np.ndarray, gripper: GripperConfig) -> np.ndarray:
+    """Planning-frame poses ``[..., 4, 4]`` (origin between the fingertips) with their origin
+    moved to the robot's TCP, ``gripper.tcp_depth`` back along the approach (+z) axis."""
+    if not gripper.tcp_depth:
+        return poses
+    moved = np.array(poses, dtype=np.float64, copy=True)
+    moved[..., :3, 3] -= gripper.tcp_depth * moved[..., :3, 2]
+    return moved
+
+
+def from_robot_tcp(poses: np.ndarray, gripper: GripperConfig) -> np.ndarray:
+    """The inverse of :func:`to_robot_tcp`: robot-TCP poses back in the planning frame."""
+    return to_robot_tcp(poses, dataclasses.replace(gripper, tcp_depth=-gripper.tcp_depth))
 
 
 def orthonormal_frame(approach: np.ndarray, closing: np.ndarray) -> np.ndarray:
@@ -158,15 +194,17 @@ def cloud_collisions(
 
 
 def gripper_segments(width: float, gripper: GripperConfig | None = None) -> np.ndarray:
-    """Line segments ``[6, 2, 3]`` that draw the gripper in its own frame at opening ``width``.
+    """Line segments ``[6, 2, 3]`` that draw the gripper at opening ``width`` in the frame of
+    the poses the robot gets (:func:`to_robot_tcp`: its origin at the robot's TCP).
 
-    Fingertips at z = 0 (the TCP plane), finger roots at -finger_depth, the palm across them and
-    a stem along -z that shows the approach direction; short pads mark the fingertips.
+    Fingertips at z = ``tcp_depth`` (0: the TCP plane), finger roots ``finger_depth`` behind
+    them, the palm across them and a stem along -z that shows the approach direction; short
+    pads mark the fingertips.
     """
     gripper = gripper or GripperConfig()
     half = 0.5 * width
     depth, stem = gripper.finger_depth, gripper.finger_depth + gripper.palm_depth
-    return np.array(
+    segments = np.array(
         [
             [[-half, 0, 0], [-half, 0, -depth]],  # finger 1
             [[half, 0, 0], [half, 0, -depth]],  # finger 2
@@ -176,3 +214,5 @@ def gripper_segments(width: float, gripper: GripperConfig | None = None) -> np.n
             [[half, 0, 0], [0.75 * half, 0, 0]],
         ]
     )
+    segments[..., 2] += gripper.tcp_depth
+    return segments

@@ -25,8 +25,9 @@ import torch
 from threadpoolctl import ThreadpoolController
 
 from .camera import check_intrinsics
+from .gripper import GripperConfig, to_robot_tcp
 from .models.cache import ContentCache, content_key
-from .models.config import FLAVOURS, get_config
+from .models.config import FLAVOURS, GraspNetConfig, get_config
 from .models.grasp_net import CONFIG_FILE, GraspNet
 from .models.grasp_scorer import SCORER_DIR, GraspScorer
 from .models.heads import contact_probability, decode_grasps
@@ -53,7 +54,9 @@ class Prediction:
     """One sample's result; every array is in the frame of the input cloud.
 
     ``points`` are the points the network saw, aligned with ``contact``. Grasps are best
-    first: ``poses`` (+z approach, +x closing, TCP origin), ``widths`` (m), ``scores`` (the
+    first, planned for the predictor's gripper: ``poses`` (+z approach, +x closing, origin at
+    the gripper's ``tcp_depth``: between the fingertips by default), ``widths`` (m, at most
+    the gripper's ``max_width``), ``scores`` (the
     task-conditioned quality they are ranked by: for grasps planned across the part, the grasp
     scorer's predicted chance of success or the planner's quality; for the grasp head's,
     grasp probability x contact probability),
@@ -80,6 +83,12 @@ class PointSample:
     features: torch.Tensor | None = None  # [M, C] PointNet++ output (None until computed)
 
 
+def checkpoint_gripper(cfg: GraspNetConfig) -> GripperConfig:
+    """The gripper a model was trained for (its grasp head's widest opening; the rest
+    ``GripperConfig``'s defaults, the gripper the training scenes' grasps were made with)."""
+    return GripperConfig(max_width=cfg.heads.max_width)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -99,11 +108,14 @@ class GraspPredictor:
         scorer: GraspScorer | None = None,
         max_cloud_points: int | None = MAX_CLOUD_POINTS,
         point_cache_size: int = POINT_CACHE_SIZE,
+        gripper: GripperConfig | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         # ranks the grasps planned across the part by their predicted chance of success
         self.scorer = scorer.to(self.device).eval() if scorer is not None else None
+        self._gripper = checkpoint_gripper(model.cfg)
+        self.gripper = gripper or self._gripper
         backbone_dtype = resolve_dtype(
             dtype if dtype is not None else model.cfg.encoder.backbone.dtype, self.device
         )
@@ -122,6 +134,28 @@ class GraspPredictor:
         if compile:  # in place: parameter names (and checkpoints) stay as they are
             for module in (self.model.pointnet, self.model.fusion, self.model.heads):
                 module.compile(dynamic=False)
+
+    @property
+    def gripper(self) -> GripperConfig:
+        """The gripper grasps are planned, checked against the cloud and ranked for; the
+        poses come back at its ``tcp_depth``."""
+        return self._gripper
+
+    @gripper.setter
+    def gripper(self, gripper: GripperConfig) -> None:
+        """Plan for ``gripper`` from the next prediction on; a ValueError (and the gripper
+        unchanged) when the grasp scorer cannot rank its grasps (``GraspScorer.unsupported``:
+        rank by the planner's quality instead, ``scorer=False``)."""
+        if not isinstance(gripper, GripperConfig):
+            raise ValueError(f"gripper must be a GripperConfig, got {type(gripper).__name__}")
+        reason = self.scorer.unsupported(gripper) if self.scorer is not None else ""
+        if reason:
+            raise ValueError(
+                f"model '{self.model.cfg.name}' cannot rank grasps for this gripper: {reason}; "
+                "rank them by the planner's quality instead (scorer=False, or the node's "
+                "grasp_scorer:=false)"
+            )
+        self._gripper = gripper
 
     def warm_up(self, runs: int = 2) -> float:
         """Run ``runs`` predictions on synthetic inputs of the configured sizes (compiles the
@@ -154,6 +188,7 @@ class GraspPredictor:
         max_cloud_points: int | None = MAX_CLOUD_POINTS,
         point_cache_size: int = POINT_CACHE_SIZE,
         random_backbone: bool = False,
+        gripper: GripperConfig | None = None,
     ) -> GraspPredictor:
         """A checkpoint directory, ``"default"`` (``grasp_semantics/weights/default``) or a
         registry flavour name (random weights, for tests and benchmarks; a real flavour's
@@ -164,7 +199,9 @@ class GraspPredictor:
         checkpoint's grasp scorer (``grasp_scorer/`` in its directory) when it has one; False
         ranks them by the planner's quality. ``max_cloud_points``: see :meth:`thin_cloud`
         (None keeps every point). ``point_cache_size``: point-network results kept for clouds
-        that come again (0: none)."""
+        that come again (0: none). ``gripper``: the gripper to plan for (default: the one the
+        checkpoint was trained for, :func:`checkpoint_gripper`); a ValueError when the grasp
+        scorer cannot rank its grasps (see :attr:`gripper`)."""
         name = str(name_or_dir)
         path = DEFAULT_WEIGHTS if name == "default" else Path(name).expanduser()
         grasp_scorer = None
@@ -193,7 +230,7 @@ class GraspPredictor:
             )
         return cls(
             model, device=device, dtype=dtype, compile=compile, scorer=grasp_scorer,
-            max_cloud_points=max_cloud_points, point_cache_size=point_cache_size,
+            max_cloud_points=max_cloud_points, point_cache_size=point_cache_size, gripper=gripper,
         )  # fmt: skip
 
     # ------------------------------------------------------------ validation
@@ -419,6 +456,7 @@ class GraspPredictor:
             if self.decode_blas_threads
             else nullcontext()
         )
+        gripper = self.gripper  # one gripper for the whole batch, whatever a setter does
         with self._timer(timings, "decode"), blas:
             contact = out["contact"]  # [B, M]
             grasp = 1.0 / (1.0 + np.exp(-out["grasp_logits"]))
@@ -427,12 +465,13 @@ class GraspPredictor:
                     sampled[i], contact[i], grasp[i], out["approach"][i], out["closing"][i],
                     out["width"][i], self.model.cfg.heads, max_grasps, cloud=clouds[i],
                     rank_planned=None if self.scorer is None else self.scorer.success_probability,
+                    gripper=gripper,
                 )  # fmt: skip
                 results.append(
                     Prediction(
                         points=sampled[i],
                         contact=contact[i].astype(np.float32),
-                        poses=g["poses"],
+                        poses=to_robot_tcp(g["poses"], gripper),
                         widths=g["widths"],
                         scores=g["scores"],
                         contact_scores=g["contact_scores"],

@@ -112,11 +112,10 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
     """The collision-free planned grasps of one scene (on each part planned on), featurised
     and checked."""
     from grasp_semantics.data.grasps import check_grasps
-    from grasp_semantics.gripper import GripperConfig
     from grasp_semantics.part_grasps import collision_free_parts
 
     heads = predictor.model.cfg.heads
-    gripper = GripperConfig(max_width=heads.max_width)
+    gripper = predictor.gripper  # the checkpoint's: the scorer is saved with it
     p = predictor.predict(scene.rgb, scene.points, scene.instruction, scene.intrinsics)
     cloud = np.asarray(scene.points, dtype=np.float32)
     world = scene.grasp_world()
@@ -136,7 +135,7 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
         )  # fmt: skip
         parts.append(
             Candidates(
-                gripper_view(planned, scorer_cfg, heads.max_width),
+                gripper_view(planned, scorer_cfg, gripper.max_width),
                 check.success,
                 planned.scores.astype(np.float64),
                 np.full(len(planned.poses), scene.seed, np.int64),
@@ -225,7 +224,7 @@ def ranking_figures(probability: np.ndarray, candidates: Candidates) -> dict[str
 
 def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any]:
     """Generate candidates, train, save and validate the scorer; returns the figures."""
-    from grasp_semantics.predictor import GraspPredictor
+    from grasp_semantics.predictor import GraspPredictor, checkpoint_gripper
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -241,7 +240,7 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
         raise RuntimeError("no planned grasps to train or validate on; generate more scenes")
     data_seconds = time.perf_counter() - started
 
-    scorer = GraspScorer(GraspScorerConfig.from_dict(cfg.scorer), model.cfg.heads.max_width)
+    scorer = GraspScorer(GraspScorerConfig.from_dict(cfg.scorer), checkpoint_gripper(model.cfg))
     features = torch.from_numpy(train.features)
     labels = torch.from_numpy(train.success.astype(np.float32))
     val_features = torch.from_numpy(val.features)

@@ -113,7 +113,7 @@ def test_gripper_view_equals_its_reference_on_grasps_planned_on_a_scene(seed):
 
 def test_scorer_round_trips_through_its_files_and_refuses_another_grasp_model(tmp_path):
     torch.manual_seed(0)
-    scorer = GraspScorer(GraspScorerConfig(hidden=(16,)), max_width=0.07).eval()
+    scorer = GraspScorer(GraspScorerConfig(hidden=(16,)), GripperConfig(max_width=0.07)).eval()
     scorer.save(tmp_path, base_fingerprint="abc")
     loaded = GraspScorer.load(tmp_path, base_fingerprint="abc")
     assert loaded.cfg == scorer.cfg and loaded.max_width == 0.07

@@ -26,10 +26,21 @@ The scorer depends on the contact probabilities of the grasp model it was traine
 directory (``grasp_scorer/`` beside the grasp weights: ``config.yaml`` +
 ``model.safetensors``) records a fingerprint of those weights, and loading it for another
 model raises.
+
+It also depends on the gripper its candidates were planned and labelled with (``gripper`` in
+its config; older files record only the opening, the rest being ``GripperConfig``'s
+defaults): its grid is fixed in that gripper's frame, sized to hold its fingers at their
+widest. :meth:`GraspScorer.unsupported` says which grippers it can rank for: those with the
+same fingers (depth, thickness, breadth) opening at most as wide. A candidate of such a
+gripper puts its fingers where the trained gripper's would be at the same opening, inside the
+grid, and the opening feature keeps its meaning (a fraction of the *trained* gripper's
+widest); only the palm is narrower. A wider gripper's fingers would lie outside the grid and
+other fingers elsewhere in it: features the scorer never saw.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +49,13 @@ import torch
 import yaml
 from torch import nn
 
+from grasp_semantics.gripper import GripperConfig
 from grasp_semantics.part_grasps import PlannedGrasps
 
 from .config import GraspScorerConfig
 
 SCORER_DIR = "grasp_scorer"  # beside the grasp weights
+FINGER_TOLERANCE = 0.001  # m: finger sizes closer than this to the trained ones are the same
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -125,10 +138,12 @@ def gripper_view_reference(
 class GraspScorer(nn.Module):
     """MLP over ``gripper_view`` features → logit of grasp success."""
 
-    def __init__(self, cfg: GraspScorerConfig | None = None, max_width: float = 0.08) -> None:
+    def __init__(
+        self, cfg: GraspScorerConfig | None = None, gripper: GripperConfig | None = None
+    ) -> None:
         super().__init__()
         self.cfg = cfg or GraspScorerConfig()
-        self.max_width = max_width
+        self.gripper = gripper or GripperConfig()  # the one its candidates were planned with
         layers: list[nn.Module] = []
         width = self.cfg.num_features
         for hidden in self.cfg.hidden:
@@ -137,6 +152,31 @@ class GraspScorer(nn.Module):
         layers.append(nn.Linear(width, 1))
         self.mlp = nn.Sequential(*layers)
         self.base_fingerprint: str | None = None  # of the grasp model it was trained with
+
+    @property
+    def max_width(self) -> float:
+        """The trained gripper's widest opening: the unit of the opening feature."""
+        return self.gripper.max_width
+
+    def unsupported(self, gripper: GripperConfig) -> str:
+        """Why this scorer cannot rank candidates planned for ``gripper`` ("" when it can: the
+        same fingers, opening at most as wide as the gripper it was trained with; module doc)."""
+        trained = self.gripper
+        if gripper.max_width > trained.max_width + 1e-9:
+            return (
+                f"its grasp scorer was trained for a gripper opening at most "
+                f"{trained.max_width * 1e3:.0f} mm, not {gripper.max_width * 1e3:.0f} mm (its "
+                f"features would miss the wider fingers)"
+            )
+        for name in ("finger_depth", "finger_thickness", "finger_breadth"):
+            mine, theirs = getattr(trained, name), getattr(gripper, name)
+            if abs(mine - theirs) > FINGER_TOLERANCE:
+                return (
+                    f"its grasp scorer was trained for a gripper with {name} "
+                    f"{mine * 1e3:.0f} mm, not {theirs * 1e3:.0f} mm (its features are in that "
+                    f"gripper's frame)"
+                )
+        return ""
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits [G] of features [G, F]."""
@@ -161,6 +201,7 @@ class GraspScorer(nn.Module):
         data: dict[str, Any] = {
             "scorer": self.cfg.to_dict(),
             "max_width": self.max_width,
+            "gripper": dataclasses.asdict(self.gripper),
             "base_fingerprint": base_fingerprint,
         }
         (out / CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False))
@@ -185,7 +226,8 @@ class GraspScorer(nn.Module):
                 "config/train_scorer_tiny.yaml`, or remove the directory to rank grasps by the "
                 "planner's quality"
             )
-        scorer = cls(GraspScorerConfig.from_dict(data["scorer"]), float(data["max_width"]))
+        gripper = GripperConfig(**data.get("gripper", {"max_width": float(data["max_width"])}))
+        scorer = cls(GraspScorerConfig.from_dict(data["scorer"]), gripper)
         try:
             state = load_file(str(path / WEIGHTS_FILE))
         except Exception as error:  # safetensors says "invalid header length", not which file

@@ -167,6 +167,7 @@ def decode_grasps(
     max_grasps: int = 10,
     cloud: np.ndarray | None = None,
     rank_planned: Callable[[PlannedGrasps], np.ndarray] | None = None,
+    gripper: GripperConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """One sample's per-point outputs (points [M, 3], probabilities [M], directions [M, 3],
     widths [M]) → the best ``max_grasps`` distinct grasps, best first.
@@ -180,19 +181,30 @@ def decode_grasps(
     ``rank_planned`` (a :class:`~grasp_semantics.models.grasp_scorer.GraspScorer`'s
     ``success_probability``), by the scores it gives the collision-free ones.
 
+    ``gripper`` (default: one opening ``cfg.max_width``, the trained one) is the gripper the
+    grasps are planned and checked against the cloud for: no grasp comes back wider than its
+    ``max_width`` (the head's wider ones are dropped, not narrowed: they would not span what
+    the head meant them to hold).
+
     Returns poses [G, 4, 4], widths [G], scores [G] (the task-conditioned quality the grasps are
     ranked by: grasp probability x contact probability, a planned grasp's quality or its
     predicted chance of success),
     contact_scores [G] (contact probability), contact_points [G, 3] and point_index [G] (into
     ``points``; for planned grasps the contact the part was grown from).
     """
+    gripper = gripper or GripperConfig(max_width=cfg.max_width)
     if cloud is not None and cfg.part_grasps.enabled and max_grasps > 0 and len(points):
-        planned = _planned(points, contact_prob, cloud, cfg, max_grasps, rank_planned)
+        planned = _planned(points, contact_prob, cloud, cfg, max_grasps, rank_planned, gripper)
         if planned is not None:
             return planned
     rank = grasp_prob * contact_prob
-    n_cand = min(cfg.nms_candidates, len(rank))
-    cand = np.argpartition(-rank, n_cand - 1)[:n_cand] if n_cand > 0 else np.zeros(0, int)
+    fits = np.flatnonzero(width <= gripper.max_width)
+    n_cand = min(cfg.nms_candidates, len(fits))
+    cand = (
+        fits[np.argpartition(-rank[fits], n_cand - 1)[:n_cand]]
+        if n_cand > 0
+        else np.zeros(0, np.int64)
+    )
     poses = grasp_poses(
         points[cand].astype(np.float64),
         approach[cand].astype(np.float64),
@@ -208,7 +220,9 @@ def decode_grasps(
             cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg),
         )  # fmt: skip
     if refine:
-        keep = _refine_and_check(poses, points[cand], width[cand], keep, cloud, cfg, max_grasps)
+        keep = _refine_and_check(
+            poses, points[cand], width[cand], keep, cloud, cfg, max_grasps, gripper
+        )
     idx = cand[keep]
     return {
         "poses": poses[keep],
@@ -223,9 +237,10 @@ def decode_grasps(
 def _planned(
     points: np.ndarray, contact_prob: np.ndarray, cloud: np.ndarray, cfg: HeadsConfig,
     max_grasps: int, rank: Callable[[PlannedGrasps], np.ndarray] | None,
+    gripper: GripperConfig,
 ) -> dict[str, np.ndarray] | None:  # fmt: skip
-    """``decode_grasps``'s output from the grasps planned across the predicted part."""
-    gripper = GripperConfig(max_width=cfg.max_width)
+    """``decode_grasps``'s output from the grasps planned across the predicted part for
+    ``gripper``."""
     # each part's collision-free candidates scored, then NMS over those of all parts
     poses, widths, scores, seeds = [], [], [], []
     parts = collision_free_parts(
@@ -304,14 +319,15 @@ def _refine_and_check(
     cloud: np.ndarray,
     cfg: HeadsConfig,
     max_grasps: int,
+    gripper: GripperConfig,
 ) -> np.ndarray:
     """The first ``max_grasps`` of ``order`` (indices into poses [G, 4, 4], contacts [G, 3],
     widths [G]) after snapping (``poses`` is updated in place) and, with
     ``cfg.collision_check``, dropping those that hit ``cloud``. Chunks of ``max_grasps``
     candidates, then twice as many each time: most calls refine and check only ``max_grasps``,
     and a scene where most candidates collide takes a handful of passes over the cloud, not
-    one per ``max_grasps`` candidates (the result is the same either way)."""
-    gripper = GripperConfig(max_width=cfg.max_width)
+    one per ``max_grasps`` candidates (the result is the same either way). Collisions are
+    those of ``gripper``."""
     search = NearestPoints(cloud) if cfg.snap_closing_deg > 0 else None  # one tree, all chunks
     kept: list[np.ndarray] = []
     found, start, size = 0, 0, max(max_grasps, 1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import os
 import sys
 import threading
 import time
@@ -74,9 +75,10 @@ def stamp_ns(header: Header) -> int:
 
 def load_predictor(
     model: str, device: str, dtype: str, num_points: int, compile: bool, scorer: bool,
-    max_cloud_points: int,
+    max_cloud_points: int, gripper: GripperConfig | None = None,
 ) -> Any:  # fmt: skip
-    """The core predictor for the node's parameters (imported here: torch loads slowly).
+    """The core predictor for the node's parameters (imported here: torch loads slowly),
+    planning for ``gripper`` (a ValueError when its grasp scorer cannot rank for it).
 
     With ``compile`` the network is compiled here, by a warm-up on synthetic inputs, rather
     than on the first camera frame.
@@ -86,6 +88,7 @@ def load_predictor(
     predictor = GraspPredictor.from_pretrained(
         model, device=device, dtype=None if dtype == "auto" else dtype, compile=compile,
         scorer=scorer, max_cloud_points=max_cloud_points or None,  # 0: every point
+        gripper=gripper,
     )  # fmt: skip
     predictor.num_points = num_points
     if compile:
@@ -205,9 +208,13 @@ class GraspSemanticsNode(LifecycleNode):
         fusion_mode = p("fusion_mode")
         self.get_logger().info(f"loading model '{model}' on device '{p('device')}'")
         try:
+            gripper = GripperConfig(
+                max_width=p("gripper.max_width"), finger_depth=p("gripper.finger_depth"),
+                tcp_depth=p("gripper.tcp_depth"),
+            )  # fmt: skip
             predictor = self._model.call(
                 load_predictor, model, p("device"), p("dtype"), p("num_points"), p("compile"),
-                p("grasp_scorer"), p("max_cloud_points"),
+                p("grasp_scorer"), p("max_cloud_points"), gripper,
             )  # fmt: skip
             model_fusion = predictor.model.cfg.fusion.mode
             if fusion_mode and fusion_mode != model_fusion:
@@ -218,9 +225,7 @@ class GraspSemanticsNode(LifecycleNode):
             self._report(f"cannot load model '{model}': {error}")
             return TransitionCallbackReturn.FAILURE
         self.predictor = predictor
-        self.gripper = GripperConfig(
-            max_width=p("gripper.max_width"), finger_depth=p("gripper.finger_depth")
-        )
+        self.gripper = predictor.gripper  # the markers draw the gripper planned for
         self.sync = NewestPairSync(slop_ns=int(p("slop_s") * 1e9))
         self._outputs = {
             "prediction": self.create_lifecycle_publisher(GraspPrediction, "~/prediction", 10),
@@ -250,7 +255,9 @@ class GraspSemanticsNode(LifecycleNode):
         cfg = predictor.model.cfg
         self.get_logger().info(
             f"configured: model '{model}' ({cfg.name}, backbone {cfg.encoder.backbone.name}, "
-            f"fusion {cfg.fusion.mode}) on {predictor.device}; planned grasps ranked by "
+            f"fusion {cfg.fusion.mode}) on {predictor.device}; grasps planned for a gripper "
+            f"opening {gripper.max_width * 1e3:.0f} mm, fingers {gripper.finger_depth * 1e3:.0f}"
+            f" mm, TCP {gripper.tcp_depth * 1e3:.0f} mm behind the fingertips, ranked by "
             + ("its grasp scorer" if predictor.scorer is not None else "the planner's quality")
         )
         return TransitionCallbackReturn.SUCCESS
@@ -651,8 +658,18 @@ class GraspSemanticsNode(LifecycleNode):
         return self.get_parameter(name).value
 
 
+def passive_openmp() -> None:
+    """Let torch's OpenMP threads sleep rather than spin while they wait for work, unless the
+    user chose otherwise (read once, when torch loads). A node shares its CPU with drivers
+    and planners: on this 2-core CPU with other work running, spinning threads made the node's
+    median prediction 3-7 s where passive ones took 0.5 s, and on an idle machine passive was
+    no slower (README, "Speed")."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``grasp_semantics_node`` (``ros2 run grasp_semantics ...``)."""
+    passive_openmp()
     rclpy.init(args=argv if argv is not None else sys.argv)
     node = GraspSemanticsNode()
     executor = MultiThreadedExecutor(num_threads=len(node._groups))

@@ -155,12 +155,30 @@ PARAMETERS: tuple[Param, ...] = (
         "match the checkpoint.",
         choices=("", "global", "pixel_aligned"),
     ),
-    Param("gripper.max_width", 0.08, "Largest finger opening, metres.", (0.005, 0.5)),
+    Param(
+        "gripper.max_width",
+        0.08,
+        "Largest finger opening, metres: grasps are planned for it, checked against the cloud "
+        "with it, drawn with it and never wider. A model's grasp scorer ranks only for a "
+        "gripper opening at most as wide as the one it was trained for (the shipped one: "
+        "80 mm) with the same fingers; for another, configure fails unless grasp_scorer is "
+        "false (grasps then ranked by the planner's quality).",
+        (0.02, 0.5),
+    ),
     Param(
         "gripper.finger_depth",
         0.045,
-        "Finger length along the approach axis, metres.",
+        "Finger length along the approach axis, metres (planning, collision checks, markers; "
+        "the shipped grasp scorer was trained with 0.045).",
         (0.005, 0.3),
+    ),
+    Param(
+        "gripper.tcp_depth",
+        0.0,
+        "Where the published grasp poses put the robot's tool centre point: this far behind "
+        "the fingertips' midpoint along the approach axis, metres. 0 = between the fingertips "
+        "(the planning frame); finger_depth / 2 = between the finger pads' centres.",
+        (-0.5, 0.5),
     ),
     Param("autostart", True, "Configure and activate on start-up (no lifecycle manager)."),
 )

@@ -33,7 +33,12 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tqdm import tqdm
 
-from grasp_semantics.ros.node import INSTRUCTION_QOS, GraspSemanticsNode, stamp_ns
+from grasp_semantics.ros.node import (
+    INSTRUCTION_QOS,
+    GraspSemanticsNode,
+    passive_openmp,
+    stamp_ns,
+)
 
 # The node's inputs and the bag topics they come from by default (the sample bag's names).
 DEFAULT_INPUTS = {
@@ -162,6 +167,7 @@ def replay(
     progress: bool = True,
 ) -> ReplaySummary:
     """Replay ``in_bag`` through a fresh node and record its outputs to ``out_bag``."""
+    passive_openmp()  # the node runs in this process: as its own executable would
     inputs = {**DEFAULT_INPUTS, **(inputs or {})}
     context = rclpy.Context()
     rclpy.init(context=context)
