@@ -251,6 +251,9 @@ def evaluate(
             "trials": trials,
             "workers": workers,
             "seconds_per_trial": round(sum(r["seconds"] for _, r in done) / max(trials, 1), 4),
+            "build_seconds_per_scene": round(
+                sum(r["build_seconds"] for _, r in done) / max(len(done), 1), 4
+            ),
             "seconds_after_predictions": round(time.perf_counter() - started - predicted, 1),
         }
     results["seconds"] = round(time.perf_counter() - started, 1)
@@ -444,7 +447,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         print("\nPhysics (MuJoCo) and geometric success, 95 % bootstrap intervals:")
         print(format_physics(results["physics"]))
         print(
-            f"\n{cost['trials']} trials, {cost['seconds_per_trial']:.3f} s each in "
+            f"\n{cost['trials']} trials, {cost['seconds_per_trial']:.3f} s each "
+            f"(+{cost['build_seconds_per_scene']:.3f} s per scene to build it) in "
             f"{cost['workers']} worker(s); whole run {results['seconds']:.0f} s"
         )
     if args.json:

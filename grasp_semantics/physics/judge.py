@@ -25,14 +25,19 @@ def try_scene(
     spec: SceneSpec, grasps: Grasps, gripper: GripperConfig, config: TrialConfig
 ) -> dict:
     """Every grasp of ``grasps`` tried on the scene: per method a list of trial results
-    (as dicts), and the seconds spent building and trying."""
+    (as dicts), the seconds spent building the scene (convex pieces, compiling) and trying."""
     started = time.perf_counter()
     world = TrialWorld(spec, gripper, config)
+    built = time.perf_counter()
     trials = {
         method: [asdict(world.run(pose, float(width))) for pose, width in zip(*g, strict=True)]
         for method, g in grasps.items()
     }
-    return {"trials": trials, "seconds": time.perf_counter() - started}
+    return {
+        "trials": trials,
+        "build_seconds": built - started,
+        "seconds": time.perf_counter() - built,
+    }
 
 
 class Judge:
@@ -103,6 +108,7 @@ def ground_truth_rates(
         "success_at_1": float(np.mean([t[0] == "success" for t in trials])),
         "outcomes": {name: flat.count(name) for name in sorted(set(flat))},
         "seconds_per_trial": sum(r["seconds"] for _, r in done) / len(flat),
+        "build_seconds_per_scene": sum(r["build_seconds"] for _, r in done) / len(done),
         "seconds": time.perf_counter() - started,
     }
 

@@ -167,14 +167,16 @@ def object_pieces(category: str, index: int) -> tuple[Piece, ...]:
     return tuple(pieces)
 
 
-def build_shipped(path: Path = SHIPPED) -> int:
-    """Decompose every non-convex shape of every instance (the held-out test instances first)
-    and write them to ``path`` (float32 vertices, centred); returns the number of shapes."""
+def build_shipped(path: Path = SHIPPED, held_out_only: bool = False) -> int:
+    """Decompose every non-convex shape of every instance (the held-out test instances first;
+    only those with ``held_out_only``) and write them to ``path`` (float32 vertices, centred);
+    returns the number of shapes."""
     from grasp_semantics.data.splits import held_out_instances
 
     held = held_out_instances()
     instances = [(c, i) for c in CATEGORIES for i in held[c]]
-    instances += [(c, i) for c in CATEGORIES for i in range(N_INSTANCES) if i not in held[c]]
+    if not held_out_only:
+        instances += [(c, i) for c in CATEGORIES for i in range(N_INSTANCES) if i not in held[c]]
     arrays: dict[str, np.ndarray] = {}
     for category, index in instances:
         for _, vertices, tris in _component_shapes(category, index):
@@ -191,5 +193,8 @@ def build_shipped(path: Path = SHIPPED) -> int:
 
 
 if __name__ == "__main__":
+    import sys
+
     logging.basicConfig(level=logging.INFO)
-    print(f"{build_shipped()} shapes written to {SHIPPED}")
+    count = build_shipped(held_out_only="--held-out-only" in sys.argv[1:])
+    print(f"{count} shapes written to {SHIPPED}")

@@ -2,7 +2,8 @@
 
 The scene is rebuilt in the world frame of the generator (table top at z=0, z up) from its own
 objects: each object's convex pieces (``shapes.object_pieces``) as mesh geoms of one free body,
-with the density of its part's material (``MATERIALS``) and its colour. The gripper has the
+with the density of its part's material (``MATERIALS``) and its colour; only the target is
+free to move, the others are fixed obstacles (``TrialConfig.fixed_others``). The gripper has the
 package's geometry (``gripper.GripperConfig``: two finger boxes and a palm, TCP between the
 fingertips, +z approach, +x closing): a hand body welded to a mocap target (gravity
 compensated), two fingers on slide joints driven by position actuators with a force limit.
@@ -100,6 +101,9 @@ class TrialConfig:
     lift_tolerance: float = 0.03  # m the object may trail the hand's lift and still count
     position_noise: float = 0.0  # m, std of an execution error of the grasp position
     rotation_noise: float = 0.0  # rad, std of an execution error of the grasp orientation
+    # The other objects are fixed in place (still obstacles the hand can hit): resting objects'
+    # contacts with the table were most of a trial's cost, and no outcome needs them to move.
+    fixed_others: bool = True
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,8 @@ def scene_xml(spec: SceneSpec, gripper: GripperConfig, config: TrialConfig) -> s
             )
         bodies.append(
             f'<body name="object{i}" pos="{_floats(t[:3, 3])}" quat="{_floats(_quat(t[:3, :3]))}">'
-            f"<freejoint/>{''.join(geoms)}</body>"
+            f"{'<freejoint/>' if i == spec.target or not config.fixed_others else ''}"
+            f"{''.join(geoms)}</body>"
         )
     g = gripper
     half_finger = (g.finger_thickness / 2, g.finger_breadth / 2, g.finger_depth / 2)
