@@ -25,6 +25,7 @@ import mujoco
 import numpy as np
 from PIL import Image
 
+from grasp_semantics.data.splits import SPLITS
 from grasp_semantics.physics.trial import SceneSpec, TrialResult, TrialWorld
 
 FRAMES = ("approach", "closed", "lifted", "shaken")
@@ -64,7 +65,7 @@ def render_trial(
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--split", default="test_instance", help="split of the scene")
+    parser.add_argument("--split", default="test_instance", choices=SPLITS, help="scene split")
     parser.add_argument("--seed", type=int, default=0, help="scene seed")
     parser.add_argument("--method", choices=METHODS, default="ground_truth")
     parser.add_argument("--model", default="default", help="model (with --method model)")
