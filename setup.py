@@ -25,7 +25,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["grasp_semantics", "grasp_semantics.*"]),
-    package_data={"grasp_semantics": ["weights/*/*", "py.typed"]},
+    package_data={"grasp_semantics": ["weights/*/*", "physics/*.npz", "py.typed"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/grasp_semantics"]),
         ("share/grasp_semantics", ["package.xml"]),

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("grasp_semantics.data.cli", "write synthetic scenes as dataset shards"),
     "make-bag": ("grasp_semantics.data.cli", "write synthetic scenes as a rosbag2 (mcap)"),
     "show": ("grasp_semantics.data.cli", "render a synthetic scene with its labels to PNG"),
+    "show-trial": ("grasp_semantics.physics.render", "render a MuJoCo grasp trial to PNG frames"),
     "train": ("grasp_semantics.train", "train a model from a YAML config (torchrun-ready)"),
     "evaluate": ("grasp_semantics.evaluate", "contact, part and grasp metrics with baselines"),
     "train-scorer": ("grasp_semantics.train_scorer", "train the grasp scorer of a model"),

@@ -20,6 +20,13 @@ Baselines run in the same pass on the same scenes:
   orientations and widths.
 ``--split test`` evaluates the three held-out splits (instance, paraphrase, task-category pair).
 
+``--physics`` also tries the five best grasps of the model, planner_ranking, geometry_only and
+the scene's ground truth in MuJoCo (``physics/``: approach, close, lift 0.15 m, hold, shake;
+success when the target is still held and the fingers touch the task's part), in worker
+processes while the model goes on predicting, and reports physics success@1 / @5 beside the
+geometric ones, both with 95 % bootstrap intervals over scenes, the agreement of the two judges
+on every grasp tried, why the best-ranked grasps fail in physics, and the cost per trial.
+
 ``--resample K`` also measures how much the model's part choice depends on which points the
 camera happened to return: each scene's cloud again, K times, with a random 2.5 % of its points
 left out (a different farthest-point sample of the same surfaces), reporting the part accuracy
@@ -46,6 +53,7 @@ from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
 from grasp_semantics.gripper import GripperConfig, from_robot_tcp, grasp_poses
 from grasp_semantics.metrics import (
+    bootstrap_interval,
     contact_metrics,
     grasp_metrics,
     mean_metrics,
@@ -60,6 +68,13 @@ FRICTION = 0.5
 MAX_GRASPS = 5
 CRITERIA = ("width_ok", "collision_free", "closes", "on_part", "antipodal")
 RESAMPLE_KEEP = 0.975  # the share of a cloud's points each resampled copy keeps
+PHYSICS_METHODS = ("model", "planner_ranking", "geometry_only", "ground_truth")
+AGREEMENT = (  # (geometric pass, physics pass) -> name
+    ((True, True), "geometric_pass_physics_pass"),
+    ((True, False), "geometric_pass_physics_fail"),
+    ((False, True), "geometric_fail_physics_pass"),
+    ((False, False), "geometric_fail_physics_fail"),
+)
 
 
 @dataclass
@@ -87,6 +102,13 @@ def point_labels(scene: Scene, points: np.ndarray, cloud: np.ndarray | None = No
 
 def score_scene(scene: Scene, scored: Scored, gripper: GripperConfig) -> dict[str, float]:
     """All metrics of one method on one scene."""
+    return scored_with_successes(scene, scored, gripper)[0]
+
+
+def scored_with_successes(
+    scene: Scene, scored: Scored, gripper: GripperConfig
+) -> tuple[dict[str, float], np.ndarray]:
+    """All metrics of one method on one scene, and the geometric success of each grasp."""
     labels = point_labels(scene, scored.points)
     if len(scored.poses):
         check = check_grasps(
@@ -98,11 +120,12 @@ def score_scene(scene: Scene, scored: Scored, gripper: GripperConfig) -> dict[st
     else:
         successes = np.zeros(0, dtype=bool)
         criteria = {name: successes for name in CRITERIA}
-    return {
+    metrics = {
         **contact_metrics(scored.contact, labels),
         **grasp_metrics(successes),
         **top_grasp_criteria(criteria),
     }
+    return metrics, successes
 
 
 def model_method(predictor: GraspPredictor, neutral: bool) -> Callable[[Scene], Scored]:
@@ -160,6 +183,8 @@ def evaluate(
     resample: int = 0,
     gripper_sizes: dict[str, float] | None = None,
     scorer: bool = True,
+    physics: bool = False,
+    workers: int = 2,
 ) -> dict[str, Any]:
     """Metrics of the model and both baselines on ``scenes`` scenes of each split, whose clouds
     keep ``scene_points`` points (None: every point the camera sees on the table); the model
@@ -167,7 +192,9 @@ def evaluate(
     model's part choice on K resampled copies of each cloud (:func:`resampling_figures`).
     ``gripper_sizes`` (GripperConfig fields) replace those of the checkpoint's gripper for the
     one grasps are planned for and checked with (a ValueError when the model's grasp scorer
-    cannot rank for it: ``scorer`` False ranks by the planner's quality)."""
+    cannot rank for it: ``scorer`` False ranks by the planner's quality).
+    With ``physics``, the best grasps of ``PHYSICS_METHODS`` are also tried in MuJoCo in
+    ``workers`` processes (:func:`physics_figures`)."""
     predictor = GraspPredictor.from_pretrained(
         model, device=device, max_cloud_points=max_cloud_points, scorer=scorer
     )
@@ -198,13 +225,24 @@ def evaluate(
         results["resampling"] = {}
     scene_config = SceneConfig(max_points=scene_points)
     started = time.perf_counter()
+    judge = None
+    if physics:
+        from grasp_semantics.physics.judge import Judge  # MuJoCo only when asked for
+
+        judge = Judge(workers, gripper=gripper)
+    geometric: dict[tuple[str, int], dict[str, np.ndarray]] = {}
     for split in splits:
         rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
         correct = np.zeros((resample + 1, scenes))
         for i in tqdm(range(scenes), desc=split, disable=not progress):
             scene = generate_scene(seed + i, split, scene_config)
-            for name, method in methods.items():
-                rows[name].append(score_scene(scene, method(scene), gripper))
+            outputs = {name: method(scene) for name, method in methods.items()}
+            for name, scored in outputs.items():
+                metrics, successes = scored_with_successes(scene, scored, gripper)
+                rows[name].append(metrics)
+                outputs[name] = (scored.poses[:MAX_GRASPS], scored.widths[:MAX_GRASPS], successes)
+            if judge is not None:
+                geometric[split, i] = submit_trials(judge, (split, i), scene, outputs, gripper)
             correct[0, i] = rows["model"][-1]["part_accuracy"]
             for k in range(1, resample + 1):  # the part choice only: no grasps planned
                 p = predictor.predict(
@@ -215,8 +253,135 @@ def evaluate(
         results["splits"][split] = {name: mean_metrics(r) for name, r in rows.items()}
         if resample:
             results["resampling"][split] = resampling_figures(correct)
+    if judge is not None:
+        predicted = time.perf_counter() - started
+        with judge:
+            done = judge.results()
+        results["physics"] = physics_figures(splits, geometric, done)
+        trials = sum(len(t) for _, r in done for t in r["trials"].values())
+        results["physics"]["cost"] = {
+            "trials": trials,
+            "workers": workers,
+            "seconds_per_trial": round(sum(r["seconds"] for _, r in done) / max(trials, 1), 4),
+            "build_seconds_per_scene": round(
+                sum(r["build_seconds"] for _, r in done) / max(len(done), 1), 4
+            ),
+            "seconds_after_predictions": round(time.perf_counter() - started - predicted, 1),
+        }
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def submit_trials(
+    judge, key: tuple[str, int], scene: Scene, outputs: dict, gripper: GripperConfig
+) -> dict[str, np.ndarray]:
+    """Queue the physics trials of one scene's best grasps of ``PHYSICS_METHODS`` (``outputs``:
+    method -> (poses, widths, geometric successes)); returns each method's geometric
+    successes of the grasps queued."""
+    from grasp_semantics.physics.trial import SceneSpec
+
+    check = check_grasps(
+        scene.grasp_world(), scene.grasps[:MAX_GRASPS], scene.grasp_widths[:MAX_GRASPS],
+        scene.target, scene.functional_part, mu=FRICTION, gripper=gripper,
+    )  # fmt: skip
+    outputs = {
+        **outputs,
+        "ground_truth": (
+            scene.grasps[:MAX_GRASPS],
+            scene.grasp_widths[:MAX_GRASPS],
+            check.success,
+        ),
+    }
+    spec = SceneSpec.of(scene)
+    grasps = {
+        name: (spec.to_world(outputs[name][0]), np.asarray(outputs[name][1], np.float64))
+        for name in PHYSICS_METHODS
+        if name in outputs
+    }
+    judge.submit(key, spec, grasps)
+    return {name: np.asarray(outputs[name][2][:MAX_GRASPS], bool) for name in grasps}
+
+
+def _with_interval(values: np.ndarray) -> dict[str, Any]:
+    low, high = bootstrap_interval(values)
+    return {"mean": float(np.mean(values)) if len(values) else float("nan"), "ci95": [low, high]}
+
+
+def physics_figures(
+    splits: Sequence[str],
+    geometric: dict[tuple[str, int], dict[str, np.ndarray]],
+    done: list[tuple[Any, dict]],
+) -> dict[str, Any]:
+    """Per split and method: physics and geometric success@1 / @5 with 95 % bootstrap
+    intervals, the outcome of the best-ranked grasp, the agreement table of the two judges
+    over every grasp tried, and each scene's trial outcomes."""
+    trials = dict(done)
+    out: dict[str, Any] = {"splits": {}}
+    for split in splits:
+        keys = sorted(k for k in trials if k[0] == split)
+        methods = [m for m in PHYSICS_METHODS if keys and m in trials[keys[0]]["trials"]]
+        figures = {}
+        for method in methods:
+            physical = [
+                np.array([t["outcome"] == "success" for t in trials[k]["trials"][method]], bool)
+                for k in keys
+            ]
+            geo = [geometric[k][method] for k in keys]
+            agreement = {name: 0 for _, name in AGREEMENT}
+            for g, p in zip(geo, physical, strict=True):
+                for (gv, pv), name in AGREEMENT:
+                    agreement[name] += int(np.sum((g == gv) & (p == pv)))
+            top1 = [trials[k]["trials"][method][:1] for k in keys]
+            outcomes: dict[str, int] = {}
+            for first in top1:
+                name = first[0]["outcome"] if first else "no_grasp"
+                outcomes[name] = outcomes.get(name, 0) + 1
+            figures[method] = {
+                "physics_success_at_1": _with_interval([p[:1].any() for p in physical]),
+                "physics_success_at_5": _with_interval([p[:5].any() for p in physical]),
+                "geometric_success_at_1": _with_interval([g[:1].any() for g in geo]),
+                "geometric_success_at_5": _with_interval([g[:5].any() for g in geo]),
+                "top1_outcomes": dict(sorted(outcomes.items())),
+                "agreement": agreement,
+                "scenes": len(keys),
+                "outcomes": [[t["outcome"] for t in trials[k]["trials"][method]] for k in keys],
+            }
+        out["splits"][split] = figures
+    return out
+
+
+def format_physics(physics: dict[str, Any]) -> str:
+    """Markdown tables: success by both judges with intervals, then the agreement table."""
+
+    def cell(figure: dict[str, Any]) -> str:
+        low, high = figure["ci95"]
+        return f"{figure['mean']:.2f} [{low:.2f}, {high:.2f}]"
+
+    lines = [
+        "| split | method | physics s@1 | physics s@5 | geometric s@1 | geometric s@5 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for split, methods in physics["splits"].items():
+        for name, f in methods.items():
+            lines.append(
+                f"| {split} | {name} | {cell(f['physics_success_at_1'])} | "
+                f"{cell(f['physics_success_at_5'])} | {cell(f['geometric_success_at_1'])} | "
+                f"{cell(f['geometric_success_at_5'])} |"
+            )
+    lines += [
+        "",
+        "Agreement over every grasp tried (geometric / physics):",
+        "",
+        "| split | method | pass / pass | pass / fail | fail / pass | fail / fail | "
+        "best-ranked grasp in physics |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for split, methods in physics["splits"].items():
+        for name, f in methods.items():
+            a = [str(f["agreement"][n]) for _, n in AGREEMENT]
+            why = ", ".join(f"{k} {v}" for k, v in f["top1_outcomes"].items())
+            lines.append(f"| {split} | {name} | {' | '.join(a)} | {why} |")
+    return "\n".join(lines)
 
 
 COLUMNS = ("part_accuracy", "contact_ap", "contact_iou", "success_at_1", "success_at_5")
@@ -276,6 +441,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         action="store_true",
         help="rank planned grasps by the planner's quality, not the model's grasp scorer",
     )
+    parser.add_argument(
+        "--physics",
+        action="store_true",
+        help="also try the best grasps of each method in MuJoCo (physics success@1 / @5)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes running physics trials (0: inline)"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
 
 
@@ -288,7 +461,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             scene_points=args.scene_points or None,
             max_cloud_points=args.max_cloud_points or None, resample=args.resample,
             gripper_sizes={name: value for name, value in sizes.items() if value is not None},
-            scorer=not args.no_scorer,
+            scorer=not args.no_scorer, physics=args.physics, workers=args.workers,
         )  # fmt: skip
     except ValueError as error:  # a gripper the grasp scorer cannot rank for
         print(f"error: {error} (here: --no-scorer)", file=sys.stderr)
@@ -302,6 +475,15 @@ def run(args: argparse.Namespace, command: str) -> int:
         )
     print("\nBest-ranked grasp, fraction meeting each success criterion:")
     print(format_table(results, TOP1_COLUMNS))
+    if "physics" in results:
+        cost = results["physics"]["cost"]
+        print("\nPhysics (MuJoCo) and geometric success, 95 % bootstrap intervals:")
+        print(format_physics(results["physics"]))
+        print(
+            f"\n{cost['trials']} trials, {cost['seconds_per_trial']:.3f} s each "
+            f"(+{cost['build_seconds_per_scene']:.3f} s per scene to build it) in "
+            f"{cost['workers']} worker(s); whole run {results['seconds']:.0f} s"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

@@ -83,3 +83,17 @@ def mean_metrics(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
     keys = sorted({key for row in rows for key in row})
     means = {key: float(np.nanmean([row.get(key, np.nan) for row in rows])) for key in keys}
     return {**means, "count": float(len(rows))}
+
+
+def bootstrap_interval(
+    values: np.ndarray, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-scene ``values`` [S] (scenes resampled
+    with replacement, a fixed seed so a rerun reports the same interval)."""
+    values = np.asarray(values, dtype=np.float64)
+    if not len(values):
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))

@@ -60,6 +60,17 @@ else
     echo "  open3d does not import; install your system's libusb-1.0 package" >&2
     exit 1
 fi
+# show-trial renders MuJoCo frames headless through EGL (Mesa's software rasteriser)
+egl_check='import mujoco; mujoco.Renderer(mujoco.MjModel.from_xml_string("<mujoco/>"), 8, 8).close()'
+if MUJOCO_GL=egl "$venv/bin/python" -c "$egl_check" 2>/dev/null; then
+    echo "  MuJoCo renders headless (EGL)"
+elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "  MuJoCo's EGL rendering needs Mesa: apt-get install libegl1 libgl1-mesa-dri"
+    apt-get update -qq >/dev/null && apt-get install -y -qq libegl1 libgl1-mesa-dri >/dev/null
+    MUJOCO_GL=egl "$venv/bin/python" -c "$egl_check" && echo "  MuJoCo renders headless (EGL)"
+else
+    echo "  MuJoCo cannot render headless (show-trial); install libegl1 and libgl1-mesa-dri" >&2
+fi
 
 say "interface package (msg/, srv/) and Python package, built with CMake into the venv"
 build="$repo/build"
