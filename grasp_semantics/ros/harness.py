@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,14 +170,15 @@ class NodeProcess:
         return self.process.returncode
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
+
+
 def last_exception(text: str) -> str:
-    """The last Python exception line of a traceback in ``text``, or ''."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
-    if not starts:
-        return ""
-    tail = [line for line in lines[starts[-1] :] if line and not line.startswith(" ")]
-    return tail[-1][:400] if len(tail) > 1 else ""
+    """The last line naming a Python exception (``ValueError: ...``) in ``text``, or ''."""
+    lines = [ANSI_ESCAPE.sub("", line) for line in text.splitlines()]
+    found = [line for line in lines if EXCEPTION_LINE.match(line)]
+    return found[-1][:400] if found else ""
 
 
 @dataclass
