@@ -288,9 +288,7 @@ class Peer:
                 return None
         return future.result()
 
-    def wait_ready(
-        self, process: NodeProcess, timeout_s: float, active: bool = True
-    ) -> None:  # fmt: skip
+    def wait_ready(self, process: NodeProcess, timeout_s: float, active: bool = True) -> None:
         """Wait until the node is up: its lifecycle services answer and, when ``active``, it
         has subscribed to image and points and serves ``~/predict``."""
         deadline = time.monotonic() + timeout_s

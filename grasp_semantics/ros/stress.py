@@ -1051,6 +1051,7 @@ class Stress:
                     "locked_out" if probe["reason"] != "no reaction" else "worker_dead"
                 )  # fmt: skip
                 result = {"outcome": outcome, "detail": probe["reason"], "reaction": reaction}
+                output += self.process.new_output()  # a traceback may come after the message
                 self.restart(f"probe after {name}: {outcome}", index)
         if "Traceback" in output:
             result["traceback"] = last_exception(output)
