@@ -208,7 +208,8 @@ class Peer:
     def __init__(self, domain_id: int, node_name: str = NODE_NAME) -> None:
         self.node_name = node_name
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
+        # args: not this command's own (rcl would read 'name:=value' ones as remap rules)
+        rclpy.init(args=[f"{node_name}_peer"], context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(f"{node_name}_peer", context=self.context)
         make = self.node.create_publisher
         self.image = make(Image, "image", SENSOR_PUB_QOS)
