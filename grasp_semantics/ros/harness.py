@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,14 +170,15 @@ class NodeProcess:
         return self.process.returncode
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
+
+
 def last_exception(text: str) -> str:
-    """The last Python exception line of a traceback in ``text``, or ''."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
-    if not starts:
-        return ""
-    tail = [line for line in lines[starts[-1] :] if line and not line.startswith(" ")]
-    return tail[-1][:400] if len(tail) > 1 else ""
+    """The last line naming a Python exception (``ValueError: ...``) in ``text``, or ''."""
+    lines = [ANSI_ESCAPE.sub("", line) for line in text.splitlines()]
+    found = [line for line in lines if EXCEPTION_LINE.match(line)]
+    return found[-1][:400] if found else ""
 
 
 @dataclass
@@ -206,7 +208,8 @@ class Peer:
     def __init__(self, domain_id: int, node_name: str = NODE_NAME) -> None:
         self.node_name = node_name
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
+        # args: not this command's own (rcl would read 'name:=value' ones as remap rules)
+        rclpy.init(args=[f"{node_name}_peer"], context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(f"{node_name}_peer", context=self.context)
         make = self.node.create_publisher
         self.image = make(Image, "image", SENSOR_PUB_QOS)
@@ -286,9 +289,7 @@ class Peer:
                 return None
         return future.result()
 
-    def wait_ready(
-        self, process: NodeProcess, timeout_s: float, active: bool = True
-    ) -> None:  # fmt: skip
+    def wait_ready(self, process: NodeProcess, timeout_s: float, active: bool = True) -> None:
         """Wait until the node is up: its lifecycle services answer and, when ``active``, it
         has subscribed to image and points and serves ``~/predict``."""
         deadline = time.monotonic() + timeout_s

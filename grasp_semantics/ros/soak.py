@@ -99,10 +99,17 @@ def start(
         process.start()
         peer.wait_ready(process, start_timeout_s, active=active)
     except BaseException:
-        process.stop()
-        peer.close()
+        stop(process, peer)
         raise
     return process, peer
+
+
+def stop(process: NodeProcess, peer: Peer) -> int | None:
+    """Stop the node and close the peer; the node's exit code."""
+    try:
+        return process.stop()
+    finally:
+        peer.close()
 
 
 # ------------------------------------------------------------------------------------ soak
@@ -169,12 +176,13 @@ class SoakSettings:
     max_latency_ratio: float = 1.5
 
 
-def soak(settings: SoakSettings) -> dict[str, Any]:
-    """Stream the looped bag through a node subprocess; the report as a dict."""
+def soak(settings: SoakSettings, node: tuple[NodeProcess, Peer] | None = None) -> dict[str, Any]:
+    """Stream the looped bag through a node subprocess; the report as a dict. ``node``: an
+    active node (and its peer) to use and leave running, instead of starting one."""
     scenes = bag_scenes(settings.bag, settings.scenes)
     if settings.reduced:
         scenes = [scene.reduced() for scene in scenes]
-    process, peer = start(
+    process, peer = node or start(
         settings.parameters, settings.domain_id, settings.log_path, True,
         settings.start_timeout_s,
     )  # fmt: skip
@@ -184,11 +192,14 @@ def soak(settings: SoakSettings) -> dict[str, Any]:
     rss_samples: list[tuple[float, float]] = []  # (s since start, MB)
     died: str | None = None
     try:
+        with peer.cond:  # counters from here on: a fresh diagnostics (1 Hz) as the baseline
+            seen = len(peer.seen.predictions)  # predictions before the soak are not its own
+            heard = len(peer.seen.diagnostics)
+        peer.wait(lambda: len(peer.seen.diagnostics) > heard, 3.0, process)
+        diag_before = latest_values(peer)
         started = time.monotonic()
         duration = 60.0 * settings.minutes
         window = Window(0, 0.0)
-        diag_before: dict[str, str] = {}
-        seen = 0  # predictions already put in a window
         instruction = None
         next_rss = 0.0
         frame = 0
@@ -227,8 +238,7 @@ def soak(settings: SoakSettings) -> dict[str, Any]:
             frame += 1
         seconds = time.monotonic() - started
     finally:
-        code = process.stop()
-        peer.close()
+        code = stop(process, peer) if node is None else None
     return {
         "command": "soak",
         "minutes": settings.minutes,
@@ -324,13 +334,16 @@ class CycleSettings:
     bag: Path | None = None
 
 
-def lifecycle_cycles(settings: CycleSettings) -> dict[str, Any]:
-    """Cycle a node subprocess through its lifecycle; the report as a dict."""
+def lifecycle_cycles(
+    settings: CycleSettings, node: tuple[NodeProcess, Peer] | None = None
+) -> dict[str, Any]:
+    """Cycle a node subprocess through its lifecycle; the report as a dict. ``node``: an
+    unconfigured node (and its peer) to use and leave running, instead of starting one."""
     scene = bag_scenes(settings.bag, scenes=1)[0]
     if settings.reduced:
         scene = scene.reduced()
     parameters = {**settings.parameters, "autostart": False}
-    process, peer = start(
+    process, peer = node or start(
         parameters, settings.domain_id, settings.log_path, False, settings.start_timeout_s
     )
     cycles: list[dict[str, Any]] = []
@@ -343,8 +356,7 @@ def lifecycle_cycles(settings: CycleSettings) -> dict[str, Any]:
             if not process.alive():
                 break
     finally:
-        code = process.stop()
-        peer.close()
+        code = stop(process, peer) if node is None else None
     rss = [c["rss_mb_after_cleanup"] for c in cycles if c["rss_mb_after_cleanup"] is not None]
     deviation = [round(mb - rss[0], 1) for mb in rss]
     transitions = [t for c in cycles for t in c["transitions"]]

@@ -806,21 +806,42 @@ class Stress:
         with self.peer.cond:
             return [log.msg[:300] for log in self.peer.seen.logs[mark[1] :] if log.level >= level]
 
-    def rejected_since(self, mark: tuple[int, int, int]) -> str | None:
-        """The node's error text if it counted a rejected input or logged an error since
-        ``mark`` (call under ``peer.cond``)."""
-        peer = self.peer
-        assert peer is not None
-        errors = [log.msg for log in peer.seen.logs[mark[1] :] if log.level >= Log.ERROR]
-        if errors:
-            return errors[-1][:300]
-        diagnostics = peer.seen.diagnostics
+    def _counted_rejection(self, mark: tuple[int, int, int]) -> str | None:
+        """``last_error`` of the diagnostics when ``rejected_inputs`` rose since ``mark``."""
+        assert self.peer is not None
+        diagnostics = self.peer.seen.diagnostics
         if mark[2] and len(diagnostics) > mark[2]:
             before = diagnostics[mark[2] - 1].values.get("rejected_inputs", "")
             after = diagnostics[-1].values.get("rejected_inputs", "")
             if before.isdigit() and after.isdigit() and int(after) > int(before):
                 return diagnostics[-1].values.get("last_error", "")[:300] or "rejected"
         return None
+
+    def _logged_errors(self, mark: tuple[int, int, int]) -> list[str]:
+        assert self.peer is not None
+        return [log.msg for log in self.peer.seen.logs[mark[1] :] if log.level >= Log.ERROR]
+
+    def rejected_since(self, mark: tuple[int, int, int]) -> str | None:
+        """The node's error text if it counted a rejected input (the text its diagnostics
+        carry with the count) or logged an error since ``mark`` (call under ``peer.cond``)."""
+        counted = self._counted_rejection(mark)
+        if counted:
+            return counted
+        errors = self._logged_errors(mark)
+        return errors[-1][:300] if errors else None
+
+    def settle(self, mark: tuple[int, int, int], timeout_s: float = 1.0) -> None:
+        """After a rejection seen on one channel, wait (briefly) for it on the other (the node
+        logs it and publishes diagnostics; either may arrive first), so that it is not taken
+        for the next message's."""
+        assert self.peer is not None
+        with self.peer.cond:
+            counted, logged = self._counted_rejection(mark), self._logged_errors(mark)
+        if bool(counted) != bool(logged):
+            self.peer.wait(
+                lambda: bool(self._counted_rejection(mark)) and bool(self._logged_errors(mark)),
+                timeout_s,
+            )
 
     def watch_worker(self) -> None:
         """Keep what the node says on /diagnostics about its worker (a watchdog's report)."""
@@ -863,6 +884,7 @@ class Stress:
             lambda: prediction_for(peer, ns) is not None or self.rejected_since(mark),
             self.settings.valid_timeout_s, self.process,
         )  # fmt: skip
+        self.settle(mark)
         with peer.cond:
             refused = self.rejected_since(mark)
         if refused:  # perhaps a late reaction to the message before: wait a little longer
@@ -934,6 +956,7 @@ class Stress:
             lambda: prediction_for(peer, ns) is not None or self.rejected_since(mark),
             self.settings.timeout_s, self.process,
         )  # fmt: skip
+        self.settle(mark)
         with peer.cond:
             prediction = prediction_for(peer, ns)
             refused = self.rejected_since(mark)
@@ -967,6 +990,7 @@ class Stress:
         client = peer.predict if target == "predict" else peer.describe
         mark = self.mark()
         response = peer.call(client, request, self.settings.service_timeout_s, self.process)
+        self.settle(mark)
         warnings = self.logs_since(mark, Log.WARN)
         if response is None:
             return {"outcome": "no_response", "detail": ""}
@@ -1027,6 +1051,7 @@ class Stress:
                     "locked_out" if probe["reason"] != "no reaction" else "worker_dead"
                 )  # fmt: skip
                 result = {"outcome": outcome, "detail": probe["reason"], "reaction": reaction}
+                output += self.process.new_output()  # a traceback may come after the message
                 self.restart(f"probe after {name}: {outcome}", index)
         if "Traceback" in output:
             result["traceback"] = last_exception(output)
