@@ -109,7 +109,9 @@ class NodeProcess:
     """The node as a subprocess: start, watch, read its memory, stop (always)."""
 
     def __init__(self, parameters: dict[str, Any], log_path: Path, env: dict[str, str]) -> None:
-        self.parameters = parameters
+        # the tools publish full-size frames reliably: a best-effort subscription loses most of
+        # them between processes here (README, "Large messages")
+        self.parameters = {"sensor_reliability": "reliable", **parameters}
         self.log_path = log_path
         self.env = env
         self.process: subprocess.Popen | None = None
