@@ -12,6 +12,7 @@ discovery; this process joins the same domain through its own rclpy context.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -411,3 +412,15 @@ def summarize(values: list[float]) -> dict[str, float | None]:
         "median": round(float(np.median(array)), 2),
         "p95": round(float(np.percentile(array, 95)), 2),
     }
+
+
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every tool that runs a node subprocess takes."""
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME:=VALUE",
+        help="node parameter (repeatable); the tools set max_rate_hz:=0.0 (stress) and "
+        "sensor_reliability:=reliable unless given",
+    )  # fmt: skip
+    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID to use")
+    parser.add_argument("--log", type=Path, default=None, help="node output log (default: tmp)")
+    parser.add_argument("--json", type=Path, default=None, help="write the report here")

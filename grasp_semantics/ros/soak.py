@@ -43,6 +43,7 @@ from grasp_semantics.ros.harness import (
     NodeProcess,
     Peer,
     SceneInputs,
+    add_node_arguments,
     default_domain_id,
     isolate_ros,
     last_exception,
@@ -470,13 +471,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         help="send each scene reduced (every 4th pixel, 5,000 points: tens of kB) instead of "
         "full size (~1.4 MB a pair), for transports that lose large best-effort messages",
     )  # fmt: skip
-    parser.add_argument(
-        "--param", action="append", default=[], metavar="NAME:=VALUE",
-        help="node parameter (repeatable)",
-    )  # fmt: skip
-    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID to use")
-    parser.add_argument("--log", type=Path, default=None, help="node output log (default: tmp)")
-    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    add_node_arguments(parser)
 
 
 def run(args: argparse.Namespace, command: str) -> int:

@@ -62,6 +62,7 @@ from grasp_semantics.ros.harness import (
     NodeProcess,
     Peer,
     SceneInputs,
+    add_node_arguments,
     default_domain_id,
     header_at,
     held_out_scenes,
@@ -1143,13 +1144,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument(
         "--max-restarts", type=int, default=100, help="stop after restarting the node this often"
     )
-    parser.add_argument(
-        "--param", action="append", default=[], metavar="NAME:=VALUE",
-        help="node parameter (repeatable); the harness sets max_rate_hz:=0.0 unless given",
-    )  # fmt: skip
-    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID to use")
-    parser.add_argument("--log", type=Path, default=None, help="node output log (default: tmp)")
-    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    add_node_arguments(parser)
 
 
 def run(args: argparse.Namespace, command: str) -> int:
