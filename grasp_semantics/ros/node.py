@@ -188,6 +188,8 @@ class GraspSemanticsNode(LifecycleNode):
             f"fusion {cfg.fusion.mode}) on {predictor.device}; planned grasps ranked by "
             + ("its grasp scorer" if predictor.scorer is not None else "the planner's quality")
         )
+        for warning in predictor.missing_heads:  # a head missing beside the weights
+            self.get_logger().warning(warning)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
