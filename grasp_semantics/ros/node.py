@@ -254,9 +254,8 @@ class GraspSemanticsNode(LifecycleNode):
             self.predictor = self._describer = None
         self._configured = False
         gc.collect()
-        import torch
-
-        if torch.cuda.is_available():
+        torch = sys.modules.get("torch")  # not imported just to release: that takes seconds
+        if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     def _stop_worker(self) -> None:
