@@ -167,6 +167,7 @@ def test_launch_file_starts_a_namespaced_node_with_typed_overrides(tmp_path) -> 
         pytest.skip("grasp_semantics is not installed (scripts/setup.sh or colcon build)")
     import rclpy
     from rcl_interfaces.srv import GetParameters
+    from rclpy.executors import SingleThreadedExecutor
 
     model_dir = tmp_path / "2024"
     shutil.copytree(ROOT / "grasp_semantics/weights/default", model_dir)
@@ -189,19 +190,28 @@ def test_launch_file_starts_a_namespaced_node_with_typed_overrides(tmp_path) -> 
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("launch_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
     try:
         client = node.create_client(GetParameters, "/robot1/grasp_semantics/get_parameters")
         assert client.wait_for_service(timeout_sec=60), "no node in /robot1"
-        request = GetParameters.Request(names=["model", "max_grasps", "autostart"])
-        future = client.call_async(request)
-        rclpy.spin_until_future_complete(node, future, timeout_sec=30)
-        model, max_grasps, autostart = future.result().values
+        values = None
+        for _ in range(10):  # the node answers once autostart has loaded the model
+            future = client.call_async(
+                GetParameters.Request(names=["model", "max_grasps", "autostart"])
+            )
+            executor.spin_until_future_complete(future, timeout_sec=30)
+            if future.result() is not None:
+                values = future.result().values
+                break
+        assert values is not None, "the node never answered get_parameters"
+        model, max_grasps, autostart = values
         assert model.string_value == "2024"  # a string, not the integer 2024
         assert max_grasps.integer_value == 3  # the params file's
         assert autostart.bool_value
-        deadline = node.get_clock().now().nanoseconds + 90e9
         wanted = {"/robot1/camera/color/image_raw", "/robot1/grasp_semantics/instruction"}
-        while node.get_clock().now().nanoseconds < deadline:
+        subscribed: set[str] = set()
+        for _ in range(180):  # subscribed once active
             subscribed = {
                 name
                 for name, _ in node.get_subscriber_names_and_types_by_node(
@@ -210,9 +220,10 @@ def test_launch_file_starts_a_namespaced_node_with_typed_overrides(tmp_path) -> 
             }
             if wanted <= subscribed:
                 break
-            rclpy.spin_once(node, timeout_sec=0.5)
+            executor.spin_once(timeout_sec=0.5)
         assert wanted <= subscribed, subscribed
     finally:
+        executor.shutdown()
         node.destroy_node()
         context.try_shutdown()
         launch.send_signal(signal.SIGINT)
