@@ -496,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # Ctrl-C shuts the context down under a spinning executor, which can then fail to
+        # build its wait set (RCLError) instead of raising ExternalShutdownException
+        if rclpy.ok():
+            raise
     finally:
         node.on_shutdown(None)
         node.destroy_node()
