@@ -10,6 +10,19 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 here = Path(__file__).parent
+
+
+def package_files(folder: str) -> list[str]:
+    """Every file under grasp_semantics/<folder>, at any depth, relative to the package (the
+    default model's grasp_scorer/ and describe/ included; a one-level glob missed them)."""
+    package = here / "grasp_semantics"
+    return sorted(
+        str(path.relative_to(package))
+        for path in (package / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+
+
 requirements = [
     line.strip()
     for line in (here / "requirements.txt").read_text().splitlines()
@@ -25,10 +38,13 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["grasp_semantics", "grasp_semantics.*"]),
-    package_data={"grasp_semantics": ["weights/*/*", "physics/*.npz", "py.typed"]},
+    package_data={"grasp_semantics": [*package_files("weights"), "physics/*.npz", "py.typed"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/grasp_semantics"]),
         ("share/grasp_semantics", ["package.xml"]),
+        # message definitions: `replay` registers them with rosbags to write its output bag
+        ("share/grasp_semantics/msg", [str(p) for p in sorted(here.glob("msg/*.msg"))]),
+        ("share/grasp_semantics/srv", [str(p) for p in sorted(here.glob("srv/*.srv"))]),
         ("share/grasp_semantics/launch", [str(p) for p in sorted(here.glob("launch/*.py"))]),
         ("share/grasp_semantics/config", [str(p) for p in sorted(here.glob("config/*"))]),
     ],

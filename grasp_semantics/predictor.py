@@ -28,6 +28,7 @@ from .camera import check_intrinsics
 from .gripper import GripperConfig, to_robot_tcp
 from .models.cache import ContentCache, content_key
 from .models.config import FLAVOURS, GraspNetConfig, get_config
+from .models.describe import DESCRIBE_DIR
 from .models.grasp_net import CONFIG_FILE, GraspNet
 from .models.grasp_scorer import SCORER_DIR, GraspScorer
 from .models.heads import contact_probability, decode_grasps
@@ -89,6 +90,28 @@ def checkpoint_gripper(cfg: GraspNetConfig) -> GripperConfig:
     return GripperConfig(max_width=cfg.heads.max_width)
 
 
+def missing_heads(name: str, path: Path, model: GraspNet, scorer: bool) -> list[str]:
+    """A warning for each head the checkpoint at ``path`` lacks (logged here), so that a
+    model copied or installed without its ``grasp_scorer/`` or ``describe/`` folder does not
+    degrade silently: without the scorer grasps are ranked by the planner's quality; without
+    the describe head scene questions are refused (a model whose backbone is a real Qwen-VL
+    checkpoint answers with that checkpoint's own head and needs none)."""
+    missing = []
+    if scorer and not (path / SCORER_DIR).is_dir():
+        missing.append(
+            f"model {name!r} has no grasp scorer ({path / SCORER_DIR} is missing): planned "
+            "grasps are ranked by the planner's quality"
+        )
+    if model.cfg.encoder.backbone.checkpoint is None and not (path / DESCRIBE_DIR).is_dir():
+        missing.append(
+            f"model {name!r} has no describe head ({path / DESCRIBE_DIR} is missing): scene "
+            "questions (~/describe, grasp-semantics describe) will be refused"
+        )
+    for warning in missing:
+        log.warning(warning)
+    return missing
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -131,6 +154,8 @@ class GraspPredictor:
         self.decode_blas_threads: int | None = 1
         self._threadpools = ThreadpoolController()
         self.compiled = compile
+        # what from_pretrained found missing beside the weights, one sentence each (logged)
+        self.missing_heads: list[str] = []
         if compile:  # in place: parameter names (and checkpoints) stay as they are
             for module in (self.model.pointnet, self.model.fusion, self.model.heads):
                 module.compile(dynamic=False)
@@ -207,10 +232,12 @@ class GraspPredictor:
         grasp_scorer = None
         if random_backbone and name not in FLAVOURS:
             raise ValueError(f"a random backbone needs a flavour name ({sorted(FLAVOURS)})")
+        missing: list[str] = []
         if (path / CONFIG_FILE).is_file():
             model = GraspNet.from_pretrained(path)
             if scorer and (path / SCORER_DIR).is_dir():
                 grasp_scorer = GraspScorer.load(path / SCORER_DIR, model.fingerprint())
+            missing = missing_heads(name, path, model, scorer)
         elif name == "default":
             raise FileNotFoundError(
                 f"no default weights at {DEFAULT_WEIGHTS} (config.yaml + model.safetensors); "
@@ -228,10 +255,12 @@ class GraspPredictor:
                 f"{name!r} is neither a checkpoint directory (with {CONFIG_FILE}) nor a model "
                 f"flavour ({sorted(FLAVOURS)})"
             )
-        return cls(
+        predictor = cls(
             model, device=device, dtype=dtype, compile=compile, scorer=grasp_scorer,
             max_cloud_points=max_cloud_points, point_cache_size=point_cache_size, gripper=gripper,
         )  # fmt: skip
+        predictor.missing_heads = missing
+        return predictor
 
     # ------------------------------------------------------------ validation
     def _check_image(self, rgb) -> np.ndarray:

@@ -42,6 +42,7 @@ from grasp_semantics.models.criterion import GraspCriterion
 from grasp_semantics.models.grasp_net import GraspNet
 from grasp_semantics.models.heads import contact_probability
 from grasp_semantics.models.tokenizer import CompactVocab
+from grasp_semantics.share import config_file
 
 
 @dataclass
@@ -98,8 +99,10 @@ class TrainConfig:
 
 def load_run_config(cls: type, path: str | os.PathLike, **sections: type) -> Any:
     """A run-config dataclass ``cls`` from a YAML file: unknown top-level keys are refused,
-    and each named section (``data=DataConfig``...) is built as its own dataclass."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    and each named section (``data=DataConfig``...) is built as its own dataclass. A ``path``
+    that does not exist names a shipped config (``config/train_tiny.yaml``) by its file name."""
+    path = config_file(path)
+    raw = yaml.safe_load(path.read_text()) or {}
     unknown = set(raw) - set(cls.__dataclass_fields__)
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}")

@@ -355,3 +355,28 @@ def test_sampling_and_grasp_planning_see_the_thinned_cloud(predictor, monkeypatc
     thin = predictor.thin_cloud(points)
     assert len(planned_on) == 1 and np.array_equal(planned_on[0], thin)
     assert np.isin(pred.points[:, 0], thin[:, 0]).all()
+
+
+def test_a_checkpoint_without_its_heads_is_reported_not_silent(tmp_path, caplog):
+    """The shipped model loads with both heads and no warning; a copy without grasp_scorer/
+    and describe/ (what a one-level package_data glob shipped) says what it lacks."""
+    import shutil
+
+    with caplog.at_level("WARNING", logger="grasp_semantics.predictor"):
+        full = GraspPredictor.from_pretrained("default", device="cpu")
+    assert full.scorer is not None and full.missing_heads == []
+    assert not [r for r in caplog.records if "has no" in r.getMessage()]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.yaml", "model.safetensors"):
+        shutil.copy(DEFAULT_WEIGHTS / name, bare / name)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="grasp_semantics.predictor"):
+        loaded = GraspPredictor.from_pretrained(bare, device="cpu")
+    assert loaded.scorer is None
+    assert len(loaded.missing_heads) == 2
+    assert "no grasp scorer" in loaded.missing_heads[0]
+    assert "no describe head" in loaded.missing_heads[1]
+    assert [r.getMessage() for r in caplog.records] == loaded.missing_heads
+    without_scorer = GraspPredictor.from_pretrained(bare, device="cpu", scorer=False)
+    assert len(without_scorer.missing_heads) == 1  # asked not to rank by it: not missing

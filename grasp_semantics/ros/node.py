@@ -260,6 +260,8 @@ class GraspSemanticsNode(LifecycleNode):
             f" mm, TCP {gripper.tcp_depth * 1e3:.0f} mm behind the fingertips, ranked by "
             + ("its grasp scorer" if predictor.scorer is not None else "the planner's quality")
         )
+        for warning in predictor.missing_heads:  # a head missing beside the weights
+            self.get_logger().warning(warning)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -334,9 +336,8 @@ class GraspSemanticsNode(LifecycleNode):
         """Drop the model and return its memory (run on the model thread)."""
         self.predictor = self._describer = None
         gc.collect()
-        import torch
-
-        if torch.cuda.is_available():
+        torch = sys.modules.get("torch")  # not imported just to release: that takes seconds
+        if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     def _start_worker(self) -> None:
@@ -682,6 +683,11 @@ def main(argv: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # Ctrl-C shuts the context down under a spinning executor, which can then fail to
+        # build its wait set (RCLError) instead of raising ExternalShutdownException
+        if rclpy.ok():
+            raise
     finally:
         node.on_shutdown(None)
         node.destroy_node()

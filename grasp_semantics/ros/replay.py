@@ -39,6 +39,7 @@ from grasp_semantics.ros.node import (
     passive_openmp,
     stamp_ns,
 )
+from grasp_semantics.share import share_directory
 
 # The node's inputs and the bag topics they come from by default (the sample bag's names).
 DEFAULT_INPUTS = {
@@ -65,13 +66,12 @@ def message_class(msgtype: str) -> type:
 def output_typestore() -> Any:
     """A rosbags typestore that knows the package's own message definitions."""
     typestore = get_typestore(Stores.ROS2_KILTED)
-    msg_dir = Path(__file__).resolve().parents[2] / "msg"
-    if not msg_dir.is_dir():  # installed: the definitions are in share/grasp_semantics/msg
-        from ament_index_python.packages import get_package_share_directory
-
-        msg_dir = Path(get_package_share_directory("grasp_semantics")) / "msg"
+    msg_dir = share_directory() / "msg"  # the source tree's msg/ or share/grasp_semantics/msg
+    definitions = sorted(msg_dir.glob("*.msg"))
+    if not definitions:
+        raise FileNotFoundError(f"no message definitions (*.msg) in {msg_dir}")
     types: dict[str, Any] = {}
-    for path in sorted(msg_dir.glob("*.msg")):
+    for path in definitions:
         types.update(get_types_from_msg(path.read_text(), f"grasp_semantics/msg/{path.stem}"))
     typestore.register(types)
     return typestore
