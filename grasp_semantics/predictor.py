@@ -294,7 +294,7 @@ class GraspPredictor:
         if far.any():  # no sensor returns these: corrupt data, a wrong endianness or unit
             raise ValueError(
                 f"{int(far.sum())} of {len(arr)} points lie more than {MAX_POINT_RANGE_M:g} m "
-                f"from the sensor (largest coordinate {float(np.abs(arr).max()):.3g} m): "
+                f"from the sensor (largest coordinate {float(np.abs(arr).max()):.4g} m): "
                 "corrupt cloud (wrong endianness, field layout or unit?)"
             )
         # Contiguous, writable float32 (torch takes no read-only memory): at most one copy, none

@@ -485,3 +485,16 @@ def test_describe_is_answered_while_two_clients_call_predict_back_to_back(
     bound = max(5.0, 3 * alone)
     assert waited < bound, f"describe waited {waited:.1f} s under load, alone {alone:.1f} s"
     assert all(answered)
+
+
+def test_a_pair_uses_the_camera_info_of_its_own_image_size(harness: Harness) -> None:
+    """Another stream's camera_info arriving last does not replace this image's."""
+    image, cloud, info = scene_inputs(next(STAMPS))
+    other = CameraInfo(header=info.header, width=160, height=120)
+    other.k = [200.0, 0.0, 80.0, 0.0, 200.0, 60.0, 0.0, 0.0, 1.0]
+    harness.info.publish(info)
+    harness.info.publish(other)
+    wait_until(lambda: (160, 120) in harness.node._infos, what="the other size's camera_info")
+    harness.image.publish(image)
+    harness.points.publish(cloud)
+    _predicted(harness, cloud)

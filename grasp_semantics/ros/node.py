@@ -60,7 +60,8 @@ from grasp_semantics.ros.parameters import BY_NAME, DYNAMIC, PARAMETERS
 from grasp_semantics.ros.sync import Busy, ModelThread, NewestPairSync, StampOrder
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
-CAMERA_INFO_WAIT_S = 2.0  # how long a pair waits for the first camera_info before failing
+CAMERA_INFO_WAIT_S = 2.0  # how long a pair waits for its size's camera_info before failing
+MAX_CAMERA_INFO_SIZES = 8  # image sizes whose newest camera_info is kept
 MAX_STAMP_AHEAD_S = 60.0  # a stamp further ahead of the clock never orders later input
 INSTRUCTION_QOS = QoSProfile(
     depth=1,
@@ -172,7 +173,10 @@ class GraspSemanticsNode(LifecycleNode):
         self._latest_image: Image | None = None
         self._latest_cloud: PointCloud2 | None = None
         self._latest_info: CameraInfo | None = None
-        self._info_received = threading.Event()
+        # the newest camera_info of each image size: a pair uses its own size's, so that two
+        # streams (or a camera switching resolution) never mix, whichever topic comes first
+        self._infos: dict[tuple[int, int], CameraInfo] = {}
+        self._info_arrived = threading.Condition()
         self._order = StampOrder(0, int(MAX_STAMP_AHEAD_S * 1e9))
         self._model = ModelThread()
         self._stop = threading.Event()
@@ -324,7 +328,8 @@ class GraspSemanticsNode(LifecycleNode):
         self._outputs, self._own_services, self._own_timers = {}, [], []
         self._instruction_sub = None
         self._latest_image = self._latest_cloud = self._latest_info = None
-        self._info_received.clear()
+        with self._info_arrived:
+            self._infos.clear()
         self._order.clear()
         if self._model.closed:
             self.predictor = self._describer = None
@@ -370,8 +375,21 @@ class GraspSemanticsNode(LifecycleNode):
 
     @guarded("camera_info callback")
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._latest_info = msg
-        self._info_received.set()
+        with self._info_arrived:
+            self._latest_info = msg
+            self._infos.pop((msg.width, msg.height), None)  # re-inserted as the newest size
+            self._infos[msg.width, msg.height] = msg
+            while len(self._infos) > MAX_CAMERA_INFO_SIZES:
+                self._infos.pop(next(iter(self._infos)))
+            self._info_arrived.notify_all()
+
+    def _info_for(self, image: Image, wait_s: float = 0.0) -> CameraInfo | None:
+        """The newest camera_info of ``image``'s size, waiting up to ``wait_s`` for one; else
+        the newest of any size (whose size mismatch is then reported), or None."""
+        size = (image.width, image.height)
+        with self._info_arrived:
+            self._info_arrived.wait_for(lambda: size in self._infos, wait_s)
+            return self._infos.get(size, self._latest_info)
 
     @guarded("instruction callback")
     def _on_instruction(self, msg: String) -> None:
@@ -452,10 +470,10 @@ class GraspSemanticsNode(LifecycleNode):
             self.get_logger().warning(note)
             self.health.warn(note)
             self._publish_diagnostics()
-        if self._latest_info is None and self.predictor.needs_intrinsics:
-            # the first pair may come before the first camera_info: wait for it briefly
-            self._info_received.wait(CAMERA_INFO_WAIT_S)
-        message, _ = self._predict(pair.image, pair.cloud, self._latest_info, None, 0)
+        # a pair may come before its camera_info (another topic): wait for it briefly
+        wait_s = CAMERA_INFO_WAIT_S if self.predictor.needs_intrinsics else 0.0
+        info = self._info_for(pair.image, wait_s)
+        message, _ = self._predict(pair.image, pair.cloud, info, None, 0)
         if message is not None:
             self._order.predicted(pair.cloud_stamp_ns, now_ns)
             if self._active:
@@ -548,7 +566,7 @@ class GraspSemanticsNode(LifecycleNode):
         image = request.image if image_given(request.image) else self._latest_image
         cloud = request.cloud if cloud_given(request.cloud) else self._latest_cloud
         info = request.camera_info if camera_info_given(request.camera_info) else None
-        info = info or self._latest_info
+        info = info or (None if image is None else self._info_for(image))
         if image is None or cloud is None:
             missing = "image" if image is None else "cloud"
             response.success = False
@@ -648,6 +666,8 @@ class GraspSemanticsNode(LifecycleNode):
             )
 
     def _publish_diagnostics(self) -> None:
+        if not self.context.ok():  # shutting down: nobody is listening
+            return
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [
