@@ -498,3 +498,13 @@ def test_a_pair_uses_the_camera_info_of_its_own_image_size(harness: Harness) -> 
     harness.image.publish(image)
     harness.points.publish(cloud)
     _predicted(harness, cloud)
+
+
+def test_a_stamp_with_a_second_or_more_of_nanoseconds_is_rejected(harness: Harness) -> None:
+    image, cloud, _ = scene_inputs(next(STAMPS))
+    for msg in (image, cloud):
+        msg.header.stamp.nanosec = 1_500_000_000
+    harness.image.publish(image)
+    harness.points.publish(cloud)
+    harness.error("stamp nanosec 1500000000 is not below 1,000,000,000")
+    harness.expect_good_prediction()  # and it did not become the ordering reference

@@ -62,7 +62,6 @@ from grasp_semantics.srv import DescribeScene, PredictGrasps
 
 CAMERA_INFO_WAIT_S = 2.0  # how long a pair waits for its size's camera_info before failing
 MAX_CAMERA_INFO_SIZES = 8  # image sizes whose newest camera_info is kept
-MAX_STAMP_AHEAD_S = 60.0  # a stamp further ahead of the clock never orders later input
 INSTRUCTION_QOS = QoSProfile(
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,
@@ -177,7 +176,7 @@ class GraspSemanticsNode(LifecycleNode):
         # streams (or a camera switching resolution) never mix, whichever topic comes first
         self._infos: dict[tuple[int, int], CameraInfo] = {}
         self._info_arrived = threading.Condition()
-        self._order = StampOrder(0, int(MAX_STAMP_AHEAD_S * 1e9))
+        self._order = StampOrder(0, 0)  # both bounds: max_stamp_rewind_s, read per pair
         self._model = ModelThread()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -358,13 +357,25 @@ class GraspSemanticsNode(LifecycleNode):
     # ------------------------------------------------------------------------------- inputs
     @guarded("image callback")
     def _on_image(self, msg: Image) -> None:
-        self._latest_image = msg
-        self._after_add(self.sync.add_image(stamp_ns(msg.header), msg))
+        if self._stamp_ok(msg.header, "image"):
+            self._latest_image = msg
+            self._after_add(self.sync.add_image(stamp_ns(msg.header), msg))
 
     @guarded("points callback")
     def _on_cloud(self, msg: PointCloud2) -> None:
-        self._latest_cloud = msg
-        self._after_add(self.sync.add_cloud(stamp_ns(msg.header), msg))
+        if self._stamp_ok(msg.header, "points"):
+            self._latest_cloud = msg
+            self._after_add(self.sync.add_cloud(stamp_ns(msg.header), msg))
+
+    def _stamp_ok(self, header: Header, topic: str) -> bool:
+        """A stamp's nanoseconds must be below one second; such a message is rejected."""
+        if 0 <= header.stamp.nanosec < 1_000_000_000:
+            return True
+        self._report(
+            f"input rejected: {topic} stamp nanosec {header.stamp.nanosec} is not below "
+            "1,000,000,000"
+        )
+        return False
 
     def _after_add(self, paired: bool) -> None:
         if not paired and self.sync.last_gap_ns:
@@ -461,13 +472,16 @@ class GraspSemanticsNode(LifecycleNode):
     def _predict_pair(self, pair: Any) -> None:
         """Predict on one image/cloud pair from the topics and publish, unless it is stale."""
         now_ns = self.get_clock().now().nanoseconds
-        self._order.max_rewind_ns = int(self._param("max_stamp_rewind_s") * 1e9)
+        # a reference may lie at most the rewind window ahead of the clock: one bad stamp then
+        # holds back at most that window's pairs
+        window_ns = int(self._param("max_stamp_rewind_s") * 1e9)
+        self._order.max_rewind_ns = self._order.max_ahead_ns = window_ns
         go, note = self._order.check(pair.cloud_stamp_ns, now_ns)
         if not go:
             self._report(note)
             return
         if note:
-            self.get_logger().warning(note)
+            self.get_logger().warning(note, throttle_duration_sec=10.0)
             self.health.warn(note)
             self._publish_diagnostics()
         # a pair may come before its camera_info (another topic): wait for it briefly
