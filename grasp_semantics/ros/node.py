@@ -39,6 +39,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -702,6 +703,17 @@ def passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def spin(executor: MultiThreadedExecutor, node: GraspSemanticsNode) -> None:
+    """``executor.spin()`` until shutdown, resumed when a lifecycle transition destroyed an
+    entity while the executor was adding it to its wait set: rclpy then raises InvalidHandle
+    out of ``spin`` (it ended the process once in 66 lifecycle cycles here)."""
+    while rclpy.ok(context=node.context):
+        try:
+            executor.spin()
+        except InvalidHandle as error:
+            node.get_logger().debug(f"executor resumed after a destroyed entity: {error}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``grasp_semantics_node`` (``ros2 run grasp_semantics ...``)."""
     passive_openmp()
@@ -714,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
             node.trigger_configure()
             if node.is_configured:
                 node.trigger_activate()
-        executor.spin()
+        spin(executor, node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
