@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
-import os
 import sys
 import threading
 import time
@@ -694,15 +693,6 @@ class GraspSemanticsNode(LifecycleNode):
         return self.get_parameter(name).value
 
 
-def passive_openmp() -> None:
-    """Let torch's OpenMP threads sleep rather than spin while they wait for work, unless the
-    user chose otherwise (read once, when torch loads). A node shares its CPU with drivers
-    and planners: on this 2-core CPU with other work running, spinning threads made the node's
-    median prediction 3-7 s where passive ones took 0.5 s, and on an idle machine passive was
-    no slower (README, "Speed")."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def spin(executor: MultiThreadedExecutor, node: GraspSemanticsNode) -> None:
     """``executor.spin()`` until shutdown, resumed when a lifecycle transition destroyed an
     entity while the executor was adding it to its wait set: rclpy then raises InvalidHandle
@@ -716,7 +706,6 @@ def spin(executor: MultiThreadedExecutor, node: GraspSemanticsNode) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``grasp_semantics_node`` (``ros2 run grasp_semantics ...``)."""
-    passive_openmp()
     rclpy.init(args=argv if argv is not None else sys.argv)
     node = GraspSemanticsNode()
     executor = MultiThreadedExecutor(num_threads=len(node._groups))

@@ -36,7 +36,6 @@ from tqdm import tqdm
 from grasp_semantics.ros.node import (
     INSTRUCTION_QOS,
     GraspSemanticsNode,
-    passive_openmp,
     stamp_ns,
 )
 from grasp_semantics.share import share_directory
@@ -167,7 +166,6 @@ def replay(
     progress: bool = True,
 ) -> ReplaySummary:
     """Replay ``in_bag`` through a fresh node and record its outputs to ``out_bag``."""
-    passive_openmp()  # the node runs in this process: as its own executable would
     inputs = {**DEFAULT_INPUTS, **(inputs or {})}
     context = rclpy.Context()
     rclpy.init(context=context)
