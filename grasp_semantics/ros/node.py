@@ -60,7 +60,7 @@ from grasp_semantics.ros.parameters import BY_NAME, DYNAMIC, PARAMETERS
 from grasp_semantics.ros.sync import Busy, ModelThread, NewestPairSync, StampOrder
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
-CAMERA_INFO_WAIT_S = 2.0  # how long a pair waits for its size's camera_info before failing
+CAMERA_INFO_WAIT_S = 5.0  # how long a pair waits for its size's camera_info before failing
 MAX_CAMERA_INFO_SIZES = 8  # image sizes whose newest camera_info is kept
 INSTRUCTION_QOS = QoSProfile(
     depth=1,
