@@ -15,18 +15,39 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("grasp_semantics.ros.demo", "replay the sample bag through the node, write outputs"),
     "replay": ("grasp_semantics.ros.replay", "play a bag through the node, record its outputs"),
-    "bench": ("grasp_semantics.bench", "per-stage latency and memory, printed as JSON"),
-    "generate": ("grasp_semantics.data.cli", "write synthetic scenes as dataset shards"),
-    "make-bag": ("grasp_semantics.data.cli", "write synthetic scenes as a rosbag2 (mcap)"),
-    "show": ("grasp_semantics.data.cli", "render a synthetic scene with its labels to PNG"),
-    "show-trial": ("grasp_semantics.physics.render", "render a MuJoCo grasp trial to PNG frames"),
-    "train": ("grasp_semantics.train", "train a model from a YAML config (torchrun-ready)"),
-    "evaluate": ("grasp_semantics.evaluate", "contact, part and grasp metrics with baselines"),
-    "train-scorer": ("grasp_semantics.train_scorer", "train the grasp scorer of a model"),
-    "describe": ("grasp_semantics.describe", "caption, OCR or VQA on an image (same backbone)"),
-    "train-describe": ("grasp_semantics.train_describe", "train the describe head of a model"),
+    "bench": ("grasp_semantics.benchmarks.bench", "per-stage latency and memory, printed as JSON"),
+    "generate": ("grasp_semantics.data.generate_cli", "write synthetic scenes as dataset shards"),
+    "make-bag": (
+        "grasp_semantics.data.generate_cli",
+        "write synthetic scenes as a rosbag2 (mcap)",
+    ),
+    "show": (
+        "grasp_semantics.data.generate_cli",
+        "render a synthetic scene with its labels to PNG",
+    ),
+    "show-trial": (
+        "grasp_semantics.evaluation.show_trial",
+        "render a MuJoCo grasp trial to PNG frames",
+    ),
+    "train": (
+        "grasp_semantics.training.train_grasp_net",
+        "train a model from a YAML config (torchrun-ready)",
+    ),
+    "evaluate": (
+        "grasp_semantics.evaluation.evaluate",
+        "contact, part and grasp metrics with baselines",
+    ),
+    "train-scorer": ("grasp_semantics.training.train_scorer", "train the grasp scorer of a model"),
+    "describe": (
+        "grasp_semantics.inference.scene_questions",
+        "caption, OCR or VQA on an image (same backbone)",
+    ),
+    "train-describe": (
+        "grasp_semantics.training.train_describe",
+        "train the describe head of a model",
+    ),
     "evaluate-describe": (
-        "grasp_semantics.evaluate_describe",
+        "grasp_semantics.evaluation.evaluate_describe",
         "held-out caption / OCR / VQA exact match and token F1",
     ),
     "stress": (

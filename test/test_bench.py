@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from grasp_semantics import flops
-from grasp_semantics.bench import (
+from grasp_semantics.benchmarks import flops
+from grasp_semantics.benchmarks.bench import (
     BATCH_SWEEP,
     IMAGE_SWEEP,
     POINT_SWEEP,
@@ -21,9 +21,9 @@ from grasp_semantics.bench import (
     run_bench,
     scene_inputs,
 )
+from grasp_semantics.inference.predictor import GraspPredictor
 from grasp_semantics.models import heads
 from grasp_semantics.models.config import get_config
-from grasp_semantics.predictor import GraspPredictor
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +197,8 @@ def test_markdown_names_every_section(result):
 
 
 def test_main_prints_json_and_writes_the_files(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr("grasp_semantics.bench.run_bench", lambda *a, **k: {"ok": True})
-    monkeypatch.setattr("grasp_semantics.bench.markdown", lambda r: "# table")
+    monkeypatch.setattr("grasp_semantics.benchmarks.bench.run_bench", lambda *a, **k: {"ok": True})
+    monkeypatch.setattr("grasp_semantics.benchmarks.bench.markdown", lambda r: "# table")
     assert main(["--quick", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["ok"] and printed["command"].startswith("grasp-semantics bench")

@@ -12,7 +12,8 @@ from grasp_semantics.data.grasps import (
 )
 from grasp_semantics.data.mesh import Mesh, box, pose
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.gripper import GripperConfig, grasp_poses
+from grasp_semantics.grasping.gripper import grasp_poses
+from grasp_semantics.models.config import GripperConfig
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import torch
 
 from grasp_semantics.data.objects import CATEGORIES, COLOUR_NAMES
 from grasp_semantics.data.questions import vqa_kind
-from grasp_semantics.models.describe import DescribeConfig, SceneDescriber
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.train_describe import (
+from grasp_semantics.models.scene_describer import DescribeConfig, SceneDescriber
+from grasp_semantics.training.train_describe import (
     DescribeAlignConfig,
     align_vision,
     alignment_accuracy,
@@ -125,8 +125,8 @@ def test_vqa_kinds_follow_the_question_templates():
 def test_train_describe_end_to_end_writes_a_head_that_loads(tmp_path):
     """A few steps of both phases on a handful of scenes: the head is saved beside its
     figures (alignment included), loads onto the default model and answers."""
-    from grasp_semantics.predictor import GraspPredictor
-    from grasp_semantics.train_describe import (
+    from grasp_semantics.inference.predictor import GraspPredictor
+    from grasp_semantics.training.train_describe import (
         DescribeDataConfig,
         DescribeOptimConfig,
         DescribeTrainConfig,

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from grasp_semantics.cli import main
-from grasp_semantics.describe import RESULT_SCHEMA
+from grasp_semantics.inference.scene_questions import RESULT_SCHEMA
 
 
 def check_schema(value: Any, schema: dict[str, Any]) -> None:
@@ -146,7 +146,7 @@ def test_a_url_is_answered_as_the_same_image_on_disk(scene_png, server, tmp_path
 
 def test_a_pdf_is_read_page_by_page(scene_png, tmp_path, capsys):
     """OCR on a two-page PDF answers each page as it answers that page's rendering alone."""
-    from grasp_semantics.describe_inputs import load_visuals
+    from grasp_semantics.inference.visual_inputs import load_visuals
 
     scene = Image.open(scene_png)
     pdf = tmp_path / "scan.pdf"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grasp_semantics import describe_inputs as inputs
+from grasp_semantics.inference import visual_inputs as inputs
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

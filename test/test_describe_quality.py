@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_semantics.describe import attach_describer, load_describer
-from grasp_semantics.evaluate_describe import held_out_items, score, with_other_images
-from grasp_semantics.predictor import DEFAULT_WEIGHTS, GraspPredictor
+from grasp_semantics.evaluation.evaluate_describe import held_out_items, score, with_other_images
+from grasp_semantics.inference.predictor import DEFAULT_WEIGHTS, GraspPredictor
+from grasp_semantics.inference.scene_questions import attach_describer, load_describer
 
 torch.set_num_threads(1)
 # What 12 held-out scenes (seeds 20,100,000...) must reach; measured there with the head

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.evaluate import (
+from grasp_semantics.evaluation.evaluate import (
     CRITERIA,
     RESAMPLE_KEEP,
     Scored,
@@ -15,7 +15,7 @@ from grasp_semantics.evaluate import (
     resampling_figures,
     score_scene,
 )
-from grasp_semantics.gripper import GripperConfig
+from grasp_semantics.models.config import GripperConfig
 
 
 @pytest.fixture(scope="module")

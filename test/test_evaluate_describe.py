@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from grasp_semantics.data.questions import NO_TEXT, QA
-from grasp_semantics.evaluate_describe import (
+from grasp_semantics.evaluation.evaluate_describe import (
     confidence_auroc,
     exact_match,
     score,
     token_f1,
     with_other_images,
 )
-from grasp_semantics.models.describe import SceneDescriber, ScoredAnswer
+from grasp_semantics.models.scene_describer import SceneDescriber, ScoredAnswer
 
 
 class _Answers:

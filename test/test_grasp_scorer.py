@@ -9,19 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_semantics.gripper import GripperConfig
-from grasp_semantics.models.config import GraspScorerConfig, HeadsConfig, get_config
+from grasp_semantics.grasping.decoding import decode_grasps
+from grasp_semantics.grasping.part_planning import PlannedGrasps, plan_part_grasps
+from grasp_semantics.grasping.scorer_features import gripper_view, gripper_view_reference
+from grasp_semantics.inference.predictor import GraspPredictor
+from grasp_semantics.models.config import GraspScorerConfig, GripperConfig, HeadsConfig, get_config
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.models.grasp_scorer import (
-    SCORER_DIR,
-    GraspScorer,
-    gripper_view,
-    gripper_view_reference,
-)
-from grasp_semantics.models.heads import decode_grasps
-from grasp_semantics.part_grasps import PlannedGrasps, plan_part_grasps
-from grasp_semantics.predictor import GraspPredictor
-from grasp_semantics.train_scorer import (
+from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer
+from grasp_semantics.training.train_scorer import (
     Candidates,
     ScorerDataConfig,
     ScorerOptimConfig,
@@ -212,7 +207,7 @@ def test_train_scorer_on_a_few_scenes_writes_a_scorer_the_predictor_uses(tmp_pat
 def test_train_scorer_command_line_overrides_its_config():
     import argparse
 
-    from grasp_semantics import train_scorer
+    from grasp_semantics.training import train_scorer
 
     parser = argparse.ArgumentParser()
     train_scorer.add_arguments(parser, "train-scorer")

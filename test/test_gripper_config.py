@@ -11,17 +11,16 @@ import torch
 
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.gripper import (
+from grasp_semantics.grasping.decoding import decode_grasps
+from grasp_semantics.grasping.gripper import from_robot_tcp, gripper_segments, to_robot_tcp
+from grasp_semantics.inference.predictor import DEFAULT_WEIGHTS, GraspPredictor
+from grasp_semantics.models.config import (
     OPENING_CLEARANCE,
+    GraspScorerConfig,
     GripperConfig,
-    from_robot_tcp,
-    gripper_segments,
-    to_robot_tcp,
+    HeadsConfig,
 )
-from grasp_semantics.models.config import GraspScorerConfig, HeadsConfig
 from grasp_semantics.models.grasp_scorer import GraspScorer
-from grasp_semantics.models.heads import decode_grasps
-from grasp_semantics.predictor import DEFAULT_WEIGHTS, GraspPredictor
 
 # A validation scene (not a test split's) whose 80 mm grasps include openings wider than
 # 40 mm: measured with the shipped model, 2 of its 10 grasps 49 and 56 mm wide (the 40 mm
@@ -135,7 +134,7 @@ def test_the_scorer_keeps_its_gripper_in_its_files(tmp_path) -> None:
 
 def test_evaluate_plans_for_and_checks_with_the_gripper_it_is_given(capsys) -> None:
     from grasp_semantics.cli import main
-    from grasp_semantics.evaluate import evaluate
+    from grasp_semantics.evaluation.evaluate import evaluate
 
     common = ["evaluate", "--split", "val", "--scenes", "1", "--gripper-max-width", "0.085"]
     assert main(common) == 2  # the shipped scorer cannot rank for it: said, no traceback

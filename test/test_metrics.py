@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from grasp_semantics.metrics import (
+from grasp_semantics.evaluation.metrics import (
     average_precision,
     contact_iou,
     contact_metrics,

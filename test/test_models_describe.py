@@ -8,14 +8,14 @@ import torch
 
 from grasp_semantics.data.questions import NO_TEXT, corpus
 from grasp_semantics.models.config import get_config
-from grasp_semantics.models.describe import (
+from grasp_semantics.models.grasp_net import GraspNet
+from grasp_semantics.models.scene_describer import (
     DescribeConfig,
     SceneDescriber,
     ScoredAnswer,
     base_fingerprint,
     task_prompt,
 )
-from grasp_semantics.models.grasp_net import GraspNet
 from grasp_semantics.models.tokenizer import SPECIAL_IDS
 
 torch.set_num_threads(1)
@@ -305,7 +305,7 @@ def test_describing_at_its_own_resolution_leaves_the_grasp_input_size_alone(tmp_
 def test_lora_on_the_patch_embedding_is_a_linear_map_of_each_flattened_patch(name):
     """The vision towers embed patches with a convolution whose stride is its kernel; an
     adapter there adds ``s * B(A(patch))`` to each patch's embedding, only while describing."""
-    from grasp_semantics.models.describe import HookedLoRA, _Switch
+    from grasp_semantics.models.scene_describer import HookedLoRA, _Switch
 
     torch.manual_seed(0)
     model = GraspNet(name).eval()
@@ -482,7 +482,7 @@ def test_ocr_reads_the_reading_view_with_its_own_adapters(tmp_path):
 
 def _visuals(seed: int = 0):
     """Two still images of different sizes and a four-frame clip (timestamps 0-1.5 s)."""
-    from grasp_semantics.describe_inputs import Visual
+    from grasp_semantics.models.scene_describer import Visual
 
     rng = np.random.default_rng(seed)
     a = Visual(rng.integers(0, 256, (1, 96, 128, 3), dtype=np.uint8), "a.png")
@@ -599,7 +599,7 @@ def test_several_images_are_prompted_as_the_transformers_processor_prompts_them(
     transformers' Qwen-VL processor gives for the same images (already at the sizes chosen)."""
     from PIL import Image
 
-    from grasp_semantics.describe_inputs import Visual
+    from grasp_semantics.models.scene_describer import Visual
     from grasp_semantics.models.tokenizer import build_processor
 
     name = f"debug_{arch}"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from grasp_semantics import flops
+from grasp_semantics.benchmarks import flops
 from grasp_semantics.models.config import get_config
 from grasp_semantics.models.semantics_qwen import QwenSemanticsEncoder, build_backbone
 

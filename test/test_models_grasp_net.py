@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from grasp_semantics.gripper import grasp_poses
+from grasp_semantics.grasping.gripper import grasp_poses
 from grasp_semantics.models.config import FLAVOURS, GraspNetConfig, get_config
 from grasp_semantics.models.criterion import GraspCriterion, assign_grasp_targets
 from grasp_semantics.models.grasp_net import GraspNet

@@ -3,19 +3,19 @@
 import numpy as np
 import torch
 
-from grasp_semantics.gripper import cloud_collisions, grasp_poses
-from grasp_semantics.models.config import FusionConfig, HeadsConfig
-from grasp_semantics.models.fusion import GlobalFusion, PixelAlignedFusion, project_to_grid
-from grasp_semantics.models.heads import (
-    GraspHeads,
+from grasp_semantics.grasping.decoding import (
     contact_probability,
     decode_grasps,
     pose_nms,
     snap_closing,
     surface_normals,
 )
+from grasp_semantics.grasping.gripper import cloud_collisions, grasp_poses
+from grasp_semantics.grasping.part_planning import NearestPoints
+from grasp_semantics.models.config import FusionConfig, HeadsConfig
+from grasp_semantics.models.fusion import GlobalFusion, PixelAlignedFusion, project_to_grid
+from grasp_semantics.models.heads import GraspHeads
 from grasp_semantics.models.pointnet2 import knn
-from grasp_semantics.part_grasps import NearestPoints
 
 
 def test_heads_outputs_are_valid_grasp_parameters():
@@ -199,7 +199,8 @@ def test_decoding_skips_grasps_that_hit_the_cloud():
 def test_cloud_collisions_match_testing_every_point_against_every_grasp():
     """Only points within reach of a TCP are box-tested; the verdicts are those of testing the
     whole cloud against each grasp (70 grasps: more than one block of 64)."""
-    from grasp_semantics.gripper import GripperConfig, gripper_boxes, opening
+    from grasp_semantics.grasping.gripper import gripper_boxes, opening
+    from grasp_semantics.models.config import GripperConfig
 
     rng = np.random.default_rng(5)
     cloud = rng.uniform(-0.1, 0.1, (3000, 3)).astype(np.float32)

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.gripper import GripperConfig, grasp_poses
-from grasp_semantics.models.config import HeadsConfig, PartGraspConfig
-from grasp_semantics.models.heads import decode_grasps
-from grasp_semantics.part_grasps import (
+from grasp_semantics.grasping.decoding import decode_grasps
+from grasp_semantics.grasping.gripper import grasp_poses
+from grasp_semantics.grasping.part_planning import (
     between_fingers,
     part_axes,
     part_neighbourhood,
@@ -21,6 +20,7 @@ from grasp_semantics.part_grasps import (
     predicted_part,
     support_plane,
 )
+from grasp_semantics.models.config import GripperConfig, HeadsConfig, PartGraspConfig
 
 CFG = PartGraspConfig()
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from grasp_semantics.inference.predictor import DEFAULT_WEIGHTS, GraspPredictor, Prediction
 from grasp_semantics.models.config import get_config
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.predictor import DEFAULT_WEIGHTS, GraspPredictor, Prediction
 
 K = np.array([[300.0, 0, 80], [0, 300, 60], [0, 0, 1]], dtype=np.float32)
 STAGES = {"preprocess", "encoder", "point_sampling", "point_net", "heads", "decode"}
@@ -271,7 +271,7 @@ def test_from_pretrained_directory_and_missing_default(tmp_path, predictor):
 
 def test_a_random_backbone_replaces_a_real_flavours_checkpoint(monkeypatch):
     """For benchmarks without the checkpoints: the real architecture, random weights."""
-    import grasp_semantics.predictor as predictor_module
+    import grasp_semantics.inference.predictor as predictor_module
 
     built = []
 
@@ -339,7 +339,7 @@ def test_thin_cloud_keeps_a_seeded_uniform_subset_in_order(predictor, monkeypatc
 def test_sampling_and_grasp_planning_see_the_thinned_cloud(predictor, monkeypatch):
     """The network samples from the thinned cloud and the grasps are planned (collisions
     checked) on it, not on the full one."""
-    import grasp_semantics.predictor as module
+    import grasp_semantics.inference.predictor as module
 
     planned_on = []
     decode = module.decode_grasps
@@ -362,7 +362,7 @@ def test_a_checkpoint_without_its_heads_is_reported_not_silent(tmp_path, caplog)
     and describe/ (what a one-level package_data glob shipped) says what it lacks."""
     import shutil
 
-    with caplog.at_level("WARNING", logger="grasp_semantics.predictor"):
+    with caplog.at_level("WARNING", logger="grasp_semantics.inference.predictor"):
         full = GraspPredictor.from_pretrained("default", device="cpu")
     assert full.scorer is not None and full.missing_heads == []
     assert not [r for r in caplog.records if "has no" in r.getMessage()]
@@ -371,7 +371,7 @@ def test_a_checkpoint_without_its_heads_is_reported_not_silent(tmp_path, caplog)
     for name in ("config.yaml", "model.safetensors"):
         shutil.copy(DEFAULT_WEIGHTS / name, bare / name)
     caplog.clear()
-    with caplog.at_level("WARNING", logger="grasp_semantics.predictor"):
+    with caplog.at_level("WARNING", logger="grasp_semantics.inference.predictor"):
         loaded = GraspPredictor.from_pretrained(bare, device="cpu")
     assert loaded.scorer is None
     assert len(loaded.missing_heads) == 2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
-from grasp_semantics.predictor import GraspPredictor
+from grasp_semantics.inference.predictor import GraspPredictor
 from grasp_semantics.ros import conversions
 from grasp_semantics.ros.conversions import (
     ConversionError,

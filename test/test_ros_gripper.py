@@ -17,7 +17,7 @@ from test_gripper_config import WIDE_SCENE
 from visualization_msgs.msg import MarkerArray
 
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.gripper import OPENING_CLEARANCE
+from grasp_semantics.models.config import OPENING_CLEARANCE
 from grasp_semantics.msg import GraspPrediction
 from grasp_semantics.ros.conversions import rgb_to_image, xyz_to_cloud
 from grasp_semantics.ros.messages import pose_matrix

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from grasp_semantics.gripper import GripperConfig, grasp_poses
+from grasp_semantics.grasping.gripper import grasp_poses
+from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.ros.conversions import cloud_fields, cloud_to_xyz
 from grasp_semantics.ros.messages import (
     markers_msg,

@@ -71,7 +71,7 @@ def test_thinning_default_is_the_training_scenes_cloud_size_everywhere():
     """The predictor's, the node's and evaluate's default thinning is the data set's cloud
     size (the density the planner and the grasp scorer were tuned and trained at)."""
     from grasp_semantics.data.scene import SceneConfig
-    from grasp_semantics.predictor import MAX_CLOUD_POINTS
+    from grasp_semantics.inference.predictor import MAX_CLOUD_POINTS
 
     node_default = next(p.default for p in PARAMETERS if p.name == "max_cloud_points")
     assert MAX_CLOUD_POINTS == SceneConfig.max_points == node_default

@@ -8,9 +8,9 @@ from rosbags.rosbag2 import Reader
 
 from grasp_semantics.data.bag import TOPIC_CLOUD, read_bag, write_bag
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.evaluate import model_method, score_scene
-from grasp_semantics.gripper import GripperConfig
-from grasp_semantics.predictor import GraspPredictor
+from grasp_semantics.evaluation.evaluate import model_method, score_scene
+from grasp_semantics.inference.predictor import GraspPredictor
+from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.ros.conversions import cloud_to_xyz
 from grasp_semantics.ros.demo import jitter_cloud, part_margin, score_prediction
 from grasp_semantics.ros.replay import OUTPUTS, replay

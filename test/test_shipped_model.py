@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from grasp_semantics.evaluate import evaluate
-from grasp_semantics.predictor import DEFAULT_WEIGHTS
+from grasp_semantics.evaluation.evaluate import evaluate
+from grasp_semantics.inference.predictor import DEFAULT_WEIGHTS
 
 SCENES = 24
 # Measured on these 24 scenes (stage-5 weights, the planner on the dense part and on the next

@@ -14,12 +14,13 @@ import pytest
 import torch
 import yaml
 
-from grasp_semantics.data.examples import ExampleShards, prepare_examples, reworded
+from grasp_semantics.data.shards import ExampleShards
 from grasp_semantics.data.splits import split_pools
 from grasp_semantics.data.tasks import instruction
 from grasp_semantics.models.criterion import GraspCriterion
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.train import TrainConfig, init_weights, lr_factor, to_batch
+from grasp_semantics.training.examples import prepare_examples, reworded
+from grasp_semantics.training.train_grasp_net import TrainConfig, init_weights, lr_factor, to_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {

@@ -16,9 +16,9 @@ from grasp_semantics.data.questions import (
     Sticker,
     sticker_crop,
 )
-from grasp_semantics.models.describe import DescribeConfig, SceneDescriber
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.train_reading import (
+from grasp_semantics.models.scene_describer import DescribeConfig, SceneDescriber
+from grasp_semantics.training.train_reading import (
     DescribeReadConfig,
     glyph_labels,
     locator_loss,
@@ -121,8 +121,8 @@ def test_reading_batch_takes_labels_stickers_and_empty_windows(describer):
 def test_train_describe_with_a_reading_view_end_to_end(tmp_path):
     """A few steps of every phase on a handful of scenes: the head saves its reading view,
     loads, and reads through it; the figures carry the reading view's."""
-    from grasp_semantics.predictor import GraspPredictor
-    from grasp_semantics.train_describe import (
+    from grasp_semantics.inference.predictor import GraspPredictor
+    from grasp_semantics.training.train_describe import (
         DescribeAlignConfig,
         DescribeDataConfig,
         DescribeOptimConfig,

@@ -1,7 +1,7 @@
 """Parallel-jaw grasp checks and ground-truth antipodal grasp sampling.
 
-Conventions are those of ``grasp_semantics.gripper``: gripper frame at the TCP midway between
-the fingertips, +z approach, +x closing, y = z x x. Here the fingers occupy
+Conventions are those of ``grasp_semantics.grasping.gripper``: gripper frame at the TCP
+midway between the fingertips, +z approach, +x closing, y = z x x. Here the fingers occupy
 ``z in [-finger_depth, 0]`` (the tips are at the TCP plane), the palm lies behind them.
 
 A grasp is *successful* on part ``(object, part)`` when (the evaluation metric):
@@ -26,13 +26,8 @@ import numpy as np
 import open3d as o3d
 
 from grasp_semantics.data.render import cast, make_raycaster
-from grasp_semantics.gripper import (
-    OPENING_CLEARANCE,
-    GripperConfig,
-    grasp_poses,
-    gripper_boxes,
-    opening,
-)
+from grasp_semantics.grasping.gripper import grasp_poses, gripper_boxes, opening
+from grasp_semantics.models.config import OPENING_CLEARANCE, GripperConfig
 
 DEFAULT_GRIPPER = GripperConfig()
 SURFACE_DENSITY = 1.6e5  # surface samples per m^2 for collision checks (~2.5 mm spacing)

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from grasp_semantics.data.examples import write_shards
 from grasp_semantics.data.objects import CATEGORIES, COLOUR_NAMES
 from grasp_semantics.data.scene import Scene, generate_scene
+from grasp_semantics.data.shards import write_shards
 
 LABEL_WORDS: tuple[str, ...] = ("ACME", "NOVA", "ZEST", "KIWI", "LUMA", "ORCA", "MOKA", "VOLT")
 LABEL_DIGITS: tuple[str, ...] = tuple("123456789")

@@ -29,7 +29,7 @@ from grasp_semantics.data.render import (
     shade,
 )
 from grasp_semantics.data.splits import split_pools
-from grasp_semantics.gripper import GripperConfig
+from grasp_semantics.models.config import GripperConfig
 
 TABLE_ID = -1  # object index of the table in labels
 BACKGROUND_ID = -2  # object index of the floor (pixel masks only; cropped from the cloud)

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from grasp_semantics.data.render import project
 from grasp_semantics.data.scene import Scene
-from grasp_semantics.gripper import gripper_segments
+from grasp_semantics.grasping.gripper import gripper_segments
 
 
 def label_image(scene: Scene) -> np.ndarray:

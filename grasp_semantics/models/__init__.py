@@ -4,6 +4,6 @@ Submodules import transformers lazily where they can; import what you need from 
 ``from grasp_semantics.models.grasp_net import GraspNet``.
 """
 
-from .config import GraspNetConfig, get_config
+from grasp_semantics.models.config import GraspNetConfig, get_config
 
 __all__ = ["GraspNetConfig", "get_config"]

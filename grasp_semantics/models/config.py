@@ -144,7 +144,7 @@ class FusionConfig:
 
 @dataclass
 class PartGraspConfig:
-    """Grasps planned from the cloud across the predicted part (``grasp_semantics.part_grasps``).
+    """Grasps planned from the cloud across the predicted part (``grasping/part_planning.py``).
 
     Lengths in metres, angles in degrees.
     """
@@ -184,6 +184,37 @@ class PartGraspConfig:
     # part is the wrong one, the robot's next grasps are on the next most likely.
     regions: int = 1
     region_separation: float = 0.02
+
+
+OPENING_CLEARANCE = 0.005  # m opened beyond the grasp width on each side before closing
+
+
+@dataclass(frozen=True)
+class GripperConfig:
+    """Geometry of a parallel-jaw gripper; the defaults are Franka-Hand-like. A checkpoint's
+    heads and grasp scorer are trained for one (``grasping/gripper.py`` has the frame)."""
+
+    max_width: float = 0.08  # largest finger opening, m
+    finger_depth: float = 0.045  # finger length along the approach axis, m
+    finger_thickness: float = 0.01  # finger size along the closing axis, m
+    finger_breadth: float = 0.02  # finger size along y, m
+    palm_depth: float = 0.02  # palm size along the approach axis, behind the fingers, m
+    # The robot's tool centre point: this far behind the fingertips' midpoint along the
+    # approach axis (towards the palm), m. 0: between the fingertips, the planning frame;
+    # finger_depth / 2: between the finger pads' centres; finger_depth: at the palm's face.
+    tcp_depth: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_width", "finger_depth", "finger_thickness", "finger_breadth"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"gripper {name} must be positive, got {getattr(self, name)}")
+        if self.max_width <= 2 * OPENING_CLEARANCE:
+            raise ValueError(
+                f"gripper max_width {self.max_width} m leaves no opening: more than "
+                f"{2 * OPENING_CLEARANCE} m (the clearance on both sides) needed"
+            )
+        if self.palm_depth < 0:
+            raise ValueError(f"gripper palm_depth must not be negative, got {self.palm_depth}")
 
 
 @dataclass

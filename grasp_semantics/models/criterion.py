@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import HeadsConfig, LossConfig
+from grasp_semantics.models.config import HeadsConfig, LossConfig
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import FusionConfig
+from grasp_semantics.models.config import FusionConfig
 
 
 class GlobalFusion(nn.Module):

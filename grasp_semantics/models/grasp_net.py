@@ -17,11 +17,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import GraspNetConfig, get_config
-from .fusion import build_fusion, sample_colours
-from .heads import GraspHeads
-from .pointnet2 import PointNet2
-from .semantics_qwen import EncoderOutput, QwenSemanticsEncoder, as_image_batch
+from grasp_semantics.models.config import GraspNetConfig, get_config
+from grasp_semantics.models.fusion import build_fusion, sample_colours
+from grasp_semantics.models.heads import GraspHeads
+from grasp_semantics.models.pointnet2 import PointNet2
+from grasp_semantics.models.semantics_qwen import (
+    EncoderOutput,
+    QwenSemanticsEncoder,
+    as_image_batch,
+)
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"

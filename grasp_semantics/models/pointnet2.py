@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import PointNetConfig, SetAbstractionConfig
+from grasp_semantics.models.config import PointNetConfig, SetAbstractionConfig
 
 try:  # optional C++ FPS for CPU
     import fpsample as _fpsample

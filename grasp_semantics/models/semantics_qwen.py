@@ -25,9 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cache import ContentCache, content_key
-from .config import BackboneConfig, EncoderConfig
-from .tokenizer import CHAT_TEMPLATE, SPECIAL_IDS, CompactVocab, load_tokenizer
+from grasp_semantics.models.cache import ContentCache, content_key
+from grasp_semantics.models.config import BackboneConfig, EncoderConfig
+from grasp_semantics.models.tokenizer import (
+    CHAT_TEMPLATE,
+    SPECIAL_IDS,
+    CompactVocab,
+    load_tokenizer,
+)
 
 IMAGE_TOKEN = "<|image_pad|>"
 VIDEO_TOKEN = "<|video_pad|>"

@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from grasp_semantics.gripper import GripperConfig
+from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.physics.trial import SceneSpec, TrialConfig, TrialWorld
 
 Grasps = dict[str, tuple[np.ndarray, np.ndarray]]  # method -> (world poses [K,4,4], widths [K])

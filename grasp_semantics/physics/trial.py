@@ -39,7 +39,8 @@ import mujoco
 import numpy as np
 
 from grasp_semantics.data.objects import make_object
-from grasp_semantics.gripper import GripperConfig, opening
+from grasp_semantics.grasping.gripper import opening
+from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.physics.shapes import object_pieces
 
 # Densities (kg/m^3) of the materials each part is taken to be made of, from engineering

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import Image, PointCloud2, PointField
 
-from grasp_semantics.camera import check_intrinsics
+from grasp_semantics.inference.camera import check_intrinsics
 
 
 class ConversionError(ValueError):
@@ -331,7 +331,7 @@ def xyz_to_cloud(
 
 def camera_info_to_intrinsics(msg: Any) -> np.ndarray:
     """The 3x3 intrinsic matrix K (float32) of a CameraInfo, checked to be a plausible pinhole
-    camera for the info's own image size (:func:`grasp_semantics.camera.check_intrinsics`)."""
+    camera for the info's own image size (``inference/camera.py``: ``check_intrinsics``)."""
     size = (int(msg.height), int(msg.width)) if msg.height and msg.width else None
     try:
         return check_intrinsics(np.asarray(msg.k, dtype=np.float64).reshape(3, 3), size)

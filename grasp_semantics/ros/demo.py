@@ -34,10 +34,10 @@ import numpy as np
 
 from grasp_semantics.data.bag import read_bag, write_bag
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.drawing import save_prediction_png
-from grasp_semantics.evaluate import Scored, point_labels, score_scene
-from grasp_semantics.gripper import GripperConfig
-from grasp_semantics.metrics import mean_metrics
+from grasp_semantics.evaluation.drawing import save_prediction_png
+from grasp_semantics.evaluation.evaluate import Scored, point_labels, score_scene
+from grasp_semantics.evaluation.metrics import mean_metrics
+from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.ros.conversions import cloud_fields
 from grasp_semantics.ros.messages import pose_matrix
 from grasp_semantics.ros.replay import replay
@@ -105,7 +105,7 @@ def machine() -> dict[str, Any]:
     """What the figures were computed on: CPU, the kernels torch dispatches, versions."""
     import torch
 
-    from grasp_semantics.predictor import resolve_device
+    from grasp_semantics.inference.predictor import resolve_device
 
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError, StopIteration):  # not Linux
@@ -140,7 +140,7 @@ def run_demo(out_dir: Path, model: str, scenes: int, jitter: int = 0) -> dict[st
     gripper = GripperConfig()
     direct = None
     if jitter:
-        from grasp_semantics.predictor import GraspPredictor
+        from grasp_semantics.inference.predictor import GraspPredictor
 
         direct = GraspPredictor.from_pretrained(model)  # the node's defaults
     rows, metric_rows = [], []

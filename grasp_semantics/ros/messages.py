@@ -14,7 +14,8 @@ from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from grasp_semantics.gripper import GripperConfig, gripper_segments
+from grasp_semantics.grasping.gripper import gripper_segments
+from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.msg import Grasp, GraspPrediction
 from grasp_semantics.ros.conversions import xyz_to_cloud
 

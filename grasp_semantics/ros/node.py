@@ -46,7 +46,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
-from grasp_semantics.gripper import GripperConfig
+from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.msg import GraspPrediction
 from grasp_semantics.ros.conversions import (
     ConversionError,
@@ -83,7 +83,7 @@ def load_predictor(
     With ``compile`` the network is compiled here, by a warm-up on synthetic inputs, rather
     than on the first camera frame.
     """
-    from grasp_semantics.predictor import GraspPredictor
+    from grasp_semantics.inference.predictor import GraspPredictor
 
     predictor = GraspPredictor.from_pretrained(
         model, device=device, dtype=None if dtype == "auto" else dtype, compile=compile,
@@ -154,7 +154,7 @@ def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
 
 
 class GraspSemanticsNode(LifecycleNode):
-    """Lifecycle node wrapping :class:`grasp_semantics.predictor.GraspPredictor`."""
+    """Lifecycle node wrapping :class:`grasp_semantics.inference.predictor.GraspPredictor`."""
 
     def __init__(self, node_name: str = "grasp_semantics", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -605,8 +605,13 @@ class GraspSemanticsNode(LifecycleNode):
         self, request: DescribeScene.Request, response: DescribeScene.Response
     ) -> DescribeScene.Response:
         """Caption / OCR / VQA on the request's image, or the latest one received, through the
-        loaded backbone (``grasp_semantics.describe``); a bad request gets success=false."""
-        from grasp_semantics.describe import attach_describer, check_request, describe
+        loaded backbone (``inference/scene_questions.py``); a bad request gets success=false."""
+        from grasp_semantics.data.questions import corpus
+        from grasp_semantics.inference.scene_questions import (
+            attach_describer,
+            check_request,
+            describe,
+        )
 
         response.success = False
         image = request.image if image_given(request.image) else self._latest_image
@@ -622,7 +627,9 @@ class GraspSemanticsNode(LifecycleNode):
                 if self.predictor is None:
                     raise ValueError("no model loaded")
                 if self._describer is None:
-                    self._describer = attach_describer(self.predictor.model, self._param("model"))
+                    self._describer = attach_describer(
+                        self.predictor.model, self._param("model"), corpus()
+                    )
                 return describe(self._describer, rgb, request.task, request.prompt)
 
             result = self._model.call(answer, timeout=self._param("service_timeout_s"))

@@ -51,8 +51,7 @@ from tqdm import tqdm
 
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
-from grasp_semantics.gripper import GripperConfig, from_robot_tcp, grasp_poses
-from grasp_semantics.metrics import (
+from grasp_semantics.evaluation.metrics import (
     bootstrap_interval,
     contact_metrics,
     grasp_metrics,
@@ -60,7 +59,9 @@ from grasp_semantics.metrics import (
     part_accuracy,
     top_grasp_criteria,
 )
-from grasp_semantics.predictor import MAX_CLOUD_POINTS, GraspPredictor
+from grasp_semantics.grasping.gripper import from_robot_tcp, grasp_poses
+from grasp_semantics.inference.predictor import MAX_CLOUD_POINTS, GraspPredictor
+from grasp_semantics.models.config import GripperConfig
 
 TEST_SPLITS = ("test_instance", "test_paraphrase", "test_pair")
 NEUTRAL_INSTRUCTION = "pick up the object"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models.config import BackboneConfig, GraspNetConfig, get_config
+from grasp_semantics.models.config import BackboneConfig, GraspNetConfig, get_config
 
 # NVIDIA H100 SXM5: dense bf16 tensor-core peak and HBM3 bandwidth (datasheet figures).
 H100 = {"name": "H100 SXM5", "bf16_flops": 989e12, "memory_bytes_per_s": 3.35e12}

@@ -44,7 +44,7 @@ from grasp_semantics.data.questions import (
     vqa_kind,
 )
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.models.describe import TASKS, SceneDescriber
+from grasp_semantics.models.scene_describer import TASKS, SceneDescriber
 
 EVAL_SEED = 20_000_000
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
@@ -185,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    from grasp_semantics.describe import load_describer
+    from grasp_semantics.inference.scene_questions import load_describer
 
     if args.threads:
         torch.set_num_threads(args.threads)

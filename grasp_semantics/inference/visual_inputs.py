@@ -21,10 +21,11 @@ import math
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from grasp_semantics.models.scene_describer import Visual
 
 PDF_DPI = 144.0  # PDF pages are rendered at this many dots per inch (2x PDF's 72-point unit)
 URL_TIMEOUT_S = 10.0
@@ -34,24 +35,6 @@ VIDEO_MAX_FRAMES = 32
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"})
 FRAME_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 URL_PREFIXES = ("http://", "https://")
-
-
-@dataclass
-class Visual:
-    """One image (a single frame) or one video clip of uint8 RGB frames [T, H, W, 3]."""
-
-    frames: np.ndarray
-    source: str
-    video: bool = False
-    page: int | None = None  # 1-based PDF page this image was rendered from
-    timestamps: tuple[float, ...] = ()  # video: each frame's time in the clip, seconds
-
-    @property
-    def sample_fps(self) -> float:
-        """Frames per second of the sampled clip (0 for a still image or a one-instant clip)."""
-        if len(self.timestamps) < 2 or self.timestamps[-1] <= self.timestamps[0]:
-            return 0.0
-        return (len(self.timestamps) - 1) / (self.timestamps[-1] - self.timestamps[0])
 
 
 class _Refused(ValueError):

@@ -45,9 +45,9 @@ def run(args: argparse.Namespace, name: str) -> int:
 
     t0 = time.perf_counter()
     if name == "generate":
-        from grasp_semantics.data.dataset import write_shards
+        from grasp_semantics.data.scene_shards import write_scene_shards
 
-        index = write_shards(
+        index = write_scene_shards(
             args.out, args.scenes, args.seed, args.split, args.scenes_per_shard,
             workers=args.workers, progress=True,
         )  # fmt: skip

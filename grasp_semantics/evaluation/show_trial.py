@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, command: str) -> int:
 
     scene = generate_scene(args.seed, args.split)
     if args.method == "model":
-        from grasp_semantics.predictor import GraspPredictor
+        from grasp_semantics.inference.predictor import GraspPredictor
 
         predictor = GraspPredictor.from_pretrained(args.model)
         p = predictor.predict(scene.rgb, scene.points, scene.instruction, scene.intrinsics)

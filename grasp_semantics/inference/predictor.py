@@ -24,20 +24,21 @@ import numpy as np
 import torch
 from threadpoolctl import ThreadpoolController
 
-from .camera import check_intrinsics
-from .gripper import GripperConfig, to_robot_tcp
-from .models.cache import ContentCache, content_key
-from .models.config import FLAVOURS, GraspNetConfig, get_config
-from .models.describe import DESCRIBE_DIR
-from .models.grasp_net import CONFIG_FILE, GraspNet
-from .models.grasp_scorer import SCORER_DIR, GraspScorer
-from .models.heads import contact_probability, decode_grasps
-from .models.pointnet2 import sample_indices
-from .models.semantics_qwen import image_key, resolve_dtype
+from grasp_semantics.grasping.decoding import contact_probability, decode_grasps
+from grasp_semantics.grasping.gripper import to_robot_tcp
+from grasp_semantics.grasping.scorer_features import scorer_ranking
+from grasp_semantics.inference.camera import check_intrinsics
+from grasp_semantics.models.cache import ContentCache, content_key
+from grasp_semantics.models.config import FLAVOURS, GraspNetConfig, GripperConfig, get_config
+from grasp_semantics.models.grasp_net import CONFIG_FILE, GraspNet
+from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer
+from grasp_semantics.models.pointnet2 import sample_indices
+from grasp_semantics.models.scene_describer import DESCRIBE_DIR
+from grasp_semantics.models.semantics_qwen import image_key, resolve_dtype
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default"
 MAX_INSTRUCTION_CHARS = 1000
 MAX_UNKNOWN_TOKEN_FRACTION = 0.5  # of a compact-vocabulary model's instruction tokens
 MIN_POINTS = 32
@@ -493,7 +494,7 @@ class GraspPredictor:
                 g = decode_grasps(
                     sampled[i], contact[i], grasp[i], out["approach"][i], out["closing"][i],
                     out["width"][i], self.model.cfg.heads, max_grasps, cloud=clouds[i],
-                    rank_planned=None if self.scorer is None else self.scorer.success_probability,
+                    rank_planned=None if self.scorer is None else scorer_ranking(self.scorer),
                     gripper=gripper,
                 )  # fmt: skip
                 results.append(

@@ -44,21 +44,21 @@ from grasp_semantics.data.questions import (
     load_label_boxes,
     prepare_describe_data,
 )
-from grasp_semantics.evaluate_describe import held_out_items, score, without_examples
-from grasp_semantics.models.describe import (
+from grasp_semantics.evaluation.evaluate_describe import held_out_items, score, without_examples
+from grasp_semantics.models.scene_describer import (
     DESCRIBE_DIR,
     DescribeConfig,
     SceneDescriber,
     task_prompt,
 )
-from grasp_semantics.train import (
+from grasp_semantics.training.train_grasp_net import (
     add_head_arguments,
     head_out_dir,
     head_run_config,
     load_run_config,
     lr_factor,
 )
-from grasp_semantics.train_reading import (
+from grasp_semantics.training.train_reading import (
     DescribeReadConfig,
     fit_locator,
     glyph_batch,
@@ -274,7 +274,7 @@ def vision_parameters(describer: SceneDescriber) -> list[torch.nn.Parameter]:
 
 def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str, Any]:
     """Train, save and score the describe head; returns the held-out figures."""
-    from grasp_semantics.predictor import GraspPredictor
+    from grasp_semantics.inference.predictor import GraspPredictor
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

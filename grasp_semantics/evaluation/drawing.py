@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from grasp_semantics.data.render import project
-from grasp_semantics.gripper import GripperConfig, gripper_segments
+from grasp_semantics.grasping.gripper import gripper_segments
+from grasp_semantics.models.config import GripperConfig
 
 
 def contact_colour(probability: float) -> tuple[int, int, int]:

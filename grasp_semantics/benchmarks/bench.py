@@ -25,7 +25,7 @@ scorer run as on a robot:
   grasp backbone (the node's ``~/describe`` service path), run last.
 
 Timings are wall-clock ``time.perf_counter`` (CUDA synchronised per stage). The ROS stages run
-when ``rclpy`` and the messages are importable (:mod:`grasp_semantics.ros.bench`), else they
+when ``rclpy`` and the messages are importable (:mod:`grasp_semantics.ros.node_bench`), else they
 are ``null``. ``main(argv)`` prints the JSON (``grasp-semantics bench``) and writes the JSON and
 a markdown summary when asked.
 """
@@ -49,13 +49,19 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import flops
-from .data.scene import Scene, SceneConfig, generate_scene
-from .models.config import REAL_FLAVOURS
-from .models.pointnet2 import _fpsample, farthest_point_sample, fps_exact, fps_reference, fps_torch
-from .predictor import GraspPredictor
+from grasp_semantics.benchmarks import flops
+from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
+from grasp_semantics.inference.predictor import GraspPredictor
+from grasp_semantics.models.config import REAL_FLAVOURS
+from grasp_semantics.models.pointnet2 import (
+    _fpsample,
+    farthest_point_sample,
+    fps_exact,
+    fps_reference,
+    fps_torch,
+)
 
-SCHEMA = "grasp_semantics.bench/6"
+SCHEMA = "grasp_semantics.benchmarks.bench/6"
 BENCH_SCENE_SEED = 3  # the held-out (test_instance) scene the bench runs on
 STAGES = (
     "ros_conversion",
@@ -220,7 +226,7 @@ class EncoderStageTimer:
 def _message_stages(rgb: np.ndarray, points: np.ndarray, k: np.ndarray) -> Any:
     """ROS message stages for these inputs, or None where ROS is not installed."""
     try:
-        from .ros.bench import MessageStages
+        from grasp_semantics.ros.node_bench import MessageStages
     except ImportError:
         return None
     return MessageStages(rgb, points, k)
@@ -367,8 +373,8 @@ def bench_scorer_cost(predictor: GraspPredictor, quick: bool) -> dict | None:
 def _scorer_features(predictor: GraspPredictor, scene: Scene, repeats: int) -> dict[str, float]:
     """The scorer's features of every part planned on ``scene`` (from the model's own contact
     predictions, as a model call plans them): straightforward reference vs fast."""
-    from .models.grasp_scorer import gripper_view, gripper_view_reference
-    from .part_grasps import collision_free_parts
+    from grasp_semantics.grasping.part_planning import collision_free_parts
+    from grasp_semantics.grasping.scorer_features import gripper_view, gripper_view_reference
 
     heads = predictor.model.cfg.heads
     got = predictor.predict(scene.rgb, scene.points, scene.instruction, scene.intrinsics)
@@ -594,12 +600,13 @@ def bench_describe(predictor: GraspPredictor, model: str, quick: bool) -> dict |
     attaching the describe head to the loaded grasp model added (its adapters and output
     layer: the backbone is shared, not copied). Run last: the head's hooks stay on the
     backbone until it is closed. None for a model without a describe head."""
-    from .describe import attach_describer, describe
+    from grasp_semantics.data.questions import corpus
+    from grasp_semantics.inference.scene_questions import attach_describer, describe
 
     warmup, runs = (1, 2) if quick else (2, 10)
     before = rss_mb()
     try:
-        describer = attach_describer(predictor.model, model)
+        describer = attach_describer(predictor.model, model, corpus())
     except FileNotFoundError:
         return None
     added = rss_mb() - before
@@ -626,8 +633,8 @@ def bench_describe(predictor: GraspPredictor, model: str, quick: bool) -> dict |
 @torch.inference_mode()
 def bench_node(model: str, device: str, quick: bool) -> dict:
     """The node's own prediction latency on the demo bag beside the predictor's called directly
-    on the same scenes, in this run (:func:`grasp_semantics.ros.bench.bench_node`)."""
-    from .ros.bench import bench_node as run_node
+    on the same scenes, in this run (:func:`grasp_semantics.ros.node_bench.bench_node`)."""
+    from grasp_semantics.ros.node_bench import bench_node as run_node
 
     raw = run_node(model, device, scenes=2 if quick else 6, repeats=1 if quick else 2)
     direct, node = (

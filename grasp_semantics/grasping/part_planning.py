@@ -42,8 +42,8 @@ import numpy as np
 import open3d as o3d
 import open3d.core as o3c
 
-from .gripper import OPENING_CLEARANCE, GripperConfig, cloud_collisions, grasp_poses, opening
-from .models.config import PartGraspConfig
+from grasp_semantics.grasping.gripper import cloud_collisions, grasp_poses, opening
+from grasp_semantics.models.config import OPENING_CLEARANCE, GripperConfig, PartGraspConfig
 
 PLANE_SAMPLE = 4096  # neighbourhood points the plane hypotheses are scored on
 SIDE_PREFERENCE = 0.9  # side grasps rank below equally good top-down ones

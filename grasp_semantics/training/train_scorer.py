@@ -34,11 +34,12 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from grasp_semantics.metrics import average_precision
+from grasp_semantics.evaluation.metrics import average_precision
+from grasp_semantics.grasping.scorer_features import gripper_view
 from grasp_semantics.models.config import GraspScorerConfig
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer, gripper_view
-from grasp_semantics.train import (
+from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer
+from grasp_semantics.training.train_grasp_net import (
     add_head_arguments,
     head_out_dir,
     head_run_config,
@@ -112,7 +113,7 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
     """The collision-free planned grasps of one scene (on each part planned on), featurised
     and checked."""
     from grasp_semantics.data.grasps import check_grasps
-    from grasp_semantics.part_grasps import collision_free_parts
+    from grasp_semantics.grasping.part_planning import collision_free_parts
 
     heads = predictor.model.cfg.heads
     gripper = predictor.gripper  # the checkpoint's: the scorer is saved with it
@@ -147,7 +148,7 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
 def _generate(job: tuple[str, str, list[int], dict[str, Any]]) -> Candidates:
     """One worker's scenes (its own predictor, one thread: the workers share the cores)."""
     from grasp_semantics.data.scene import generate_scene
-    from grasp_semantics.predictor import GraspPredictor
+    from grasp_semantics.inference.predictor import GraspPredictor
 
     model, split, seeds, scorer_fields = job
     torch.set_num_threads(1)
@@ -224,7 +225,7 @@ def ranking_figures(probability: np.ndarray, candidates: Candidates) -> dict[str
 
 def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any]:
     """Generate candidates, train, save and validate the scorer; returns the figures."""
-    from grasp_semantics.predictor import GraspPredictor, checkpoint_gripper
+    from grasp_semantics.inference.predictor import GraspPredictor, checkpoint_gripper
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

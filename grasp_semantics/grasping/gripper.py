@@ -15,39 +15,12 @@ elsewhere on the approach axis (between the finger pads, at the palm) declares i
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
+from grasp_semantics.models.config import OPENING_CLEARANCE, GripperConfig
+
 COLLISION_CHUNK = 16  # grasps checked together by cloud_collisions
-OPENING_CLEARANCE = 0.005  # m opened beyond the grasp width on each side before closing
-
-
-@dataclass(frozen=True)
-class GripperConfig:
-    """Geometry of a parallel-jaw gripper; the defaults are Franka-Hand-like."""
-
-    max_width: float = 0.08  # largest finger opening, m
-    finger_depth: float = 0.045  # finger length along the approach axis, m
-    finger_thickness: float = 0.01  # finger size along the closing axis, m
-    finger_breadth: float = 0.02  # finger size along y, m
-    palm_depth: float = 0.02  # palm size along the approach axis, behind the fingers, m
-    # The robot's tool centre point: this far behind the fingertips' midpoint along the
-    # approach axis (towards the palm), m. 0: between the fingertips, the planning frame;
-    # finger_depth / 2: between the finger pads' centres; finger_depth: at the palm's face.
-    tcp_depth: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("max_width", "finger_depth", "finger_thickness", "finger_breadth"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"gripper {name} must be positive, got {getattr(self, name)}")
-        if self.max_width <= 2 * OPENING_CLEARANCE:
-            raise ValueError(
-                f"gripper max_width {self.max_width} m leaves no opening: more than "
-                f"{2 * OPENING_CLEARANCE} m (the clearance on both sides) needed"
-            )
-        if self.palm_depth < 0:
-            raise ValueError(f"gripper palm_depth must not be negative, got {self.palm_depth}")
 
 
 def to_robot_tcp(poses: np.ndarray, gripper: GripperConfig) -> np.ndarray:

@@ -30,19 +30,15 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from grasp_semantics.data.examples import (
-    ExampleShards,
-    instruction_corpus,
-    prepare_examples,
-    reworded,
-)
-from grasp_semantics.metrics import contact_metrics, mean_metrics
+from grasp_semantics.data.shards import ExampleShards
+from grasp_semantics.evaluation.metrics import contact_metrics, mean_metrics
+from grasp_semantics.grasping.decoding import contact_probability
 from grasp_semantics.models.config import GraspNetConfig, get_config
 from grasp_semantics.models.criterion import GraspCriterion
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.models.heads import contact_probability
 from grasp_semantics.models.tokenizer import CompactVocab
 from grasp_semantics.share import config_file
+from grasp_semantics.training.examples import instruction_corpus, prepare_examples, reworded
 
 
 @dataclass
@@ -114,7 +110,7 @@ def load_run_config(cls: type, path: str | os.PathLike, **sections: type) -> Any
 def head_out_dir(model: str, out_dir: str | None, subdir: str) -> Path:
     """Where a head trained on the frozen grasp model ``model`` (a checkpoint directory or
     ``default``) is written: ``out_dir``, or ``subdir`` beside the grasp weights."""
-    from grasp_semantics.describe import model_directory
+    from grasp_semantics.inference.scene_questions import model_directory
 
     base_dir = model_directory(model)
     if base_dir is None:

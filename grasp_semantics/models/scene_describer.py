@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,12 +38,14 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from .grasp_net import weights_fingerprint
-from .semantics_qwen import IMAGE_TOKEN, VIDEO_TOKEN, QwenSemanticsEncoder, as_image_batch
-from .tokenizer import CHAT_TEMPLATE, SPECIAL_IDS
-
-if TYPE_CHECKING:
-    from grasp_semantics.describe_inputs import Visual
+from grasp_semantics.models.grasp_net import weights_fingerprint
+from grasp_semantics.models.semantics_qwen import (
+    IMAGE_TOKEN,
+    VIDEO_TOKEN,
+    QwenSemanticsEncoder,
+    as_image_batch,
+)
+from grasp_semantics.models.tokenizer import CHAT_TEMPLATE, SPECIAL_IDS
 
 TASKS: tuple[str, ...] = ("caption", "ocr", "vqa")
 # The seed CLI's tasks; caption and ocr have a default prompt, vqa asks the user's question.
@@ -80,6 +82,25 @@ def task_prompt(task: str, prompt: str = "") -> str:
             raise ValueError("task 'vqa' needs a prompt: the question to answer")
         return prompt
     return f"{TASK_PROMPTS[task]} {prompt}".strip()
+
+
+@dataclass
+class Visual:
+    """One image (a single frame) or one video clip of uint8 RGB frames [T, H, W, 3]: what the
+    describer looks at (``inference/visual_inputs.py`` reads files, URLs, PDFs and videos)."""
+
+    frames: np.ndarray
+    source: str
+    video: bool = False
+    page: int | None = None  # 1-based PDF page this image was rendered from
+    timestamps: tuple[float, ...] = ()  # video: each frame's time in the clip, seconds
+
+    @property
+    def sample_fps(self) -> float:
+        """Frames per second of the sampled clip (0 for a still image or a one-instant clip)."""
+        if len(self.timestamps) < 2 or self.timestamps[-1] <= self.timestamps[0]:
+            return 0.0
+        return (len(self.timestamps) - 1) / (self.timestamps[-1] - self.timestamps[0])
 
 
 @dataclass

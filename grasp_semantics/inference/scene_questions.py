@@ -6,7 +6,7 @@
 
 The options follow the seed's Qwen-VL predictor CLI (``002_*.txt``) and the Qwen-VL command
 line: ``--image`` takes a file, an http(s) URL, a PDF (asked page by page), a video file or a
-folder of frames (``grasp_semantics.describe_inputs``); several ``--image`` go into one
+folder of frames (``grasp_semantics.inference.visual_inputs``); several ``--image`` go into one
 question. ``load_describer`` loads the grasp model (as the node does) and attaches a
 :class:`SceneDescriber` to its encoder: the ``describe/`` adapters saved beside the grasp
 weights, or, for a real Qwen-VL checkpoint without them, the checkpoint's own language-model
@@ -21,6 +21,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,18 +29,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from grasp_semantics import describe_inputs as inputs
-from grasp_semantics.describe_inputs import Visual
+from grasp_semantics.inference import visual_inputs as inputs
 from grasp_semantics.models.config import FLAVOURS, REAL_FLAVOURS
-from grasp_semantics.models.describe import (
+from grasp_semantics.models.grasp_net import GraspNet
+from grasp_semantics.models.scene_describer import (
     DESCRIBE_DIR,
     TASKS,
     DescribeConfig,
     ResizeBounds,
     SceneDescriber,
+    Visual,
     task_prompt,
 )
-from grasp_semantics.models.grasp_net import GraspNet
 
 log = logging.getLogger(__name__)
 
@@ -136,15 +137,19 @@ class Answer:
 
 def model_directory(name: str) -> Path | None:
     """The checkpoint directory a ``--model`` value names (None for a registry flavour)."""
-    from grasp_semantics.predictor import DEFAULT_WEIGHTS
+    from grasp_semantics.inference.predictor import DEFAULT_WEIGHTS
 
     path = DEFAULT_WEIGHTS if name == "default" else Path(name).expanduser()
     return path if path.is_dir() else None
 
 
-def attach_describer(model: GraspNet, name: str) -> SceneDescriber:
+def attach_describer(
+    model: GraspNet, name: str, vocab_texts: Sequence[str] = ()
+) -> SceneDescriber:
     """A describer sharing ``model``'s encoder: the ``describe/`` adapters beside the weights
-    named ``name``; a real checkpoint's own LM head; random ones for a registry flavour."""
+    named ``name``; a real checkpoint's own LM head; random ones for a registry flavour, whose
+    compact vocabulary holds ``vocab_texts`` (e.g. ``data.questions.corpus()``) besides the
+    task prompts."""
     encoder = model.encoder
     directory = model_directory(name)
     device = encoder.pix_mean.device
@@ -155,9 +160,7 @@ def attach_describer(model: GraspNet, name: str) -> SceneDescriber:
         return SceneDescriber(encoder, DescribeConfig(lora_targets=())).to(device)
     if directory is None and name in FLAVOURS:
         log.warning("model %r: describe head with untrained random weights", name)
-        from grasp_semantics.data.questions import corpus
-
-        return SceneDescriber(encoder, vocab_texts=corpus()).to(device)
+        return SceneDescriber(encoder, vocab_texts=vocab_texts).to(device)
     raise FileNotFoundError(
         f"model '{name}' has no describe head ({DESCRIBE_DIR}/ beside its weights); train one "
         "with `grasp-semantics train-describe --config config/train_describe_tiny.yaml`"
@@ -166,7 +169,7 @@ def attach_describer(model: GraspNet, name: str) -> SceneDescriber:
 
 def load_describer(name: str = "default", device: str = "auto") -> SceneDescriber:
     """Load the grasp model ``name`` (as the node does) and attach its describer."""
-    from grasp_semantics.predictor import GraspPredictor
+    from grasp_semantics.inference.predictor import GraspPredictor
 
     return attach_describer(GraspPredictor.from_pretrained(name, device=device).model, name)
 

@@ -5,7 +5,7 @@ from numpy arrays once, then times what the node does per prediction: converting
 numpy (:mod:`grasp_semantics.ros.conversions`) and building its outputs
 (:mod:`grasp_semantics.ros.messages`). :func:`bench_node` times the real node on the demo bag
 beside the predictor called directly on the same scenes. Imported lazily by
-:mod:`grasp_semantics.bench`, so the core benchmark runs without ROS.
+:mod:`grasp_semantics.benchmarks.bench`, so the core benchmark runs without ROS.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from grasp_semantics.gripper import GripperConfig
+from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.ros.conversions import (
     camera_info_to_intrinsics,
     cloud_to_xyz,
@@ -90,7 +90,7 @@ def _direct_latencies(bag: Path, model: str, device: str, repeats: int) -> tuple
     """``GraspPredictor.predict`` on each scene of ``bag``, ``repeats`` times, from the main
     thread; the ms of each call after the first, and the clouds' size."""
     from grasp_semantics.data.bag import read_bag
-    from grasp_semantics.predictor import GraspPredictor
+    from grasp_semantics.inference.predictor import GraspPredictor
 
     truths = list(read_bag(bag))
     predictor = GraspPredictor.from_pretrained(model, device=device)

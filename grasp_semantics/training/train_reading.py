@@ -41,7 +41,7 @@ from grasp_semantics.data.questions import (
     Sticker,
     sticker_crop,
 )
-from grasp_semantics.models.describe import SceneDescriber
+from grasp_semantics.models.scene_describer import SceneDescriber
 
 
 @dataclass
