@@ -7,13 +7,9 @@ import pytest
 
 from grasp_semantics.benchmarks import flops
 from grasp_semantics.benchmarks.bench import (
-    BATCH_SWEEP,
-    IMAGE_SWEEP,
-    POINT_SWEEP,
     REAL_FLAVOURS,
     SCHEMA,
     STAGES,
-    TARGETS,
     bench_describe,
     camera_inputs,
     main,
@@ -21,6 +17,7 @@ from grasp_semantics.benchmarks.bench import (
     run_bench,
     scene_inputs,
 )
+from grasp_semantics.benchmarks.bench_setup import BATCH_SWEEP, IMAGE_SWEEP, POINT_SWEEP, TARGETS
 from grasp_semantics.inference.predictor import GraspPredictor
 from grasp_semantics.models import heads
 from grasp_semantics.models.config import get_config
