@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from grasp_semantics.ros import stress
+from grasp_semantics.ros import stress, stress_messages, stress_recipes
 from grasp_semantics.ros.harness import SceneInputs, last_exception
 from grasp_semantics.ros.soak import (
     TRANSITIONS,
@@ -40,38 +40,45 @@ def small_scene() -> SceneInputs:
 
 
 def test_recipes_are_seeded_cover_the_kinds_and_all_build() -> None:
-    recipes = stress.generate_recipes(200, seed=7)
+    recipes = stress_recipes.generate_recipes(200, seed=7)
     assert len(recipes) == 200
-    assert repr(recipes) == repr(stress.generate_recipes(200, seed=7))  # repr: NaN != NaN
-    assert repr(recipes) != repr(stress.generate_recipes(200, seed=8))
+    assert repr(recipes) == repr(stress_recipes.generate_recipes(200, seed=7))  # repr: NaN != NaN
+    assert repr(recipes) != repr(stress_recipes.generate_recipes(200, seed=8))
     kinds = {name for name, _ in recipes}
-    assert len(kinds) >= 28, sorted(set(stress.KINDS) - kinds)
-    assert {k.target for k in stress.KINDS.values()} == {
+    assert len(kinds) >= 28, sorted(set(stress_recipes.KINDS) - kinds)
+    assert {k.target for k in stress_recipes.KINDS.values()} == {
         "points", "image", "camera_info", "instruction", "stamp", "predict", "describe",
     }  # fmt: skip
     scene = small_scene()
     for name, params in recipes:  # every recipe becomes messages rclpy accepts
-        assert stress.build(name, params, scene, 10**18) is not None
-        assert stress.KINDS[name].expect(params) in ("predicted", "not_silent", "any")
+        assert stress_messages.build(name, params, scene, 10**18) is not None
+        assert stress_recipes.KINDS[name].expect(params) in ("predicted", "not_silent", "any")
 
 
 def test_generated_messages_are_malformed_as_named() -> None:
     scene = small_scene()
-    cloud = stress.build_cloud("cloud_extreme_coords", {"value": 1e20, "count": 1, "axis": 0,
-                                                        "seed": 0}, scene, 1)  # fmt: skip
+    extreme = {"value": 1e20, "count": 1, "axis": 0, "seed": 0}
+    cloud = stress_messages.build_cloud("cloud_extreme_coords", extreme, scene, 1)
     xyz = np.frombuffer(bytes(cloud.data), "<f4").reshape(-1, 3)
     assert (np.abs(xyz) >= 1e20).sum() == 1
-    truncated = stress.build_cloud("cloud_truncated", {"keep": 0.5, "organised": False},
-                                   scene, 1)  # fmt: skip
+    half = {"keep": 0.5, "organised": False}
+    truncated = stress_messages.build_cloud("cloud_truncated", half, scene, 1)
     assert len(truncated.data) < truncated.row_step
-    info = stress.build_camera_info("camera_info_absurd_k", {"changes": {"1": 1e20}}, scene, 1)
+    info = stress_messages.build_camera_info(
+        "camera_info_absurd_k", {"changes": {"1": 1e20}}, scene, 1
+    )
     assert info.k[1] == 1e20
-    assert stress.KINDS["camera_info_absurd_k"].expect({"changes": {"1": 1e20}}) == "not_silent"
-    text = stress.build_instruction("instruction_control", {"char": "\x00", "at": 0.5}, scene)
+    assert (
+        stress_recipes.KINDS["camera_info_absurd_k"].expect({"changes": {"1": 1e20}})
+        == "not_silent"
+    )
+    text = stress_messages.build_instruction(
+        "instruction_control", {"char": "\x00", "at": 0.5}, scene
+    )
     assert "\x00" in text and text.replace("\x00", "") == scene.instruction
-    far, stamp = stress.stamp_pair("stamp_far_future", {"sec": 2**31 - 1}, scene, 10**18)
+    far, stamp = stress_messages.stamp_pair("stamp_far_future", {"sec": 2**31 - 1}, scene, 10**18)
     assert far["cloud"].header.stamp.sec == 2**31 - 1 and stamp == (2**31 - 1) * 10**9
-    request = stress.build_request(
+    request = stress_messages.build_request(
         "predict_empty_declared", {"which": "image", "dims": "80x64"}, scene, 1
     )
     assert (request.image.width, request.image.height, len(request.image.data)) == (80, 64, 0)

@@ -48,14 +48,11 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rcl_interfaces.msg import Log
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import String
 
 from grasp_semantics.ros.harness import (
@@ -64,7 +61,6 @@ from grasp_semantics.ros.harness import (
     SceneInputs,
     add_node_arguments,
     default_domain_id,
-    header_at,
     held_out_scenes,
     isolate_ros,
     last_exception,
@@ -73,666 +69,40 @@ from grasp_semantics.ros.harness import (
     prediction_for,
     publish_pair,
 )
-from grasp_semantics.srv import DescribeScene, PredictGrasps
+from grasp_semantics.ros.stress_messages import build
+from grasp_semantics.ros.stress_recipes import KINDS, generate_recipes
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-EXTREME = (1e20, -1e20, FLOAT32_MAX, -FLOAT32_MAX, 1e30, 3e38, 1e10, 1e6, 1e-45, -0.0)
-ABSURD_K = (1e30, 1e-30, 0.0, -1.0, math.nan, math.inf, 1e20, -1e20)
-CONTROL = ("\x00", "\x01", "\x07", "\x1b", "\x7f", "\n", "\t", "\u2028", "\x85")
-ODD_TEXT = ("🔪🥄", "سكين", "cafe\u0301", "刀", "\u200b", "\ufeff", "𝔨𝔫𝔦𝔣𝔢", "\U0010ffff")
-ENCODINGS_REFUSED = ("", "16UC1", "32FC1", "mono16", "nonsense", "RGB8", "rgb")
-ENCODINGS_OTHER = ("bgr8", "rgba8", "mono8", "bayer_rggb8", "yuv422", "8UC3", "rgb16")
 # stamp gap between messages: more than the node's default slop_s (0.05 s), so a message's
 # leftover image or cloud never pairs with the next one's
 SPACING_NS = 100_000_000
 OUTCOMES = (
-    "predicted", "predicted_with_warning", "accepted", "accepted_with_warning",
-    "accepted_altered", "answered", "rejected", "warned", "ignored", "no_response",
-    "unsendable", "process_died", "worker_dead", "locked_out",
-)  # fmt: skip
+    "predicted",
+    "predicted_with_warning",
+    "accepted",
+    "accepted_with_warning",
+    "accepted_altered",
+    "answered",
+    "rejected",
+    "warned",
+    "ignored",
+    "no_response",
+    "unsendable",
+    "process_died",
+    "worker_dead",
+    "locked_out",
+)
 # outcomes that are never right, whatever the input
 FAILURES = ("process_died", "worker_dead", "locked_out", "no_response")
 SILENT = ("predicted", "accepted", "accepted_altered", "answered", "ignored", "unsendable")
 PREDICTED = (
-    "predicted", "predicted_with_warning", "accepted", "accepted_with_warning", "answered"
-)  # fmt: skip
+    "predicted",
+    "predicted_with_warning",
+    "accepted",
+    "accepted_with_warning",
+    "answered",
+)
 
 
-# ------------------------------------------------------------------------------ recipes
-@dataclass(frozen=True)
-class Kind:
-    """A family of messages: the topic or service it goes to, how its parameters are drawn,
-    and what a correct node does with it (``expect(params)``: 'predicted' = must be served,
-    'not_silent' = must be rejected or warned about, 'any' = either is defensible)."""
-
-    name: str
-    target: str
-    draw: Callable[[Any], dict[str, Any]]
-    expect: Callable[[dict[str, Any]], str]
-    probe: bool = False  # send a good pair after it (damage may show only on later input)
-
-
-KINDS: dict[str, Kind] = {}
-
-
-def kind(target: str, expect: Callable[[dict], str] | str = "any", probe: bool = False):
-    """Register a draw function (``draw(data) -> params``) as a message kind."""
-
-    def register(draw: Callable[[Any], dict[str, Any]]) -> Callable:
-        name = draw.__name__
-        rule = expect if callable(expect) else (lambda _p, e=expect: e)
-        KINDS[name] = Kind(name, target, draw, rule, probe)
-        return draw
-
-    return register
-
-
-def _st() -> Any:
-    from hypothesis import strategies as st
-
-    return st
-
-
-def _seed(data: Any) -> int:
-    return data.draw(_st().integers(0, 2**32 - 1), label="seed")
-
-
-# points: drawn parameters; the message is built in build_cloud
-@kind("points", "not_silent")
-def cloud_random_bytes(data: Any) -> dict:
-    st = _st()
-    return {"points": data.draw(st.integers(0, 20000)), "extra_bytes": data.draw(
-        st.integers(0, 11)), "seed": _seed(data)}  # fmt: skip
-
-
-def _extreme_expect(p: dict) -> str:
-    value = p["value"]
-    return "not_silent" if math.isfinite(value) and abs(value) >= 1e10 else "any"
-
-
-@kind("points", _extreme_expect)
-def cloud_extreme_coords(data: Any) -> dict:
-    st = _st()
-    value = data.draw(st.one_of(st.sampled_from(EXTREME), st.floats(width=32)))
-    return {"value": value, "count": data.draw(st.integers(1, 5000)),
-            "axis": data.draw(st.sampled_from((0, 1, 2, -1))), "seed": _seed(data)}  # fmt: skip
-
-
-@kind("points", lambda p: "not_silent" if p["fraction"] >= 1.0 else "any")
-def cloud_nonfinite(data: Any) -> dict:
-    st = _st()
-    fraction = data.draw(st.one_of(st.just(1.0), st.floats(0.0, 1.0)))
-    return {"fraction": fraction, "value": data.draw(st.sampled_from(("nan", "inf", "-inf"))),
-            "seed": _seed(data)}  # fmt: skip
-
-
-@kind("points")
-def cloud_bigendian(data: Any) -> dict:
-    return {}
-
-
-def _layout_valid(p: dict) -> bool:
-    """PointCloud2's own rules (not the node's): fields fit the point, rows fit row_step,
-    the data holds every row, at least one point."""
-    width, height, point_step, row_step, size = (
-        p["width"], p["height"], p["point_step"], p["row_step"], p["data_bytes"],
-    )  # fmt: skip
-    return (
-        width * height > 0
-        and point_step >= 12
-        and row_step >= width * point_step
-        and size >= row_step * (height - 1) + width * point_step
-    )
-
-
-@kind("points", lambda p: "any" if _layout_valid(p) else "not_silent")
-def cloud_bad_layout(data: Any) -> dict:
-    st = _st()
-    n = 4000
-    point_step = data.draw(st.sampled_from((0, 1, 4, 8, 11, 12, 13, 16, 4096, 2**32 - 1)))
-    width = data.draw(st.sampled_from((n, 0, n + 1, n // 2, 2**31, 2**32 - 1)))
-    height = data.draw(st.sampled_from((1, 0, 2, 1000, 2**32 - 1)))
-    row_step = data.draw(st.sampled_from(("packed", 0, "short", "long", 2**32 - 1)))
-    packed = (width * point_step) % 2**32
-    row_step = {"packed": packed, "short": max(packed - 1, 0), "long": packed + 7}.get(
-        row_step, row_step
-    )
-    return {"width": width, "height": height, "point_step": point_step,
-            "row_step": min(row_step, 2**32 - 1), "data_bytes": n * 12}  # fmt: skip
-
-
-def _fields_expect(p: dict) -> str:
-    change, value = p["change"], p["value"]
-    if change in ("rename", "drop", "none") or (change == "count" and value == 0):
-        return "not_silent"
-    if change == "datatype" and not 1 <= value <= 8:
-        return "not_silent"
-    if change == "offset" and value + 4 > 12:
-        return "not_silent"
-    return "any"
-
-
-@kind("points", _fields_expect)
-def cloud_bad_fields(data: Any) -> dict:
-    st = _st()
-    change = data.draw(
-        st.sampled_from(("offset", "datatype", "count", "rename", "drop", "duplicate", "none"))
-    )
-    value = {
-        "offset": st.sampled_from((1, 2, 8, 9, 11, 12, 100, 2**32 - 1)),
-        "datatype": st.integers(0, 255),
-        "count": st.sampled_from((0, 2, 3, 2**32 - 1)),
-    }.get(change, st.just(0))
-    return {"change": change, "field": data.draw(st.sampled_from("xyz")),
-            "value": data.draw(value)}  # fmt: skip
-
-
-@kind("points", "not_silent")
-def cloud_truncated(data: Any) -> dict:
-    st = _st()
-    return {"keep": data.draw(st.floats(0.0, 0.999)), "organised": data.draw(st.booleans())}
-
-
-@kind("points", "not_silent")
-def cloud_empty(data: Any) -> dict:
-    st = _st()
-    return {"width": data.draw(st.sampled_from((0, 100))),
-            "height": data.draw(st.sampled_from((0, 1))),
-            "with_data": data.draw(st.booleans())}  # fmt: skip
-
-
-@kind("points")
-def cloud_degenerate(data: Any) -> dict:
-    st = _st()
-    return {"points": data.draw(st.sampled_from((1, 2, 3, 4, 8, 32, 200, 3000))),
-            "shape": data.draw(st.sampled_from(("same", "line", "tiny", "plane", "far"))),
-            "seed": _seed(data)}  # fmt: skip
-
-
-@kind("points", "predicted")
-def cloud_organised(data: Any) -> dict:
-    st = _st()
-    return {"width": data.draw(st.sampled_from((64, 160, 640))),
-            "holes": data.draw(st.floats(0.0, 0.5)), "seed": _seed(data)}  # fmt: skip
-
-
-# image
-@kind("image", "not_silent")
-def image_empty(data: Any) -> dict:
-    st = _st()
-    dims = data.draw(st.sampled_from(("0x0", "Wx0", "0xH")))
-    return {"dims": dims, "with_data": data.draw(st.booleans())}
-
-
-@kind("image", lambda p: "not_silent" if p["encoding"] in ENCODINGS_REFUSED else "any")
-def image_encoding(data: Any) -> dict:
-    st = _st()
-    encoding = data.draw(
-        st.one_of(st.sampled_from(ENCODINGS_REFUSED + ENCODINGS_OTHER), st.text(max_size=12))
-    )
-    return {"encoding": encoding}
-
-
-@kind("image", "not_silent")
-def image_bad_step(data: Any) -> dict:
-    return {"step": data.draw(_st().sampled_from((0, 1, "row-1", "row+1", 2**32 - 1)))}
-
-
-@kind("image", "not_silent")
-def image_truncated(data: Any) -> dict:
-    return {"keep": data.draw(_st().floats(0.0, 0.999))}
-
-
-@kind("image", lambda p: "any" if p["bytes"] >= p["height"] * p["width"] * 3 else "not_silent")
-def image_random_bytes(data: Any) -> dict:
-    st = _st()
-    height, width = data.draw(st.integers(1, 1024)), data.draw(st.integers(1, 1024))
-    size = data.draw(st.one_of(st.just(height * width * 3), st.integers(0, 3 * 1024 * 1024)))
-    return {"height": height, "width": width, "bytes": size, "seed": _seed(data)}
-
-
-@kind("image")
-def image_size_mismatch(data: Any) -> dict:
-    st = _st()
-    return {"height": data.draw(st.integers(16, 200)), "width": data.draw(st.integers(16, 200))}
-
-
-@kind("image", "predicted")
-def image_bigendian(data: Any) -> dict:
-    return {}
-
-
-# camera_info
-def _k_expect(p: dict) -> str:
-    k = k_of(p)
-    if not all(math.isfinite(v) for v in k) or k[8] != 1.0:
-        return "not_silent"
-    if not (1e-3 < k[0] < 1e7 and 1e-3 < k[4] < 1e7) or abs(k[1]) >= 1e7:
-        return "not_silent"
-    return "any" if max(abs(k[2]), abs(k[5])) < 1e7 else "not_silent"
-
-
-@kind("camera_info", _k_expect)
-def camera_info_absurd_k(data: Any) -> dict:
-    st = _st()
-    changes = data.draw(
-        st.dictionaries(
-            st.sampled_from((0, 1, 2, 4, 5, 8)), st.sampled_from(ABSURD_K), min_size=1, max_size=3
-        )
-    )
-    return {"changes": {str(i): v for i, v in sorted(changes.items())}}
-
-
-@kind("camera_info")
-def camera_info_garbage(data: Any) -> dict:
-    st = _st()
-    return {"size": data.draw(st.sampled_from(("same", "0x0", "half", "huge"))),
-            "d": data.draw(st.lists(st.floats(width=64), max_size=16)),
-            "model": data.draw(st.text(max_size=20))}  # fmt: skip
-
-
-# instruction
-@kind("instruction")
-def instruction_text(data: Any) -> dict:
-    return {"text": data.draw(_st().text(max_size=300))}
-
-
-@kind("instruction", "not_silent")
-def instruction_control(data: Any) -> dict:
-    st = _st()
-    return {"char": data.draw(st.sampled_from(CONTROL)), "at": data.draw(st.floats(0.0, 1.0))}
-
-
-@kind("instruction", "not_silent")
-def instruction_huge(data: Any) -> dict:
-    return {"length": data.draw(_st().sampled_from((513, 4096, 100_000, 1_000_000)))}
-
-
-@kind("instruction", "not_silent")
-def instruction_blank(data: Any) -> dict:
-    return {"text": data.draw(_st().sampled_from(("", " ", "\t\n ", "\u3000")))}
-
-
-@kind("instruction")
-def instruction_unicode(data: Any) -> dict:
-    return {"suffix": data.draw(_st().sampled_from(ODD_TEXT))}
-
-
-# stamps of an otherwise good pair
-@kind("stamp", probe=True)
-def stamp_far_future(data: Any) -> dict:
-    return {"sec": data.draw(_st().integers(2_000_000_000, 2**31 - 1))}
-
-
-@kind("stamp", probe=True)
-def stamp_backwards(data: Any) -> dict:
-    return {"sec": data.draw(_st().integers(0, 1_600_000_000))}
-
-
-@kind("stamp", probe=True)
-def stamp_bad_nanosec(data: Any) -> dict:
-    return {"nanosec": data.draw(_st().integers(1_000_000_000, 2**32 - 1))}
-
-
-@kind("stamp")
-def stamp_mismatch(data: Any) -> dict:
-    return {"gap_ms": data.draw(_st().integers(100, 10_000))}
-
-
-# services
-@kind("predict", "not_silent")
-def predict_empty_declared(data: Any) -> dict:
-    st = _st()
-    return {"which": data.draw(st.sampled_from(("image", "cloud", "both"))),
-            "dims": data.draw(st.sampled_from(("80x64", "0x0")))}  # fmt: skip
-
-
-def _inner_expect(p: dict) -> str:
-    return KINDS[p["inner"]].expect(p["params"])
-
-
-@kind("predict", _inner_expect)
-def predict_bad_input(data: Any) -> dict:
-    st = _st()
-    inner = data.draw(st.sampled_from(
-        [k.name for k in KINDS.values() if k.target in ("points", "image", "camera_info")]
-    ))  # fmt: skip
-    return {"inner": inner, "params": KINDS[inner].draw(data)}
-
-
-@kind("predict", lambda p: "not_silent" if p["instruction"] in ("nul", "huge") else "any")
-def predict_bad_fields(data: Any) -> dict:
-    st = _st()
-    return {
-        "max_grasps": data.draw(st.sampled_from((0, 1, 200, 201, 2**32 - 1))),
-        "instruction": data.draw(st.sampled_from(("", "scene", "nul", "huge", "odd"))),
-    }
-
-
-@kind("predict", "predicted")
-def predict_valid(data: Any) -> dict:
-    return {}
-
-
-def _describe_expect(p: dict) -> str:
-    if p["task"] in ("caption", "ocr", "vqa") and p["image"] in ("latest", "valid"):
-        return "predicted" if p["prompt"] in ("none", "short") else "any"
-    return "not_silent" if p["image"] == "empty_declared" else "any"
-
-
-@kind("describe", _describe_expect)
-def describe_request(data: Any) -> dict:
-    st = _st()
-    return {
-        "task": data.draw(st.sampled_from(("caption", "ocr", "vqa", "", "CAPTION", "x"))),
-        "prompt": data.draw(st.sampled_from(("none", "short", "nul", "huge", "odd"))),
-        "image": data.draw(st.sampled_from(("latest", "valid", "empty_declared", "random"))),
-    }
-
-
-def case_strategy() -> Any:
-    """A message recipe: ``(kind name, params)``, drawn by Hypothesis."""
-    st = _st()
-
-    @st.composite
-    def recipe(draw: Any) -> tuple[str, dict[str, Any]]:
-        name = draw(st.sampled_from(sorted(KINDS)))
-        return name, KINDS[name].draw(_Draw(draw))
-
-    return recipe()
-
-
-class _Draw:
-    """``data.draw(strategy, label=...)`` on top of a composite's ``draw``."""
-
-    def __init__(self, draw: Any) -> None:
-        self._draw = draw
-
-    def draw(self, strategy: Any, label: str | None = None) -> Any:
-        return self._draw(strategy)
-
-
-def generate_recipes(count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
-    """``count`` recipes, the same for the same seed (and Hypothesis version)."""
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as with_seed
-
-    recipes: list[tuple[str, dict[str, Any]]] = []
-    for attempt in range(20):  # Hypothesis may stop early (it skips repeats): draw again
-        wanted = count - len(recipes)
-        if wanted <= 0:
-            break
-
-        @with_seed(seed + attempt)
-        @settings(max_examples=wanted, database=None, phases=[Phase.generate], deadline=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
-        @given(case_strategy())
-        def collect(recipe: tuple[str, dict[str, Any]]) -> None:
-            if len(recipes) < count:
-                recipes.append(recipe)
-
-        collect()
-    return recipes
-
-
-# ------------------------------------------------------------------------------ messages
-def raw_cloud(
-    ns: int, data: bytes, width: int, height: int = 1, point_step: int = 12,
-    row_step: int | None = None, fields: list[PointField] | None = None,
-    bigendian: bool = False,
-) -> PointCloud2:  # fmt: skip
-    """A PointCloud2 exactly as given, consistent or not."""
-    msg = PointCloud2(header=header_at(ns), height=height, width=width)
-    msg.fields = fields if fields is not None else xyz_fields()
-    msg.is_bigendian = bigendian
-    msg.point_step = point_step
-    msg.row_step = width * point_step if row_step is None else row_step
-    msg.data = data
-    msg.is_dense = False
-    return msg
-
-
-def xyz_fields(offsets: tuple[int, int, int] = (0, 4, 8)) -> list[PointField]:
-    return [
-        PointField(name=n, offset=o, datatype=PointField.FLOAT32, count=1)
-        for n, o in zip("xyz", offsets, strict=True)
-    ]
-
-
-def build_cloud(name: str, p: dict, scene: SceneInputs, ns: int) -> PointCloud2:
-    """The cloud of a ``points`` kind."""
-    points = scene.points
-    n = len(points)
-    rng = np.random.default_rng(p.get("seed", 0))
-    if name == "cloud_random_bytes":
-        return raw_cloud(ns, rng.bytes(p["points"] * 12 + p["extra_bytes"]), p["points"])
-    if name == "cloud_extreme_coords":
-        bad = points.copy()
-        rows = rng.choice(n, size=min(p["count"], n), replace=False)
-        bad[rows, slice(None) if p["axis"] < 0 else p["axis"]] = np.float32(p["value"])
-        return scene.cloud(ns, bad)
-    if name == "cloud_nonfinite":
-        bad = points.copy()
-        rows = rng.random(n) < p["fraction"] if p["fraction"] < 1.0 else slice(None)
-        bad[rows] = np.float32(p["value"])
-        return scene.cloud(ns, bad)
-    if name == "cloud_bigendian":
-        msg = scene.cloud(ns)
-        msg.is_bigendian = True
-        return msg
-    if name == "cloud_bad_layout":
-        data = points[: p["data_bytes"] // 12].tobytes()
-        return raw_cloud(
-            ns, data, p["width"], p["height"], p["point_step"], p["row_step"]
-        )  # fmt: skip
-    if name == "cloud_bad_fields":
-        fields = xyz_fields()
-        index = "xyz".index(p["field"])
-        change, value = p["change"], p["value"]
-        if change in ("offset", "datatype", "count"):
-            setattr(fields[index], change, value)
-        elif change == "rename":
-            fields[index].name = p["field"].upper()
-        elif change == "drop":
-            del fields[index]
-        elif change == "duplicate":
-            fields.append(PointField(name=p["field"], offset=0, datatype=7, count=1))
-        else:
-            fields = []
-        return raw_cloud(ns, points.tobytes(), n, fields=fields)
-    if name == "cloud_truncated":
-        width, height = (n, 1) if not p["organised"] else (n // 10, 10)
-        data = points[: width * height].tobytes()
-        return raw_cloud(ns, data[: int(len(data) * p["keep"])], width, height)
-    if name == "cloud_empty":
-        data = points[: p["width"] or 100].tobytes() if p["with_data"] else b""
-        return raw_cloud(ns, data, p["width"], p["height"])
-    if name == "cloud_degenerate":
-        centre = points.mean(axis=0)
-        k = p["points"]
-        shape = p["shape"]
-        if shape == "same":
-            bad = np.repeat(centre[None], k, 0)
-        elif shape == "line":
-            bad = centre + np.linspace(-0.05, 0.05, k)[:, None] * np.array([1.0, 0.0, 0.0])
-        elif shape == "tiny":
-            bad = centre + rng.normal(scale=1e-9, size=(k, 3))
-        elif shape == "plane":
-            bad = centre + np.c_[rng.uniform(-0.1, 0.1, (k, 2)), np.zeros(k)]
-        else:  # "far": a real scene's shape 1 km away
-            bad = points[rng.choice(n, size=min(k, n), replace=False)] + [0.0, 0.0, 1000.0]
-        return scene.cloud(ns, np.asarray(bad, np.float32))
-    if name == "cloud_organised":
-        width = p["width"]
-        height = -(-n // width)
-        grid = np.full((height * width, 3), np.nan, np.float32)
-        grid[:n] = points
-        grid[rng.random(len(grid)) < p["holes"]] = np.nan
-        msg = scene.cloud(ns, grid)
-        msg.height, msg.width, msg.row_step = height, width, width * 12
-        return msg
-    raise ValueError(f"not a cloud kind: {name}")
-
-
-def build_image(name: str, p: dict, scene: SceneInputs, ns: int) -> Image:
-    """The image of an ``image`` kind."""
-    msg = scene.image(ns)
-    height, width = scene.rgb.shape[:2]
-    row = width * 3
-    if name == "image_empty":
-        msg.width = 0 if p["dims"] in ("0x0", "0xH") else width
-        msg.height = 0 if p["dims"] in ("0x0", "Wx0") else height
-        msg.step = msg.width * 3
-        if not p["with_data"]:
-            msg.data = b""
-    elif name == "image_encoding":
-        msg.encoding = p["encoding"]
-    elif name == "image_bad_step":
-        step = p["step"]
-        msg.step = {"row-1": row - 1, "row+1": row + 1}.get(step, step)
-    elif name == "image_truncated":
-        msg.data = bytes(msg.data)[: int(height * row * p["keep"])]
-    elif name == "image_random_bytes":
-        rng = np.random.default_rng(p["seed"])
-        msg.height, msg.width, msg.step = p["height"], p["width"], p["width"] * 3
-        msg.data = rng.bytes(p["bytes"])
-    elif name == "image_size_mismatch":
-        msg = scene.image(ns, np.ascontiguousarray(scene.rgb[: p["height"], : p["width"]]))
-    elif name == "image_bigendian":
-        msg.is_bigendian = 1
-    else:
-        raise ValueError(f"not an image kind: {name}")
-    return msg
-
-
-def build_camera_info(name: str, p: dict, scene: SceneInputs, ns: int) -> CameraInfo:
-    """The camera_info of a ``camera_info`` kind."""
-    info = scene.camera_info(ns)
-    if name == "camera_info_absurd_k":
-        k = list(info.k)
-        for index, value in p["changes"].items():
-            k[int(index)] = value
-        info.k = k
-    elif name == "camera_info_garbage":
-        h, w = scene.rgb.shape[:2]
-        info.height, info.width = {
-            "same": (h, w), "0x0": (0, 0), "half": (h // 2, w // 2), "huge": (2**31, 2**31),
-        }[p["size"]]  # fmt: skip
-        info.d = p["d"]
-        info.distortion_model = p["model"]
-    else:
-        raise ValueError(f"not a camera_info kind: {name}")
-    return info
-
-
-def k_of(p: dict) -> list[float]:
-    """The K a ``camera_info_absurd_k`` recipe makes of a typical camera (for ``expect``)."""
-    k = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
-    for index, value in p["changes"].items():
-        k[int(index)] = value
-    return k
-
-
-def build_instruction(name: str, p: dict, scene: SceneInputs) -> str:
-    """The text of an ``instruction`` kind."""
-    base = scene.instruction
-    if name in ("instruction_text", "instruction_blank"):
-        return p["text"]
-    if name == "instruction_control":
-        at = int(len(base) * p["at"])
-        return base[:at] + p["char"] + base[at:]
-    if name == "instruction_huge":
-        return (base + " ") * (p["length"] // (len(base) + 1)) + base[: p["length"] % (
-            len(base) + 1)]  # fmt: skip
-    if name == "instruction_unicode":
-        return f"{base} {p['suffix']}"
-    raise ValueError(f"not an instruction kind: {name}")
-
-
-def service_instruction(choice: str, scene: SceneInputs) -> str:
-    return {
-        "": "", "scene": scene.instruction, "nul": scene.instruction + "\x00 and the fork",
-        "huge": scene.instruction * 2000, "odd": scene.instruction + " 🔪",
-    }[choice]  # fmt: skip
-
-
-def build_request(name: str, p: dict, scene: SceneInputs, ns: int) -> Any:
-    """The request of a ``predict`` or ``describe`` kind."""
-    if name == "describe_request":
-        request = DescribeScene.Request(task=p["task"])
-        request.prompt = {
-            "none": "", "short": "what is on the table?", "nul": "what\x00 is it",
-            "huge": "what " * 20000, "odd": "¿qué es? 🔪",
-        }[p["prompt"]]  # fmt: skip
-        if p["image"] == "valid":
-            request.image = scene.image(ns)
-        elif p["image"] == "empty_declared":
-            request.image = scene.image(ns)
-            request.image.data = b""
-        elif p["image"] == "random":
-            request.image = build_image("image_random_bytes", {
-                "height": 64, "width": 80, "bytes": 64 * 80 * 3, "seed": ns % 2**32,
-            }, scene, ns)  # fmt: skip
-        return request
-    request = PredictGrasps.Request(
-        image=scene.image(ns), cloud=scene.cloud(ns), camera_info=scene.camera_info(ns)
-    )
-    request.instruction = scene.instruction
-    if name == "predict_empty_declared":
-        height, width = (64, 80) if p["dims"] == "80x64" else (0, 0)
-        if p["which"] in ("image", "both"):
-            request.image = Image(header=header_at(ns), height=height, width=width)
-            request.image.encoding, request.image.step = "rgb8", width * 3
-        if p["which"] in ("cloud", "both"):
-            request.cloud = raw_cloud(ns, b"", width * height)
-    elif name == "predict_bad_input":
-        inner, params = p["inner"], p["params"]
-        target = KINDS[inner].target
-        if target == "points":
-            request.cloud = build_cloud(inner, params, scene, ns)
-        elif target == "image":
-            request.image = build_image(inner, params, scene, ns)
-        else:
-            request.camera_info = build_camera_info(inner, params, scene, ns)
-    elif name == "predict_bad_fields":
-        request.max_grasps = p["max_grasps"]
-        request.instruction = service_instruction(p["instruction"], scene)
-    elif name != "predict_valid":
-        raise ValueError(f"not a service kind: {name}")
-    return request
-
-
-def stamp_pair(
-    name: str, p: dict, scene: SceneInputs, ns: int
-) -> tuple[dict[str, Any], int]:  # fmt: skip
-    """A good image and cloud with the stamps of a ``stamp`` kind, and the cloud's stamp."""
-    cloud_ns = image_ns = ns
-    if name in ("stamp_far_future", "stamp_backwards"):
-        cloud_ns = image_ns = p["sec"] * 1_000_000_000
-    elif name == "stamp_mismatch":
-        image_ns = ns - p["gap_ms"] * 1_000_000
-    cloud, image = scene.cloud(cloud_ns), scene.image(image_ns)
-    if name == "stamp_bad_nanosec":
-        cloud.header.stamp.nanosec = image.header.stamp.nanosec = p["nanosec"]
-        cloud_ns = cloud.header.stamp.sec * 1_000_000_000 + p["nanosec"]
-    return {"cloud": cloud, "image": image}, cloud_ns
-
-
-def build(name: str, p: dict, scene: SceneInputs, ns: int) -> Any:
-    """What a recipe sends, by its target: a cloud, an image, a camera_info, an instruction's
-    text, ``(image and cloud, cloud stamp)`` for a stamp kind, or a service request."""
-    target = KINDS[name].target
-    builders: dict[str, Callable[[], Any]] = {
-        "points": lambda: build_cloud(name, p, scene, ns),
-        "image": lambda: build_image(name, p, scene, ns),
-        "camera_info": lambda: build_camera_info(name, p, scene, ns),
-        "instruction": lambda: build_instruction(name, p, scene),
-        "stamp": lambda: stamp_pair(name, p, scene, ns),
-    }
-    return builders.get(target, lambda: build_request(name, p, scene, ns))()
-
-
-# ------------------------------------------------------------------------------- running
 @dataclass
 class Settings:
     messages: int = 1000
@@ -883,14 +253,16 @@ class Stress:
         publish_pair(peer, pair, ns)
         peer.wait(
             lambda: prediction_for(peer, ns) is not None or self.rejected_since(mark),
-            self.settings.valid_timeout_s, self.process,
-        )  # fmt: skip
+            self.settings.valid_timeout_s,
+            self.process,
+        )
         self.settle(mark)
         with peer.cond:
             refused = self.rejected_since(mark)
         if refused:  # perhaps a late reaction to the message before: wait a little longer
-            peer.wait(lambda: prediction_for(peer, ns) is not None, self.settings.timeout_s,
-                      self.process)  # fmt: skip
+            peer.wait(
+                lambda: prediction_for(peer, ns) is not None, self.settings.timeout_s, self.process
+            )
         with peer.cond:
             answered = prediction_for(peer, ns) is not None
         entry = {
@@ -918,8 +290,11 @@ class Stress:
         for _ in range(tries):
             ns = self.next_stamp()
             publish_pair(peer, self.scene, ns)
-            if peer.wait(lambda n=ns: prediction_for(peer, n) is not None,
-                         self.settings.valid_timeout_s / tries, self.process):  # fmt: skip
+            if peer.wait(
+                lambda n=ns: prediction_for(peer, n) is not None,
+                self.settings.valid_timeout_s / tries,
+                self.process,
+            ):
                 return
         raise RuntimeError(
             f"the node predicted none of {tries} good pairs at the start (log: "
@@ -955,8 +330,9 @@ class Stress:
         publish_pair(peer, scene, ns, **overrides)
         peer.wait(
             lambda: prediction_for(peer, ns) is not None or self.rejected_since(mark),
-            self.settings.timeout_s, self.process,
-        )  # fmt: skip
+            self.settings.timeout_s,
+            self.process,
+        )
         self.settle(mark)
         with peer.cond:
             prediction = prediction_for(peer, ns)
@@ -969,8 +345,10 @@ class Stress:
                 return {"outcome": "accepted_with_warning", "detail": warnings[-1]}
             if prediction.instruction == sent_text.strip():
                 return {"outcome": "accepted", "detail": ""}
-            return {"outcome": "accepted_altered",
-                    "detail": f"used {prediction.instruction[:200]!r}"}  # fmt: skip
+            return {
+                "outcome": "accepted_altered",
+                "detail": f"used {prediction.instruction[:200]!r}",
+            }
         if prediction is not None:
             if warnings:
                 return {"outcome": "predicted_with_warning", "detail": warnings[-1]}
@@ -1048,17 +426,25 @@ class Stress:
             if not probe["answered"]:
                 reaction = result["outcome"]
                 died = not self.process.alive()
-                outcome = "process_died" if died else (
-                    "locked_out" if probe["reason"] != "no reaction" else "worker_dead"
-                )  # fmt: skip
+                outcome = (
+                    "process_died"
+                    if died
+                    else ("locked_out" if probe["reason"] != "no reaction" else "worker_dead")
+                )
                 result = {"outcome": outcome, "detail": probe["reason"], "reaction": reaction}
                 output += self.process.new_output()  # a traceback may come after the message
                 self.restart(f"probe after {name}: {outcome}", index)
         if "Traceback" in output:
             result["traceback"] = last_exception(output)
         expect = kind_.expect(params)
-        return {"index": index, "kind": name, "target": kind_.target, **result,
-                "expect": expect, "params": jsonable(params)}  # fmt: skip
+        return {
+            "index": index,
+            "kind": name,
+            "target": kind_.target,
+            **result,
+            "expect": expect,
+            "params": jsonable(params),
+        }
 
     def report(self, seconds: float, stopped_by: str) -> dict[str, Any]:
         by_kind: dict[str, Counter] = defaultdict(Counter)
@@ -1149,18 +535,25 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 def run(args: argparse.Namespace, command: str) -> int:
     settings = Settings(
-        messages=args.messages, seed=args.seed, valid_every=args.valid_every,
-        timeout_s=args.timeout, valid_timeout_s=args.valid_timeout,
-        service_timeout_s=args.service_timeout, max_minutes=args.max_minutes,
+        messages=args.messages,
+        seed=args.seed,
+        valid_every=args.valid_every,
+        timeout_s=args.timeout,
+        valid_timeout_s=args.valid_timeout,
+        service_timeout_s=args.service_timeout,
+        max_minutes=args.max_minutes,
         max_restarts=args.max_restarts,
-        parameters=parse_parameters(args.param), domain_id=args.domain_id, log_path=args.log,
-    )  # fmt: skip
+        parameters=parse_parameters(args.param),
+        domain_id=args.domain_id,
+        log_path=args.log,
+    )
     report = Stress(settings).run()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1, allow_nan=False))
-    print(json.dumps({k: v for k, v in report.items() if k not in ("messages", "by_kind")},
-                     indent=1))  # fmt: skip
+    print(
+        json.dumps({k: v for k, v in report.items() if k not in ("messages", "by_kind")}, indent=1)
+    )
     valid = report["valid_pairs"]
     healthy = report["process_deaths"] == 0 and report["worker_failures"] == 0
     return 0 if healthy and valid["answered"] == valid["sent"] else 1
