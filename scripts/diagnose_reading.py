@@ -19,7 +19,7 @@ from grasp_semantics.data.questions import NO_TEXT, describe_sample
 from grasp_semantics.data.scene import generate_scene
 from grasp_semantics.evaluation.evaluate_describe import EVAL_SEED, exact_match
 from grasp_semantics.inference.scene_questions import load_describer
-from grasp_semantics.models.scene_describer import task_prompt
+from grasp_semantics.models.describe_config import task_prompt
 from grasp_semantics.training.train_reading import box_centres, label_in_view
 
 

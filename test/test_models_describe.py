@@ -180,7 +180,7 @@ def test_shared_image_prefix_loss_equals_the_full_sequence_loss(name):
         targets[i, start - 1 : len(seq) - 1] = describer.head_index(ids[i, start : len(seq)])
     pixels = model.encoder.pixel_inputs(images[index])
     with torch.no_grad(), describer.active():
-        inputs = describer._backbone_inputs(pixels["image_grid_thw"], ids, mask)
+        inputs = describer.backbone_inputs(pixels["image_grid_thw"], ids, mask)
         hidden = model.encoder.backbone(**{**inputs, **pixels}, use_cache=False).last_hidden_state
         keep = targets >= 0
         reference = torch.nn.functional.cross_entropy(
@@ -305,14 +305,14 @@ def test_describing_at_its_own_resolution_leaves_the_grasp_input_size_alone(tmp_
 def test_lora_on_the_patch_embedding_is_a_linear_map_of_each_flattened_patch(name):
     """The vision towers embed patches with a convolution whose stride is its kernel; an
     adapter there adds ``s * B(A(patch))`` to each patch's embedding, only while describing."""
-    from grasp_semantics.models.scene_describer import HookedLoRA, _Switch
+    from grasp_semantics.models.lora import HookedLoRA, Switch
 
     torch.manual_seed(0)
     model = GraspNet(name).eval()
     (proj,) = [
         m for n, m in model.encoder.backbone.named_modules() if n.endswith("patch_embed.proj")
     ]
-    switch = _Switch()
+    switch = Switch()
     lora = HookedLoRA(
         model.encoder.backbone, ["*visual.patch_embed.proj"], 4, 8.0, lambda name: switch.on
     )
@@ -482,7 +482,7 @@ def test_ocr_reads_the_reading_view_with_its_own_adapters(tmp_path):
 
 def _visuals(seed: int = 0):
     """Two still images of different sizes and a four-frame clip (timestamps 0-1.5 s)."""
-    from grasp_semantics.models.scene_describer import Visual
+    from grasp_semantics.models.visual_prompts import Visual
 
     rng = np.random.default_rng(seed)
     a = Visual(rng.integers(0, 256, (1, 96, 128, 3), dtype=np.uint8), "a.png")
@@ -506,6 +506,7 @@ def test_several_images_and_a_clip_in_one_message_generate_as_transformers_does(
         _hf_config,
     )
     from grasp_semantics.models.tokenizer import load_tokenizer
+    from grasp_semantics.models.visual_prompts import native_inputs, native_size
 
     torch.manual_seed(0)
     cfg = get_config(name).encoder
@@ -526,9 +527,9 @@ def test_several_images_and_a_clip_in_one_message_generate_as_transformers_does(
     visuals = _visuals()
     prompt = "What happens in these?"
     ours = describer.generate_visual(visuals, prompt, max_new_tokens=6)
-    ids, pixels, seconds = describer._native_inputs(visuals, prompt, None)
+    ids, pixels, seconds = native_inputs(describer.encoder, visuals, prompt, None)
     unit = cfg.backbone.patch_size * cfg.backbone.merge_size
-    sizes = [describer.native_size(*v.frames.shape[1:3], v.video) for v in visuals]
+    sizes = [native_size(describer.encoder, *v.frames.shape[1:3], v.video) for v in visuals]
     assert sizes[0] == (96, 128) if unit == 32 else True  # already on the grid: kept
     tokens = [h * w // unit**2 for h, w in sizes]
     text = encoder.tokenizer.decode(ids)
@@ -599,8 +600,8 @@ def test_several_images_are_prompted_as_the_transformers_processor_prompts_them(
     transformers' Qwen-VL processor gives for the same images (already at the sizes chosen)."""
     from PIL import Image
 
-    from grasp_semantics.models.scene_describer import Visual
     from grasp_semantics.models.tokenizer import build_processor
+    from grasp_semantics.models.visual_prompts import Visual, native_inputs, native_size
 
     name = f"debug_{arch}"
     model = GraspNet(name).eval()
@@ -608,10 +609,12 @@ def test_several_images_are_prompted_as_the_transformers_processor_prompts_them(
     a, b, _ = _visuals(seed=3)
     sized = []
     for visual in (a, b):
-        h, w = describer.native_size(*visual.frames.shape[1:3])
+        h, w = native_size(describer.encoder, *visual.frames.shape[1:3])
         sized.append(np.asarray(Image.fromarray(visual.frames[0]).resize((w, h))))
     prompt = "Which one is brighter?"
-    ids, pixels, _ = describer._native_inputs([Visual(x[None], "x") for x in sized], prompt, None)
+    ids, pixels, _ = native_inputs(
+        describer.encoder, [Visual(x[None], "x") for x in sized], prompt, None
+    )
     bcfg = model.cfg.encoder.backbone
     processor = build_processor(arch, bcfg.patch_size, bcfg.merge_size)
     content = [{"type": "image"}, {"type": "image"}, {"type": "text", "text": prompt}]
@@ -623,5 +626,5 @@ def test_several_images_are_prompted_as_the_transformers_processor_prompts_them(
     assert torch.equal(ref["image_grid_thw"], pixels["image_grid_thw"])
     torch.testing.assert_close(ref["pixel_values"], pixels["pixel_values"], rtol=0, atol=1e-5)
     # the originals, resized by the describer, come to the same grids
-    _, own, _ = describer._native_inputs([a, b], prompt, None)
+    _, own, _ = native_inputs(describer.encoder, [a, b], prompt, None)
     assert torch.equal(own["image_grid_thw"], pixels["image_grid_thw"])

@@ -44,7 +44,8 @@ from grasp_semantics.data.questions import (
     vqa_kind,
 )
 from grasp_semantics.data.scene import generate_scene
-from grasp_semantics.models.scene_describer import TASKS, SceneDescriber
+from grasp_semantics.models.describe_config import TASKS
+from grasp_semantics.models.scene_describer import SceneDescriber
 
 EVAL_SEED = 20_000_000
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")

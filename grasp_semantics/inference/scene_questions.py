@@ -31,16 +31,10 @@ import torch
 
 from grasp_semantics.inference import visual_inputs as inputs
 from grasp_semantics.models.config import FLAVOURS, REAL_FLAVOURS
+from grasp_semantics.models.describe_config import DESCRIBE_DIR, TASKS, DescribeConfig, task_prompt
 from grasp_semantics.models.grasp_net import GraspNet
-from grasp_semantics.models.scene_describer import (
-    DESCRIBE_DIR,
-    TASKS,
-    DescribeConfig,
-    ResizeBounds,
-    SceneDescriber,
-    Visual,
-    task_prompt,
-)
+from grasp_semantics.models.scene_describer import SceneDescriber
+from grasp_semantics.models.visual_prompts import ResizeBounds, Visual
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grasp_semantics.models.scene_describer import Visual
+from grasp_semantics.models.visual_prompts import Visual
 
 PDF_DPI = 144.0  # PDF pages are rendered at this many dots per inch (2x PDF's 72-point unit)
 URL_TIMEOUT_S = 10.0

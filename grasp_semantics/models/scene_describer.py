@@ -22,13 +22,10 @@ was trained on, so a retrained grasp model is not silently paired with stale ada
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import json
 import re
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +35,19 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from grasp_semantics.models.answer_decoding import answer_loss, decode_answers
+from grasp_semantics.models.describe_config import (
+    CONFIG_FILE,
+    READING_WORDS,
+    STOP_TOKENS,
+    TASK_PROMPTS,
+    WEIGHTS_FILE,
+    DescribeConfig,
+    ScoredAnswer,
+    task_prompt,
+)
 from grasp_semantics.models.grasp_net import weights_fingerprint
+from grasp_semantics.models.lora import HookedLoRA, Switch
 from grasp_semantics.models.semantics_qwen import (
     IMAGE_TOKEN,
     VIDEO_TOKEN,
@@ -46,249 +55,7 @@ from grasp_semantics.models.semantics_qwen import (
     as_image_batch,
 )
 from grasp_semantics.models.tokenizer import CHAT_TEMPLATE, SPECIAL_IDS
-
-TASKS: tuple[str, ...] = ("caption", "ocr", "vqa")
-# The seed CLI's tasks; caption and ocr have a default prompt, vqa asks the user's question.
-TASK_PROMPTS: dict[str, str] = {
-    "caption": "Describe this image.",
-    "ocr": "Read the text in the image.",
-}
-# Words of a VQA question that asks what is written (sent through the reading view).
-READING_WORDS: frozenset[str] = frozenset({"label", "sticker", "text", "written", "writing"})
-STOP_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
-DESCRIBE_DIR = "describe"
-CONFIG_FILE = "config.yaml"
-WEIGHTS_FILE = "adapter.safetensors"
-TEXT_LORA_TARGETS: tuple[str, ...] = (
-    "*language_model.layers.*.self_attn.[qkvo]_proj",
-    "*language_model.layers.*.mlp.*_proj",
-)
-VISION_LORA_TARGETS: tuple[str, ...] = (
-    "*visual.patch_embed.proj",
-    "*visual.blocks.*",
-    "*visual.merger.*",
-    "*visual.deepstack_merger_list.*",
-)
-
-
-def task_prompt(task: str, prompt: str = "") -> str:
-    """The text sent with the image: a task's default prompt (plus ``prompt`` as an extra
-    instruction), or the question itself for ``vqa``. Raises ValueError on a bad request."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}: one of {', '.join(TASKS)}")
-    prompt = (prompt or "").strip()
-    if task == "vqa":
-        if not prompt:
-            raise ValueError("task 'vqa' needs a prompt: the question to answer")
-        return prompt
-    return f"{TASK_PROMPTS[task]} {prompt}".strip()
-
-
-@dataclass
-class Visual:
-    """One image (a single frame) or one video clip of uint8 RGB frames [T, H, W, 3]: what the
-    describer looks at (``inference/visual_inputs.py`` reads files, URLs, PDFs and videos)."""
-
-    frames: np.ndarray
-    source: str
-    video: bool = False
-    page: int | None = None  # 1-based PDF page this image was rendered from
-    timestamps: tuple[float, ...] = ()  # video: each frame's time in the clip, seconds
-
-    @property
-    def sample_fps(self) -> float:
-        """Frames per second of the sampled clip (0 for a still image or a one-instant clip)."""
-        if len(self.timestamps) < 2 or self.timestamps[-1] <= self.timestamps[0]:
-            return 0.0
-        return (len(self.timestamps) - 1) / (self.timestamps[-1] - self.timestamps[0])
-
-
-@dataclass
-class DescribeConfig:
-    """The describe part: adapters, vocabulary, decoding defaults, the base it belongs to."""
-
-    lora_r: int = 16
-    lora_alpha: float = 32.0
-    # fnmatch patterns over the backbone's module names; empty: no adapters (a real
-    # checkpoint's own instruction-tuned weights answer as they are).
-    lora_targets: tuple[str, ...] = TEXT_LORA_TARGETS
-    max_new_tokens: int = 32
-    # Input resolution (H, W) while describing; None: the grasp encoder's. Reading printed
-    # text needs more pixels per character than grasping does, and the Qwen-VL vision towers
-    # take any multiple of patch x merge size (the grasp path's size stays fixed).
-    image_size: tuple[int, int] | None = None
-    # The reading view (OCR): a crop of ``reading_crop`` (H, W) pixels of the full-resolution
-    # image around the label the locator finds on the visual tokens, magnified
-    # ``reading_zoom`` times and read with adapters of its own: on the vision tower
-    # (``reading_targets``, rank ``reading_lora_r``; a label's digit is a fraction of one patch
-    # at the describe input size) and on the language model (``reading_text_targets``, at
-    # ``lora_r``; so that reading does not share the scene questions' adapters). None: OCR
-    # reads the whole image as the other tasks do.
-    reading_crop: tuple[int, int] | None = None
-    reading_zoom: int = 2
-    reading_lora_r: int = 128
-    reading_lora_alpha: float = 256.0
-    reading_targets: tuple[str, ...] = VISION_LORA_TARGETS
-    reading_text_targets: tuple[str, ...] = TEXT_LORA_TARGETS
-    # Where the locator is unsure, the label is often at its second or third choice: the
-    # reading view reads at its ``reading_candidates`` best tokens (in one batch) and keeps the
-    # most confident reading that found text; ``no_text_answer`` only when none did.
-    reading_candidates: int = 1
-    no_text_answer: str = "no text"
-    base_fingerprint: str | None = None  # of the grasp backbone the adapters were trained on
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DescribeConfig:
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"describe config: unknown keys {sorted(unknown)}")
-        data = dict(data)
-        keys = ("lora_targets", "image_size", "reading_crop", "reading_targets",
-                "reading_text_targets")  # fmt: skip
-        for key in keys:
-            if data.get(key) is not None:
-                data[key] = tuple(data[key])
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class ScoredAnswer:
-    """A generated answer and the head's confidence in it (see ``generate_scored``)."""
-
-    text: str
-    confidence: float  # in (0, 1]
-
-
-# qwen-vl-utils' resize bounds, in visual tokens (one token: (patch x merge)^2 pixels).
-IMAGE_MIN_TOKENS, IMAGE_MAX_TOKENS = 4, 16384
-VIDEO_MIN_TOKENS, VIDEO_MAX_TOKENS = 128, 768  # per frame
-
-
-@dataclass(frozen=True)
-class ResizeBounds:
-    """Pixel bounds within which the full-vocabulary backbones see each image and video frame
-    at about its own size (qwen-vl-utils' ``min_pixels`` / ``max_pixels``, the aspect ratio
-    kept, both sides multiples of patch x merge). None: qwen-vl-utils' defaults, the token
-    counts above."""
-
-    min_pixels: int | None = None
-    max_pixels: int | None = None
-    video_min_pixels: int | None = None  # per frame
-    video_max_pixels: int | None = None  # per frame
-
-    def limits(self, unit: int, video: bool) -> tuple[int, int]:
-        """(min, max) pixels of an image or a video frame for patch x merge size ``unit``."""
-        if video:
-            low = self.video_min_pixels or VIDEO_MIN_TOKENS * unit**2
-            high = self.video_max_pixels or VIDEO_MAX_TOKENS * unit**2
-            high = max(high, int(low * 1.05))  # as qwen-vl-utils' fetch_video
-        else:
-            low = self.min_pixels or IMAGE_MIN_TOKENS * unit**2
-            high = self.max_pixels or IMAGE_MAX_TOKENS * unit**2
-        if not 0 < low <= high:
-            kind = "video frame" if video else "image"
-            raise ValueError(f"{kind} pixel bounds must satisfy 0 < min <= max, got {low}, {high}")
-        return low, high
-
-
-class _Switch:
-    """A per-thread on/off flag: adapters act only in the thread that is generating."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    @property
-    def on(self) -> bool:
-        return getattr(self._local, "on", False)
-
-    @contextmanager
-    def enabled(self) -> Iterator[None]:
-        before = self.on
-        self._local.on = True
-        try:
-            yield
-        finally:
-            self._local.on = before
-
-
-def _lora_dims(module: nn.Module) -> tuple[int, int] | None:
-    """(in, out) features of a layer LoRA can adapt: a linear layer, or a patch embedding (a
-    convolution whose stride equals its kernel: a linear map of each flattened patch)."""
-    if isinstance(module, nn.Linear):
-        return module.in_features, module.out_features
-    if isinstance(module, nn.Conv2d | nn.Conv3d) and module.stride == module.kernel_size:
-        patch = module.in_channels // module.groups
-        for size in module.kernel_size:
-            patch *= size
-        return patch, module.out_channels
-    return None
-
-
-class HookedLoRA(nn.Module):
-    """LoRA (``x -> x + s * B(A(x))``, B zero-initialised) on the linear layers and patch
-    embeddings of ``model`` whose names match ``patterns``, added by forward hooks while
-    ``gate(name)`` says so for the layer's module name."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        patterns: Sequence[str],
-        r: int,
-        alpha: float,
-        gate: Callable[[str], bool],
-    ) -> None:
-        super().__init__()
-        self.scale = alpha / r
-        self.down = nn.ModuleDict()
-        self.up = nn.ModuleDict()
-        self._handles = []
-        self.names: set[str] = set()  # the adapted modules' names
-        for name, module in model.named_modules():
-            dims = _lora_dims(module)
-            if dims is None or not any(fnmatch.fnmatchcase(name, p) for p in patterns):
-                continue
-            key = _module_key(name)
-            self.down[key] = nn.Linear(dims[0], r, bias=False)
-            self.up[key] = nn.Linear(r, dims[1], bias=False)
-            nn.init.kaiming_uniform_(self.down[key].weight, a=5**0.5)
-            nn.init.zeros_(self.up[key].weight)
-            self._handles.append(module.register_forward_hook(self._hook(key, name, gate)))
-            self.names.add(name)
-        if patterns and not self._handles:
-            raise ValueError(
-                f"no linear layer or patch embedding matches the LoRA targets {list(patterns)}"
-            )
-
-    def _hook(self, key: str, name: str, gate: Callable[[str], bool]):
-        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-            if not gate(name):
-                return None  # grasp path (or the other view's adapters): output untouched
-            x = args[0].to(self.down[key].weight.dtype)
-            if not isinstance(module, nn.Linear):  # patch embedding: [N, C, (T,) p, p] patches
-                if output[0].numel() != output.shape[1]:
-                    raise ValueError(f"LoRA on {key}: input is not one patch per sample")
-                x = x.flatten(1)  # [N, C*T*p*p] -> delta [N, out] -> [N, out, 1, (1,) 1]
-                delta = self.up[key](self.down[key](x)).view(output.shape)
-            else:
-                delta = self.up[key](self.down[key](x))
-            return output + (self.scale * delta).to(output.dtype)
-
-        return hook
-
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-
-
-def _module_key(name: str) -> str:
-    """A module name usable as a ModuleDict key (no dots)."""
-    return name.replace(".", "__")
+from grasp_semantics.models.visual_prompts import ResizeBounds, Visual, native_inputs
 
 
 def base_fingerprint(encoder: QwenSemanticsEncoder) -> str:
@@ -342,8 +109,8 @@ class SceneDescriber(nn.Module):
         # The resolution images are described at (checked against the encoder's patch grid).
         self.image_size = tuple(self.cfg.image_size or encoder.cfg.backbone.image_size)
         encoder.token_grid(self.image_size)
-        self.switch = _Switch()  # describing (this thread)
-        self.reading = _Switch()  # encoding a reading view (this thread)
+        self.switch = Switch()  # describing (this thread)
+        self.reading = Switch()  # encoding a reading view (this thread)
         self._read_names: set[str] = set()  # modules the reading adapters adapt
         backbone = encoder.backbone
         self.lora = HookedLoRA(
@@ -513,7 +280,7 @@ class SceneDescriber(nn.Module):
         prompt = prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * (rows * cols))
         return tok.encode(prompt, add_special_tokens=False)
 
-    def _batch(self, sequences: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, sequences: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded real ids [B, L] and attention mask (left padding for generation)."""
         device = self.encoder.pix_mean.device
         length = max(len(s) for s in sequences)
@@ -525,7 +292,7 @@ class SceneDescriber(nn.Module):
             mask[i, span] = 1
         return ids.to(device), mask.to(device)
 
-    def _backbone_inputs(
+    def backbone_inputs(
         self,
         grid: torch.Tensor | None,
         ids: torch.Tensor,
@@ -623,58 +390,9 @@ class SceneDescriber(nn.Module):
         reading: bool = False,
     ) -> torch.Tensor:
         """Mean cross-entropy of the answer tokens (and the end-of-turn token) given images
-        and prompts (teacher forcing), for training the adapters and head.
-
-        ``image_index[i]`` is the image (of uint8 ``images`` [N, (V,) H, W, 3]) of sequence
-        ``i`` (default: the i-th); ``reading``: the images are reading views (crops). The image
-        part of the prompt comes first and is the same for every question, so it runs once per
-        image; each question continues from its cache.
-        """
-        from transformers import DynamicCache
-
-        images = as_image_batch(images)
-        index = list(range(len(prompts))) if image_index is None else list(image_index)
-        tok = self.encoder.tokenizer
-        views = images.shape[1]
-        vision_end = SPECIAL_IDS["<|vision_end|>"]
-        suffixes, starts, prefix = [], [], None
-        for text, answer in zip(prompts, answers, strict=True):
-            full = self.prompt_ids(text, views, reading)
-            cut = len(full) - full[::-1].index(vision_end)  # just after the last image
-            if prefix is None:
-                prefix = full[:cut]
-            answer_ids = [*tok.encode(answer, add_special_tokens=False), self.stop_ids[0]]
-            unknown = [t for t in answer_ids if int(self.head_index(torch.tensor(t))) < 0]
-            if unknown:
-                raise ValueError(f"answer {answer!r} has tokens the head cannot emit: {unknown}")
-            starts.append(len(full) - cut)
-            suffixes.append(full[cut:] + answer_ids)
-        pre_ids, pre_mask = self._batch([prefix] * len(images), left=False)
-        ids, mask = self._batch(suffixes, left=False)
-        targets = torch.full_like(ids, -100)
-        for i, (seq, start) in enumerate(zip(suffixes, starts, strict=True)):
-            targets[i, start - 1 : len(seq) - 1] = self.head_index(ids[i, start : len(seq)])
-        pixels = self.encoder.pixel_inputs(images, self.view_size(reading))
-        model = self.encoder.backbone
-        with self.active(reading):
-            cache = DynamicCache()
-            inputs = self._backbone_inputs(pixels["image_grid_thw"], pre_ids, pre_mask)
-            model(**{**inputs, **pixels}, past_key_values=cache, use_cache=True, return_dict=True)
-            cache.batch_select_indices(torch.tensor(index, device=ids.device))
-            first = inputs["position_ids"].amax() + 1  # the prefix is the same for every image
-            positions = (first + torch.arange(ids.shape[1], device=ids.device)).expand(
-                3, len(index), -1
-            )
-            out = model(
-                input_ids=self.input_rows(ids),
-                attention_mask=torch.cat([pre_mask[:1].expand(len(index), -1), mask], dim=1),
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
-                return_dict=True,
-            )
-        keep = targets >= 0
-        return F.cross_entropy(self.logits(out.last_hidden_state[keep]).float(), targets[keep])
+        and prompts (teacher forcing), for training the adapters and head: see
+        :func:`grasp_semantics.models.answer_decoding.answer_loss`."""
+        return answer_loss(self, images, prompts, answers, image_index, reading)
 
     # ------------------------------------------------------------------ generation
     @torch.inference_mode()
@@ -728,7 +446,7 @@ class SceneDescriber(nn.Module):
             images = self.reading_views(images.repeat_interleave(candidates, 0), centres)[:, None]
             prompts = [prompt for prompt in prompts for _ in range(candidates)]
         views = images.shape[1]
-        ids, mask = self._batch([self.prompt_ids(p, views, reading) for p in prompts], left=True)
+        ids, mask = self.batch([self.prompt_ids(p, views, reading) for p in prompts], left=True)
         pixels = self.encoder.pixel_inputs(images, self.view_size(reading))
         answers = self._generate(ids, mask, pixels, limit, temperature, generator, reading)
         if candidates > 1:  # each image's readings, best located first
@@ -784,85 +502,11 @@ class SceneDescriber(nn.Module):
             pixels = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
             ids = self.prompt_ids(prompt, len(visuals))
         else:
-            ids, pixels, second_per_grid = self._native_inputs(visuals, prompt, bounds)
-        ids_t, mask = self._batch([ids], left=True)
+            ids, pixels, second_per_grid = native_inputs(self.encoder, visuals, prompt, bounds)
+        ids_t, mask = self.batch([ids], left=True)
         return self._generate(
             ids_t, mask, pixels, limit, temperature, generator, False, second_per_grid
         )[0]
-
-    def native_size(
-        self, height: int, width: int, video: bool = False, bounds: ResizeBounds | None = None
-    ) -> tuple[int, int]:
-        """The (H, W) a full-vocabulary backbone sees an image (or a video frame) of ``height``
-        x ``width`` at: its own size, aspect kept, within ``bounds``, multiples of patch x merge
-        (transformers' Qwen2-VL ``smart_resize``, the rule qwen-vl-utils applies)."""
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
-
-        bcfg = self.encoder.cfg.backbone
-        unit = bcfg.patch_size * bcfg.merge_size
-        low, high = (bounds or ResizeBounds()).limits(unit, video)
-        return smart_resize(int(height), int(width), unit, low, high)
-
-    def _native_inputs(
-        self, visuals: Sequence[Visual], prompt: str, bounds: ResizeBounds | None
-    ) -> tuple[list[int], dict[str, torch.Tensor], torch.Tensor | None]:
-        """Real ids of the chat turn, the image and video tensors, and (Qwen2.5-VL with video)
-        the seconds per temporal patch of each clip, as the checkpoints' processors make them:
-        each ``<|vision_start|><|image_pad|><|vision_end|>`` of the chat template holds one
-        image's visual tokens; a clip's becomes, in Qwen3-VL, one ``<t seconds>`` and
-        vision-start / tokens / vision-end per temporal patch (the checkpoint's own prompt
-        format), in Qwen2.5-VL one run of video tokens."""
-        enc = self.encoder
-        bcfg = enc.cfg.backbone
-        unit = bcfg.patch_size * bcfg.merge_size
-        start, end = "<|vision_start|>", "<|vision_end|>"
-        parts, images, videos, seconds = [], [], [], []
-        for visual in visuals:
-            frames = torch.from_numpy(np.array(visual.frames))
-            h, w = self.native_size(*frames.shape[1:3], bool(visual.video), bounds)
-            tokens = h * w // unit**2
-            if not visual.video:
-                images.append(enc.pixel_inputs(frames[:1][None], (h, w)))
-                parts.append(start + IMAGE_TOKEN * tokens + end)
-                continue
-            times = list(visual.timestamps) or [0.0] * len(frames)
-            if len(frames) % 2:  # temporal patches of two frames: repeat the last
-                frames = torch.cat([frames, frames[-1:]])
-                times.append(times[-1])
-            videos.append(enc.video_inputs(frames, (h, w)))
-            pairs = [(times[i] + times[i + 1]) / 2 for i in range(0, len(times), 2)]
-            if enc.arch == "qwen3_vl":
-                parts.append("".join(f"<{t:.1f} seconds>{start}{VIDEO_TOKEN * tokens}{end}"
-                                     for t in pairs))  # fmt: skip
-            else:
-                parts.append(start + VIDEO_TOKEN * (tokens * len(pairs)) + end)
-                rate = visual.sample_fps  # Qwen2.5-VL's processor: temporal patch / fps
-                seconds.append(2.0 / rate if rate > 0 else 1.0)
-        content = [{"type": "video" if v.video else "image"} for v in visuals]
-        content.append({"type": "text", "text": prompt})
-        tok = enc.tokenizer
-        template = None if getattr(tok, "chat_template", None) else CHAT_TEMPLATE
-        text = tok.apply_chat_template(
-            [{"role": "user", "content": content}],
-            tokenize=False,
-            add_generation_prompt=True,
-            chat_template=template,
-        )
-        slots = re.compile(
-            "|".join(re.escape(start + t + end) for t in (IMAGE_TOKEN, VIDEO_TOKEN))
-        )
-        if len(slots.findall(text)) != len(visuals):
-            raise RuntimeError("the chat template did not place one slot per image and video")
-        filling = iter(parts)
-        ids = tok.encode(slots.sub(lambda _: next(filling), text), add_special_tokens=False)
-        pixels: dict[str, torch.Tensor] = {}
-        for group in (images, videos):
-            for key in group[0] if group else ():
-                pixels[key] = torch.cat([g[key] for g in group])
-        second_per_grid = None
-        if seconds and enc.arch != "qwen3_vl":
-            second_per_grid = torch.tensor(seconds, device=enc.pix_mean.device)
-        return ids, pixels, second_per_grid
 
     def _generate(
         self,
@@ -878,58 +522,15 @@ class SceneDescriber(nn.Module):
         """Answers generated after left-padded real ids [B, L] (mask [B, L]) whose visual
         tokens ``pixels`` fill: ``pixel_values`` / ``image_grid_thw`` and, for video,
         ``pixel_values_videos`` / ``video_grid_thw``."""
-        from transformers import DynamicCache
-
-        b = ids.shape[0]
-        stops = torch.tensor(self.stop_ids, device=ids.device)
-        out_tokens = torch.zeros((b, 0), dtype=torch.long, device=ids.device)
-        done = torch.zeros(b, dtype=torch.bool, device=ids.device)
-        log_prob = torch.zeros(b, device=ids.device)  # summed over each answer's tokens
-        counted = torch.zeros(b, device=ids.device)
         with self.active(reading):
-            text = self._backbone_inputs(
-                pixels.get("image_grid_thw"), ids, mask, pixels.get("video_grid_thw"),
+            text = self.backbone_inputs(
+                pixels.get("image_grid_thw"),
+                ids,
+                mask,
+                pixels.get("video_grid_thw"),
                 second_per_grid,
-            )  # fmt: skip
-            inputs = {**pixels, **text}
-            next_pos = inputs["position_ids"].amax(dim=(0, 2)) + 1  # [B] first answer position
-            cache = DynamicCache()
-            out = self.encoder.backbone(
-                **inputs, past_key_values=cache, use_cache=True, return_dict=True
             )
-            for step in range(limit):
-                scores = self.logits(out.last_hidden_state[:, -1])  # [B, V_out]
-                if temperature > 0:
-                    probs = torch.softmax(scores.float() / temperature, dim=-1)
-                    index = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-                else:
-                    index = scores.argmax(dim=-1)
-                chosen = torch.log_softmax(scores.float(), dim=-1).gather(1, index[:, None])[:, 0]
-                log_prob += torch.where(done, 0.0, chosen)
-                counted += (~done).float()
-                token = self.token_ids(index)
-                token = torch.where(done, torch.full_like(token, self.stop_ids[0]), token)
-                out_tokens = torch.cat([out_tokens, token[:, None]], dim=1)
-                done |= torch.isin(token, stops)
-                if bool(done.all()) or step == limit - 1:
-                    break
-                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-                position = (next_pos + step).view(1, b, 1).expand(3, b, 1)
-                out = self.encoder.backbone(
-                    input_ids=self.input_rows(token[:, None]),
-                    attention_mask=mask,
-                    position_ids=position,
-                    past_key_values=cache,
-                    use_cache=True,
-                    return_dict=True,
-                )
-        confidence = torch.exp(log_prob / counted.clamp(min=1)).tolist()
-        answers = []
-        for row, p in zip(out_tokens.tolist(), confidence, strict=True):
-            cut = next((i for i, t in enumerate(row) if t in self.stop_ids), len(row))
-            text = self.encoder.tokenizer.decode(row[:cut], skip_special_tokens=True)
-            answers.append(ScoredAnswer(text.strip(), float(p)))
-        return answers
+            return decode_answers(self, {**pixels, **text}, limit, temperature, generator)
 
     def _best_reading(self, readings: list[ScoredAnswer]) -> ScoredAnswer:
         """The most confident of one image's readings that found text, else the first."""

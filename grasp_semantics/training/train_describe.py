@@ -45,12 +45,8 @@ from grasp_semantics.data.questions import (
     prepare_describe_data,
 )
 from grasp_semantics.evaluation.evaluate_describe import held_out_items, score, without_examples
-from grasp_semantics.models.scene_describer import (
-    DESCRIBE_DIR,
-    DescribeConfig,
-    SceneDescriber,
-    task_prompt,
-)
+from grasp_semantics.models.describe_config import DESCRIBE_DIR, DescribeConfig, task_prompt
+from grasp_semantics.models.scene_describer import SceneDescriber
 from grasp_semantics.training.train_grasp_net import (
     add_head_arguments,
     head_out_dir,
