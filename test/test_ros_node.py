@@ -219,9 +219,10 @@ def test_mismatched_stamps_are_not_paired_and_warned(harness: Harness) -> None:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("x" * 600, "600 characters, more than max_instruction_chars=512"),
+        ("x" * 1001, "instruction has 1001 characters, at most 1000 allowed"),
         ("reich mir bitte das Messer", "outside the vocabulary of model 'tiny'"),
-        ("   ", "empty instruction"),
+        ("   ", "instruction must be a non-empty string"),
+        ("hand me\tthe knife", "instruction contains control characters"),
     ],
 )
 def test_bad_instructions_are_rejected_and_the_old_one_stays(harness: Harness, text, message):
@@ -409,17 +410,17 @@ def test_the_watchdog_restarts_a_dead_worker(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node = harness.node
-    restarts = node._worker_restarts
+    restarts = node.worker.restarts
 
     def die(pair) -> None:
         raise SystemExit  # ends the thread past every `except Exception`
 
     monkeypatch.setattr(node, "_predict_pair", die)
     harness.send()
-    wait_until(lambda: not node._worker.is_alive(), what="the worker to end")
+    wait_until(lambda: not node.worker.alive, what="the worker to end")
     monkeypatch.undo()
     harness.error("prediction worker died: restarted")
-    assert node._worker_restarts == restarts + 1 and node._worker.is_alive()
+    assert node.worker.restarts == restarts + 1 and node.worker.alive
     harness.expect_good_prediction()
 
 
@@ -494,7 +495,9 @@ def test_a_pair_uses_the_camera_info_of_its_own_image_size(harness: Harness) -> 
     other.k = [200.0, 0.0, 80.0, 0.0, 200.0, 60.0, 0.0, 0.0, 1.0]
     harness.info.publish(info)
     harness.info.publish(other)
-    wait_until(lambda: (160, 120) in harness.node._infos, what="the other size's camera_info")
+    wait_until(
+        lambda: (160, 120) in harness.node.camera_infos, what="the other size's camera_info"
+    )
     harness.image.publish(image)
     harness.points.publish(cloud)
     _predicted(harness, cloud)

@@ -28,18 +28,18 @@ from grasp_semantics.grasping.decoding import contact_probability, decode_grasps
 from grasp_semantics.grasping.gripper import to_robot_tcp
 from grasp_semantics.grasping.scorer_features import scorer_ranking
 from grasp_semantics.inference.camera import check_intrinsics
+from grasp_semantics.inference.instructions import check_instruction_text
 from grasp_semantics.models.cache import ContentCache, content_key
 from grasp_semantics.models.config import FLAVOURS, GraspNetConfig, GripperConfig, get_config
+from grasp_semantics.models.describe_config import DESCRIBE_DIR
 from grasp_semantics.models.grasp_net import CONFIG_FILE, GraspNet
 from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer
 from grasp_semantics.models.pointnet2 import sample_indices
-from grasp_semantics.models.scene_describer import DESCRIBE_DIR
 from grasp_semantics.models.semantics_qwen import image_key, resolve_dtype
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default"
-MAX_INSTRUCTION_CHARS = 1000
 MAX_UNKNOWN_TOKEN_FRACTION = 0.5  # of a compact-vocabulary model's instruction tokens
 MIN_POINTS = 32
 MAX_POINT_RANGE_M = 1000.0  # a coordinate beyond this is corrupt data, not a far return
@@ -257,9 +257,15 @@ class GraspPredictor:
                 f"flavour ({sorted(FLAVOURS)})"
             )
         predictor = cls(
-            model, device=device, dtype=dtype, compile=compile, scorer=grasp_scorer,
-            max_cloud_points=max_cloud_points, point_cache_size=point_cache_size, gripper=gripper,
-        )  # fmt: skip
+            model,
+            device=device,
+            dtype=dtype,
+            compile=compile,
+            scorer=grasp_scorer,
+            max_cloud_points=max_cloud_points,
+            point_cache_size=point_cache_size,
+            gripper=gripper,
+        )
         predictor.missing_heads = missing
         return predictor
 
@@ -311,17 +317,13 @@ class GraspPredictor:
     def check_instruction(self, instruction) -> str:
         """The stripped instruction, or a ValueError saying why the model cannot take it.
 
-        A model with a compact vocabulary (the tiny default) only knows the words of its
-        training instructions: text that is mostly unknown to it (another language, say) is
-        refused rather than answered with a guess.
+        Beyond the rules of every model (:func:`check_instruction_text`: non-empty, at most
+        ``MAX_INSTRUCTION_CHARS`` characters, printable), a model with a compact vocabulary
+        (the tiny default) only knows the words of its training instructions: text that is
+        mostly unknown to it (another language, say) is refused rather than answered with a
+        guess.
         """
-        if not isinstance(instruction, str) or not instruction.strip():
-            raise ValueError("instruction must be a non-empty string")
-        if len(instruction) > MAX_INSTRUCTION_CHARS:
-            raise ValueError(
-                f"instruction has {len(instruction)} characters, at most "
-                f"{MAX_INSTRUCTION_CHARS} allowed"
-            )
+        text = check_instruction_text(instruction)
         compact = self.model.encoder.compact
         if compact is not None:
             ids = self.model.encoder.tokenizer.encode(instruction, add_special_tokens=False)
@@ -332,7 +334,7 @@ class GraspPredictor:
                     f"'{self.model.cfg.name}' ({unknown} of {len(ids)} tokens unknown); it "
                     f"was trained on English instructions"
                 )
-        return instruction.strip()
+        return text
 
     @property
     def needs_intrinsics(self) -> bool:
@@ -433,10 +435,14 @@ class GraspPredictor:
         instruction: str,
         intrinsics=None,
         max_grasps: int = 10,
+        min_score: float | None = None,
     ) -> Prediction:
         """Contacts and grasps for one sample: rgb uint8 [H, W, 3] (or a list of views),
-        points [N, 3] in the cloud frame, an instruction, optional K [3, 3] of rgb."""
-        return self.predict_batch([rgb], [points], [instruction], [intrinsics], max_grasps)[0]
+        points [N, 3] in the cloud frame, an instruction, optional K [3, 3] of rgb. Of the
+        ``max_grasps`` best grasps, those scoring below ``min_score`` are left out."""
+        return self.predict_batch(
+            [rgb], [points], [instruction], [intrinsics], max_grasps, min_score
+        )[0]
 
     @torch.inference_mode()
     def predict_batch(
@@ -446,6 +452,7 @@ class GraspPredictor:
         instructions: Sequence[str],
         intrinsics: Sequence | None = None,
         max_grasps: int = 10,
+        min_score: float | None = None,
     ) -> list[Prediction]:
         """Batched :meth:`predict`; images of one batch must share their size."""
         timings: dict[str, float] = {}
@@ -492,11 +499,21 @@ class GraspPredictor:
             grasp = 1.0 / (1.0 + np.exp(-out["grasp_logits"]))
             for i in range(b):
                 g = decode_grasps(
-                    sampled[i], contact[i], grasp[i], out["approach"][i], out["closing"][i],
-                    out["width"][i], self.model.cfg.heads, max_grasps, cloud=clouds[i],
+                    sampled[i],
+                    contact[i],
+                    grasp[i],
+                    out["approach"][i],
+                    out["closing"][i],
+                    out["width"][i],
+                    self.model.cfg.heads,
+                    max_grasps,
+                    cloud=clouds[i],
                     rank_planned=None if self.scorer is None else scorer_ranking(self.scorer),
                     gripper=gripper,
-                )  # fmt: skip
+                )
+                if min_score is not None:  # of the best max_grasps, those scoring min_score
+                    keep = g["scores"] >= min_score
+                    g = {key: value[keep] for key, value in g.items()}
                 results.append(
                     Prediction(
                         points=sampled[i],

@@ -22,11 +22,8 @@ cannot have the model within ``service_timeout_s`` is answered "busy".
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import gc
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -41,11 +38,12 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidHandle
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
+from grasp_semantics.inference.instructions import check_instruction_text
 from grasp_semantics.models.config import GripperConfig
 from grasp_semantics.msg import GraspPrediction
 from grasp_semantics.ros.conversions import (
@@ -56,12 +54,34 @@ from grasp_semantics.ros.conversions import (
 )
 from grasp_semantics.ros.diagnostics import Health
 from grasp_semantics.ros.messages import markers_msg, pose_array_msg, prediction_msg
+from grasp_semantics.ros.node_inputs import (
+    CameraInfos,
+    sensor_qos,
+)
+from grasp_semantics.ros.node_model import (
+    gripper_from,
+    load_predictor,
+    loaded_summary,
+    release_memory,
+)
+from grasp_semantics.ros.node_services import NodeServices
 from grasp_semantics.ros.parameters import BY_NAME, DYNAMIC, PARAMETERS
+from grasp_semantics.ros.prediction_worker import PredictionWorker
 from grasp_semantics.ros.sync import Busy, ModelThread, NewestPairSync, StampOrder
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
 CAMERA_INFO_WAIT_S = 5.0  # how long a pair waits for its size's camera_info before failing
-MAX_CAMERA_INFO_SIZES = 8  # image sizes whose newest camera_info is kept
+# the parameters the model is loaded with (ros/node_model.py)
+MODEL_PARAMETERS = (
+    "model",
+    "device",
+    "dtype",
+    "num_points",
+    "compile",
+    "grasp_scorer",
+    "max_cloud_points",
+    "fusion_mode",
+)
 INSTRUCTION_QOS = QoSProfile(
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,
@@ -71,69 +91,6 @@ INSTRUCTION_QOS = QoSProfile(
 
 def stamp_ns(header: Header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def load_predictor(
-    model: str, device: str, dtype: str, num_points: int, compile: bool, scorer: bool,
-    max_cloud_points: int, gripper: GripperConfig | None = None,
-) -> Any:  # fmt: skip
-    """The core predictor for the node's parameters (imported here: torch loads slowly),
-    planning for ``gripper`` (a ValueError when its grasp scorer cannot rank for it).
-
-    With ``compile`` the network is compiled here, by a warm-up on synthetic inputs, rather
-    than on the first camera frame.
-    """
-    from grasp_semantics.inference.predictor import GraspPredictor
-
-    predictor = GraspPredictor.from_pretrained(
-        model, device=device, dtype=None if dtype == "auto" else dtype, compile=compile,
-        scorer=scorer, max_cloud_points=max_cloud_points or None,  # 0: every point
-        gripper=gripper,
-    )  # fmt: skip
-    predictor.num_points = num_points
-    if compile:
-        predictor.warm_up()
-    return predictor
-
-
-def sensor_qos(reliability: str) -> QoSProfile:
-    """Sensor-data QoS (keep last 5, volatile) with ``reliability`` 'best_effort' or
-    'reliable'."""
-    reliable = reliability == "reliable"
-    return QoSProfile(
-        history=qos_profile_sensor_data.history,
-        depth=qos_profile_sensor_data.depth,
-        durability=qos_profile_sensor_data.durability,
-        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
-    )
-
-
-def image_given(msg: Image) -> bool:
-    """Whether a request carries an image: any of its fields set. An image that declares a
-    size but has no data is given, and then rejected for that, not replaced by the latest."""
-    return bool(msg.data) or bool(msg.width) or bool(msg.height) or bool(msg.encoding)
-
-
-def cloud_given(msg: PointCloud2) -> bool:
-    """Whether a request carries a cloud (any field set; see :func:`image_given`)."""
-    return bool(msg.data) or bool(msg.width) or bool(msg.height) or bool(msg.fields)
-
-
-def camera_info_given(msg: CameraInfo) -> bool:
-    """Whether a request carries a camera_info (a size or any K entry)."""
-    return bool(msg.width) or bool(msg.height) or any(msg.k)
-
-
-def select_grasps(prediction: Any, keep: np.ndarray) -> Any:
-    """The prediction with only the grasps where ``keep`` is true (order kept)."""
-    return dataclasses.replace(
-        prediction,
-        poses=prediction.poses[keep],
-        widths=prediction.widths[keep],
-        scores=prediction.scores[keep],
-        contact_scores=prediction.contact_scores[keep],
-        contact_points=prediction.contact_points[keep],
-    )
 
 
 def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -153,7 +110,7 @@ def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return wrap
 
 
-class GraspSemanticsNode(LifecycleNode):
+class GraspSemanticsNode(NodeServices, LifecycleNode):
     """Lifecycle node wrapping :class:`grasp_semantics.inference.predictor.GraspPredictor`."""
 
     def __init__(self, node_name: str = "grasp_semantics", **kwargs: Any) -> None:
@@ -171,16 +128,16 @@ class GraspSemanticsNode(LifecycleNode):
         self._instruction = ""
         self._latest_image: Image | None = None
         self._latest_cloud: PointCloud2 | None = None
-        self._latest_info: CameraInfo | None = None
-        # the newest camera_info of each image size: a pair uses its own size's, so that two
-        # streams (or a camera switching resolution) never mix, whichever topic comes first
-        self._infos: dict[tuple[int, int], CameraInfo] = {}
-        self._info_arrived = threading.Condition()
+        self.camera_infos = CameraInfos()
         self._order = StampOrder(0, 0)  # both bounds: max_stamp_rewind_s, read per pair
         self._model = ModelThread()
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
-        self._worker_restarts = 0
+        # late-bound: configure replaces the sync, a test replaces _predict_pair
+        self.worker = PredictionWorker(
+            lambda timeout: self.sync.take(timeout=timeout),
+            lambda pair: self._predict_pair(pair),
+            lambda: self._param("max_rate_hz"),
+            self._report_failure,
+        )
         self._outputs: dict[str, Any] = {}
         self._sensor_subs: list[Any] = []
         self._own_services: list[Any] = []
@@ -208,22 +165,10 @@ class GraspSemanticsNode(LifecycleNode):
         """Load the model. FAILURE (node stays unconfigured) when it cannot be loaded."""
         p = self._param
         model = p("model")
-        fusion_mode = p("fusion_mode")
         self.get_logger().info(f"loading model '{model}' on device '{p('device')}'")
         try:
-            gripper = GripperConfig(
-                max_width=p("gripper.max_width"), finger_depth=p("gripper.finger_depth"),
-                tcp_depth=p("gripper.tcp_depth"),
-            )  # fmt: skip
-            predictor = self._model.call(
-                load_predictor, model, p("device"), p("dtype"), p("num_points"), p("compile"),
-                p("grasp_scorer"), p("max_cloud_points"), gripper,
-            )  # fmt: skip
-            model_fusion = predictor.model.cfg.fusion.mode
-            if fusion_mode and fusion_mode != model_fusion:
-                raise ValueError(
-                    f"fusion_mode '{fusion_mode}' does not match the checkpoint's '{model_fusion}'"
-                )
+            values = {name: p(name) for name in MODEL_PARAMETERS}
+            predictor = self._model.call(load_predictor, values, gripper_from(p))
         except Exception as error:  # any load failure must leave the node alive
             self._report(f"cannot load model '{model}': {error}")
             return TransitionCallbackReturn.FAILURE
@@ -238,31 +183,31 @@ class GraspSemanticsNode(LifecycleNode):
         }
         self._own_services = [
             self.create_service(
-                PredictGrasps, "~/predict", self._on_predict,
+                PredictGrasps,
+                "~/predict",
+                self._on_predict,
                 callback_group=self._groups["predict"],
             ),
             self.create_service(
-                DescribeScene, "~/describe", self._on_describe,
+                DescribeScene,
+                "~/describe",
+                self._on_describe,
                 callback_group=self._groups["describe"],
             ),
-        ]  # fmt: skip
+        ]
         self._instruction_sub = self.create_subscription(
-            String, "instruction", self._on_instruction, INSTRUCTION_QOS,
+            String,
+            "instruction",
+            self._on_instruction,
+            INSTRUCTION_QOS,
             callback_group=self._groups["inputs"],
-        )  # fmt: skip
+        )
         self._own_timers = [
             self.create_timer(1.0, self._on_timer, callback_group=self._groups["timer"])
         ]
         self._set_instruction(p("instruction"), source="parameter", allow_empty=True)
         self._configured = True
-        cfg = predictor.model.cfg
-        self.get_logger().info(
-            f"configured: model '{model}' ({cfg.name}, backbone {cfg.encoder.backbone.name}, "
-            f"fusion {cfg.fusion.mode}) on {predictor.device}; grasps planned for a gripper "
-            f"opening {gripper.max_width * 1e3:.0f} mm, fingers {gripper.finger_depth * 1e3:.0f}"
-            f" mm, TCP {gripper.tcp_depth * 1e3:.0f} mm behind the fingertips, ranked by "
-            + ("its grasp scorer" if predictor.scorer is not None else "the planner's quality")
-        )
+        self.get_logger().info(loaded_summary(model, predictor))
         for warning in predictor.missing_heads:  # a head missing beside the weights
             self.get_logger().warning(warning)
         return TransitionCallbackReturn.SUCCESS
@@ -279,8 +224,7 @@ class GraspSemanticsNode(LifecycleNode):
                 CameraInfo, "camera_info", self._on_camera_info, sensor, callback_group=group
             ),
         ]
-        self._stop.clear()
-        self._start_worker()
+        self.worker.start()
         self._active = True
         self.get_logger().info("active: predicting on image/points pairs")
         return super().on_activate(state)
@@ -288,7 +232,7 @@ class GraspSemanticsNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop predicting: unsubscribe from the sensors and join the worker."""
         self._active = False
-        self._stop_worker()
+        self.worker.stop()
         for subscription in self._sensor_subs:
             self.destroy_subscription(subscription)
         self._sensor_subs = []
@@ -304,14 +248,14 @@ class GraspSemanticsNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
-        self._stop_worker()
+        self.worker.stop()
         self._release()
         self._model.shutdown()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
-        self._stop_worker()
+        self.worker.stop()
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -326,9 +270,8 @@ class GraspSemanticsNode(LifecycleNode):
             self.destroy_subscription(self._instruction_sub)
         self._outputs, self._own_services, self._own_timers = {}, [], []
         self._instruction_sub = None
-        self._latest_image = self._latest_cloud = self._latest_info = None
-        with self._info_arrived:
-            self._infos.clear()
+        self._latest_image = self._latest_cloud = None
+        self.camera_infos.clear()
         self._order.clear()
         if self._model.closed:
             self.predictor = self._describer = None
@@ -339,20 +282,7 @@ class GraspSemanticsNode(LifecycleNode):
     def _free_model(self) -> None:
         """Drop the model and return its memory (run on the model thread)."""
         self.predictor = self._describer = None
-        gc.collect()
-        torch = sys.modules.get("torch")  # not imported just to release: that takes seconds
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def _start_worker(self) -> None:
-        self._worker = threading.Thread(target=self._run_worker, name="predict", daemon=True)
-        self._worker.start()
-
-    def _stop_worker(self) -> None:
-        self._stop.set()
-        if self._worker is not None:
-            self._worker.join()
-            self._worker = None
+        release_memory()
 
     # ------------------------------------------------------------------------------- inputs
     @guarded("image callback")
@@ -386,21 +316,7 @@ class GraspSemanticsNode(LifecycleNode):
 
     @guarded("camera_info callback")
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        with self._info_arrived:
-            self._latest_info = msg
-            self._infos.pop((msg.width, msg.height), None)  # re-inserted as the newest size
-            self._infos[msg.width, msg.height] = msg
-            while len(self._infos) > MAX_CAMERA_INFO_SIZES:
-                self._infos.pop(next(iter(self._infos)))
-            self._info_arrived.notify_all()
-
-    def _info_for(self, image: Image, wait_s: float = 0.0) -> CameraInfo | None:
-        """The newest camera_info of ``image``'s size, waiting up to ``wait_s`` for one; else
-        the newest of any size (whose size mismatch is then reported), or None."""
-        size = (image.width, image.height)
-        with self._info_arrived:
-            self._info_arrived.wait_for(lambda: size in self._infos, wait_s)
-            return self._infos.get(size, self._latest_info)
+        self.camera_infos.add(msg)
 
     @guarded("instruction callback")
     def _on_instruction(self, msg: String) -> None:
@@ -418,18 +334,15 @@ class GraspSemanticsNode(LifecycleNode):
         return True
 
     def _instruction_error(self, text: str) -> str:
-        limit = self._param("max_instruction_chars")
-        if not text.strip():
-            return "empty instruction"
-        if len(text) > limit:
-            return f"{len(text)} characters, more than max_instruction_chars={limit}"
-        if not text.isprintable():
-            return "contains control characters"
-        if self.predictor is not None:
-            try:
+        """Why the predictor refuses ``text`` ("" when it takes it): the rules of every model
+        before one is loaded, then the loaded model's (its vocabulary too)."""
+        try:
+            if self.predictor is None:
+                check_instruction_text(text)
+            else:
                 self.predictor.check_instruction(text)
-            except ValueError as error:
-                return str(error)
+        except ValueError as error:
+            return str(error)
         return ""
 
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
@@ -452,23 +365,6 @@ class GraspSemanticsNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------------ predict
-    def _run_worker(self) -> None:
-        next_allowed = 0.0
-        while not self._stop.is_set():
-            wait = next_allowed - time.monotonic()
-            if wait > 0:  # rate cap: newer pairs replace the pending one meanwhile
-                self._stop.wait(wait)
-                continue
-            pair = self.sync.take(timeout=0.1)
-            if pair is None:
-                continue
-            rate = self._param("max_rate_hz")
-            next_allowed = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
-            try:
-                self._predict_pair(pair)
-            except Exception as error:  # the worker outlives every input
-                self._report_failure("prediction failed", error)
-
     def _predict_pair(self, pair: Any) -> None:
         """Predict on one image/cloud pair from the topics and publish, unless it is stale."""
         now_ns = self.get_clock().now().nanoseconds
@@ -486,7 +382,7 @@ class GraspSemanticsNode(LifecycleNode):
             self._publish_diagnostics()
         # a pair may come before its camera_info (another topic): wait for it briefly
         wait_s = CAMERA_INFO_WAIT_S if self.predictor.needs_intrinsics else 0.0
-        info = self._info_for(pair.image, wait_s)
+        info = self.camera_infos.for_image(pair.image, wait_s)
         message, _ = self._predict(pair.image, pair.cloud, info, None, 0)
         if message is not None:
             self._order.predicted(pair.cloud_stamp_ns, now_ns)
@@ -521,7 +417,8 @@ class GraspSemanticsNode(LifecycleNode):
                     f"{image.width}x{image.height}"
                 )
             limit = int(max_grasps) or self._param("max_grasps")
-            inputs = (rgb, cloud_xyz.points, instruction, intrinsics, limit)
+            min_score = self._param("score_threshold")
+            inputs = (rgb, cloud_xyz.points, instruction, intrinsics, limit, min_score)
             prediction, elapsed_ms = self._model.call(
                 self._run_predictor, *inputs, timeout=timeout
             )
@@ -532,8 +429,6 @@ class GraspSemanticsNode(LifecycleNode):
         else:
             if prediction is None:
                 return None, "no model loaded"
-            keep = prediction.scores >= self._param("score_threshold")
-            prediction = select_grasps(prediction, keep)
             self.health.prediction(elapsed_ms)
             message = prediction_msg(
                 prediction, cloud.header, instruction, self._param("model"), elapsed_ms
@@ -543,14 +438,20 @@ class GraspSemanticsNode(LifecycleNode):
         return None, why
 
     def _run_predictor(
-        self, rgb: np.ndarray, points: np.ndarray, instruction: str, intrinsics: Any, limit: int
+        self,
+        rgb: np.ndarray,
+        points: np.ndarray,
+        instruction: str,
+        intrinsics: Any,
+        limit: int,
+        min_score: float,
     ) -> tuple[Any, float]:
         """The prediction and its time in ms (on the model thread); None when no model."""
         if self.predictor is None:
             return None, 0.0
         started = time.perf_counter()
         prediction = self.predictor.predict(
-            rgb, points, instruction, intrinsics=intrinsics, max_grasps=limit
+            rgb, points, instruction, intrinsics=intrinsics, max_grasps=limit, min_score=min_score
         )
         return prediction, 1e3 * (time.perf_counter() - started)
 
@@ -559,94 +460,6 @@ class GraspSemanticsNode(LifecycleNode):
         self._outputs["contacts"].publish(message.contacts)
         self._outputs["grasps"].publish(pose_array_msg(message))
         self._outputs["markers"].publish(markers_msg(message, self.gripper))
-
-    def _on_predict(
-        self, request: PredictGrasps.Request, response: PredictGrasps.Response
-    ) -> PredictGrasps.Response:
-        """On-demand prediction on the request's inputs, or the latest received ones."""
-        try:
-            return self._serve_predict(request, response)
-        except Exception as error:  # a request never ends the node
-            response.success = False
-            response.message = self._report_failure("~/predict failed", error)
-            return response
-
-    def _serve_predict(
-        self, request: PredictGrasps.Request, response: PredictGrasps.Response
-    ) -> PredictGrasps.Response:
-        if not self._active:
-            response.success, response.message = False, "node is not active"
-            return response
-        image = request.image if image_given(request.image) else self._latest_image
-        cloud = request.cloud if cloud_given(request.cloud) else self._latest_cloud
-        info = request.camera_info if camera_info_given(request.camera_info) else None
-        info = info or (None if image is None else self._info_for(image))
-        if image is None or cloud is None:
-            missing = "image" if image is None else "cloud"
-            response.success = False
-            response.message = f"no {missing} in the request and none received yet"
-            return response
-        if request.instruction:
-            error = self._instruction_error(request.instruction)
-            if error:
-                response.success, response.message = False, f"instruction rejected: {error}"
-                return response
-        message, why = self._predict(
-            image, cloud, info, request.instruction, request.max_grasps,
-            timeout=self._param("service_timeout_s"),
-        )  # fmt: skip
-        if message is None:
-            response.success, response.message = False, why
-            return response
-        response.success, response.prediction = True, message
-        return response
-
-    def _on_describe(
-        self, request: DescribeScene.Request, response: DescribeScene.Response
-    ) -> DescribeScene.Response:
-        """Caption / OCR / VQA on the request's image, or the latest one received, through the
-        loaded backbone (``inference/scene_questions.py``); a bad request gets success=false."""
-        from grasp_semantics.data.questions import corpus
-        from grasp_semantics.inference.scene_questions import (
-            attach_describer,
-            check_request,
-            describe,
-        )
-
-        response.success = False
-        image = request.image if image_given(request.image) else self._latest_image
-        try:
-            check_request(request.task, request.prompt, 1)
-            if not self._active:
-                raise ValueError("node is not active")
-            if image is None:
-                raise ValueError("no image in the request and none received yet")
-            rgb = image_to_rgb(image)
-
-            def answer() -> Any:  # on the model thread
-                if self.predictor is None:
-                    raise ValueError("no model loaded")
-                if self._describer is None:
-                    self._describer = attach_describer(
-                        self.predictor.model, self._param("model"), corpus()
-                    )
-                return describe(self._describer, rgb, request.task, request.prompt)
-
-            result = self._model.call(answer, timeout=self._param("service_timeout_s"))
-        except Busy as error:
-            response.message = f"busy: {error}"
-            self.get_logger().warning(response.message)
-            return response
-        except (ConversionError, ValueError, FileNotFoundError) as error:
-            response.message = f"describe rejected: {error}"
-            self.get_logger().warning(response.message)
-            return response
-        except Exception as error:  # a request never ends the node
-            response.message = self._report_failure("~/describe failed", error)
-            return response
-        response.success, response.answer = True, result.answer
-        response.confidence = result.confidence
-        return response
 
     # ---------------------------------------------------------------------------- reporting
     def _report(self, text: str) -> None:
@@ -671,12 +484,11 @@ class GraspSemanticsNode(LifecycleNode):
 
     def _watch_worker(self) -> None:
         """Restart a prediction worker that died; report one stuck in a prediction."""
-        if not self._active or self._stop.is_set():
+        if not self._active or self.worker.stopped:
             return
-        if self._worker is None or not self._worker.is_alive():
-            self._worker_restarts += 1
-            self._start_worker()  # before the report: whoever reads it finds the worker running
-            self._report(f"prediction worker died: restarted (restart {self._worker_restarts})")
+        if not self.worker.alive:
+            self.worker.restart()  # before the report: whoever reads it finds the worker running
+            self._report(f"prediction worker died: restarted (restart {self.worker.restarts})")
             return
         busy_since = self._model.busy_since
         limit = self._param("watchdog_timeout_s")
@@ -692,7 +504,7 @@ class GraspSemanticsNode(LifecycleNode):
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [
-            self.health.status(self.sync.pairs_dropped, worker_restarts=self._worker_restarts)
+            self.health.status(self.sync.pairs_dropped, worker_restarts=self.worker.restarts)
         ]
         self._diagnostics_pub.publish(array)
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from grasp_semantics.inference.instructions import MAX_INSTRUCTION_CHARS
+
 
 @dataclass(frozen=True)
 class Param:
@@ -138,15 +140,10 @@ PARAMETERS: tuple[Param, ...] = (
     Param(
         "instruction",
         "",
-        "Current instruction; the instruction topic overrides it. Empty = wait for the topic.",
+        "Current instruction (printable, at most "
+        f"{MAX_INSTRUCTION_CHARS} characters: the predictor's rules); the instruction topic "
+        "overrides it. Empty = wait for the topic.",
         dynamic=True,
-    ),
-    Param(
-        "max_instruction_chars",
-        512,
-        "Longer instructions are rejected (the previous one stays in force).",
-        (1, 100000),
-        True,
     ),
     Param(
         "fusion_mode",
