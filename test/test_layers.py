@@ -100,6 +100,18 @@ def test_no_module_name_is_shared_by_two_layers() -> None:
         assert other == path, f"{other.relative_to(ROOT)} and {path.relative_to(ROOT)}"
 
 
+MAX_MODULE_LINES = 600  # longer modules split along their seams (issue 31)
+
+
+def test_no_module_is_longer_than_600_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in modules()
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
 def test_core_modules_import_without_ros() -> None:
     core = [
         ".".join(path.relative_to(ROOT).with_suffix("").parts)

@@ -212,7 +212,9 @@ def generate_scene(seed: int, split: str = "train", config: SceneConfig | None =
     raise RuntimeError(f"could not generate a valid scene for seed {seed} in split {split}")
 
 
-def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
+def _choose_objects(pools, rng, cfg: SceneConfig):
+    """The task, the target's category, and the objects placed on the table (models, their
+    poses on the table, the target's index: in random order, so it need not be object 0)."""
     task, cat = _choose_target(pools, rng)
     inst = pools.instances[cat]
     models = [make_object(cat, inst[rng.integers(len(inst))])]
@@ -223,12 +225,15 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
     placed = _place(models, rng, cfg)
     models = [m for m, p in zip(models, placed, strict=True) if p is not None]
     placed = [p for p in placed if p is not None]
-    order = rng.permutation(len(models))  # the target need not be object 0
+    order = rng.permutation(len(models))
     models = [models[i] for i in order]
     placed = [placed[i] for i in order]
     target = int(np.nonzero(order == 0)[0][0])
+    return task, cat, models, placed, target
 
-    # camera
+
+def _camera(rng, cfg: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A camera looking at the table's centre: world-to-camera [4, 4] and intrinsics K."""
     dist = rng.uniform(*cfg.camera_distance)
     elev = np.deg2rad(rng.uniform(*cfg.camera_elevation_deg))
     azim = rng.uniform(0, 2 * np.pi)
@@ -237,41 +242,61 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
         [np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)]
     )
     t_wc = look_at(eye, look, roll=rng.normal(0, 0.03))
-    k = sample_intrinsics(rng, cfg.camera)
+    return t_wc, sample_intrinsics(rng, cfg.camera)
 
-    # geometry in the camera frame
+
+@dataclass
+class _Geometry:
+    """Objects, table and floor in the camera frame, with each triangle's labels."""
+
+    objs: Mesh  # the objects' triangles first
+    owner: np.ndarray  # [T_obj] object index of each object triangle
+    everything: Mesh  # objects, then table and floor
+    tri_object: np.ndarray  # [T] object index (TABLE_ID, BACKGROUND_ID) of every triangle
+    tri_part: np.ndarray  # [T] part index (-1 off the objects)
+    table_plane: np.ndarray  # [4] (normal, offset) of the table top
+
+    def labels(self, tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Object and part index of each ray's triangle ``tri`` (-1: no hit)."""
+        obj = np.where(tri >= 0, self.tri_object[np.maximum(tri, 0)], BACKGROUND_ID)
+        part = np.where(tri >= 0, self.tri_part[np.maximum(tri, 0)], -1)
+        return obj, part
+
+
+def _geometry(models, placed, t_wc: np.ndarray, rng) -> _Geometry:
     obj_meshes = [m.mesh.transformed(t_wc @ p) for m, p in zip(models, placed, strict=True)]
     objs, owner = Mesh.concat(obj_meshes)
     env = _table_and_floor(rng).transformed(t_wc)
     everything, _ = Mesh.concat([objs, env])
-    n_obj_tris = len(objs.triangles)
     tri_object = np.concatenate([owner, np.where(env.part == 0, TABLE_ID, BACKGROUND_ID)])
     tri_part = np.concatenate([objs.part, np.full(len(env.part), -1, np.int16)])
     up = t_wc[:3, :3] @ np.array([0, 0, 1.0])
     table_plane = np.r_[up, -up @ t_wc[:3, 3]]
+    return _Geometry(objs, owner, everything, tri_object, tri_part, table_plane)
 
-    # is the target (and its functional part) in view? a quarter-resolution cast tells cheaply
-    rc = make_raycaster(everything.vertices, everything.triangles)
-    w, h = cfg.camera.width, cfg.camera.height
-    fp = task_lib.task_part(task, cat)
 
-    def visible(kk, ww, hh, scale):
-        tri = cast_image(rc, kk, ww, hh).triangle
-        obj = np.where(tri >= 0, tri_object[np.maximum(tri, 0)], BACKGROUND_ID)
-        part = np.where(tri >= 0, tri_part[np.maximum(tri, 0)], -1)
-        on = obj == target
-        return (
-            on.sum() * scale**2 >= cfg.min_target_pixels
-            and (on & (part == fp)).sum() * scale**2 >= cfg.min_part_pixels
-        )
-
+def _target_in_view(
+    rc, geo: _Geometry, k: np.ndarray, target: int, fp: int, cfg: SceneConfig
+) -> bool:
+    """Whether the target and its functional part cover enough pixels, told cheaply by a
+    quarter-resolution cast."""
     k_low = k.copy()
     k_low[:2] /= 4
     k_low[:2, 2] -= 3 / 8  # pixel centres of a 4x downsampled image
-    if not visible(k_low, w // 4, h // 4, 4):
-        return None
+    tri = cast_image(rc, k_low, cfg.camera.width // 4, cfg.camera.height // 4).triangle
+    obj, part = geo.labels(tri)
+    on = obj == target
+    return (
+        on.sum() * 4**2 >= cfg.min_target_pixels
+        and (on & (part == fp)).sum() * 4**2 >= cfg.min_part_pixels
+    )
 
-    # instruction
+
+def _refer(
+    models, placed, t_wc: np.ndarray, k: np.ndarray, target: int, task: str, pools, rng
+) -> tuple[str, str] | None:
+    """How the instruction names the target among the others, and its paraphrase; None when
+    the target cannot be told apart."""
     centres = np.array(
         [
             transform_points(t_wc, p[:3, 3] + [0, 0, m.height / 2])
@@ -290,19 +315,26 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
     if ref is None:
         return None
     paras = pools.paraphrases[task]
-    para = paras[rng.integers(len(paras))]
+    return ref, paras[rng.integers(len(paras))]
 
-    # ground-truth grasps
-    world = GraspWorld(objs.vertices, objs.triangles, owner, objs.part, table_plane)
-    gs = sample_grasps(world, target, fp, rng, cfg.gripper, n_grasps=cfg.n_grasps)
-    if len(gs.widths) < cfg.min_grasps:
-        return None
 
-    # render
+def _render(
+    rc,
+    geo: _Geometry,
+    t_wc: np.ndarray,
+    k: np.ndarray,
+    target: int,
+    fp: int,
+    rng,
+    cfg: SceneConfig,
+):
+    """The camera's full-resolution cast, object and part masks, and the shaded image (one
+    light, wood grain on the table); None when the target or its part is too small."""
     light = np.array([*rng.normal(0, 0.4, 2), 1.0])
     light = t_wc[:3, :3] @ (light / np.linalg.norm(light))
     t_cw = np.linalg.inv(t_wc)
     grain = rng.uniform(60, 140)
+    n_obj_tris = len(geo.objs.triangles)
 
     def texture(pts, tri):
         gain = np.ones(len(tri), np.float32)
@@ -313,29 +345,59 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
         gain[on] = 1 + 0.035 * np.sin(np.float32(grain) * wx + 3 * np.sin(7 * wy))
         return gain
 
-    img = cast_image(rc, k, w, h)
-    tri_img = img.triangle
-    mask_object = np.where(tri_img >= 0, tri_object[np.maximum(tri_img, 0)], BACKGROUND_ID)
-    mask_object = mask_object.astype(np.int16)
-    mask_part = np.where(tri_img >= 0, tri_part[np.maximum(tri_img, 0)], -1).astype(np.int16)
+    img = cast_image(rc, k, cfg.camera.width, cfg.camera.height)
+    mask_object, mask_part = (m.astype(np.int16) for m in geo.labels(img.triangle))
     target_px = mask_object == target
     if (
         target_px.sum() < cfg.min_target_pixels
         or (target_px & (mask_part == fp)).sum() < cfg.min_part_pixels
     ):
         return None
+    everything = geo.everything
     rgb = shade(rc, img, k, everything.colour, everything.shine, light, rng, cfg.noise, texture)
+    return img, mask_object, mask_part, rgb
 
-    # sensor depth and cloud (table top only)
+
+def _sensor_cloud(
+    img, k: np.ndarray, t_wc: np.ndarray, mask_object: np.ndarray, rng, cfg: SceneConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sensor's depth image and the cloud of the table top: points [P, 3] in the camera
+    frame and their pixels [P, 2] (uniformly thinned to ``max_points``)."""
     depth = sensor_depth(img.depth, img.normal, k, rng, cfg.noise)
-    keep = mask_object >= TABLE_ID
-    points, pixels = backproject(depth, k, keep)
-    wp = transform_points(t_cw, points.astype(np.float64))
+    points, pixels = backproject(depth, k, mask_object >= TABLE_ID)
+    wp = transform_points(np.linalg.inv(t_wc), points.astype(np.float64))
     inside = (np.hypot(wp[:, 0], wp[:, 1]) <= cfg.workspace_radius) & (wp[:, 2] > -0.02)
     points, pixels = points[inside], pixels[inside]
     if cfg.max_points is not None and len(points) > cfg.max_points:
         idx = np.sort(rng.choice(len(points), cfg.max_points, replace=False))
         points, pixels = points[idx], pixels[idx]  # points == pixels_to_points(depth, pixels, k)
+    return depth, points, pixels
+
+
+def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
+    """One try at the scene: None when a draw fails (target out of view or not nameable, too
+    few grasps); the caller draws again from where ``rng`` stands."""
+    task, cat, models, placed, target = _choose_objects(pools, rng, cfg)
+    t_wc, k = _camera(rng, cfg)
+    geo = _geometry(models, placed, t_wc, rng)
+    rc = make_raycaster(geo.everything.vertices, geo.everything.triangles)
+    fp = task_lib.task_part(task, cat)
+    if not _target_in_view(rc, geo, k, target, fp, cfg):
+        return None
+    named = _refer(models, placed, t_wc, k, target, task, pools, rng)
+    if named is None:
+        return None
+    ref, para = named
+    objs, owner = geo.objs, geo.owner
+    world = GraspWorld(objs.vertices, objs.triangles, owner, objs.part, geo.table_plane)
+    gs = sample_grasps(world, target, fp, rng, cfg.gripper, n_grasps=cfg.n_grasps)
+    if len(gs.widths) < cfg.min_grasps:
+        return None
+    rendered = _render(rc, geo, t_wc, k, target, fp, rng, cfg)
+    if rendered is None:
+        return None
+    img, mask_object, mask_part, rgb = rendered
+    depth, points, pixels = _sensor_cloud(img, k, t_wc, mask_object, rng, cfg)
     p_obj = mask_object[pixels[:, 1], pixels[:, 0]]
     p_part = mask_part[pixels[:, 1], pixels[:, 0]]
     contact = ((p_obj == target) & (p_part == fp)).astype(np.uint8)
@@ -379,5 +441,5 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
         mesh_triangles=objs.triangles.astype(np.int32),
         mesh_object=owner.astype(np.int16),
         mesh_part=objs.part.astype(np.int16),
-        table_plane=table_plane.astype(np.float32),
+        table_plane=geo.table_plane.astype(np.float32),
     )
