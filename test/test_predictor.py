@@ -159,6 +159,25 @@ def test_point_cache_is_bounded_and_batches_run_only_their_misses(colour_predict
         np.testing.assert_allclose(got.contact, want.contact, atol=1e-5)
 
 
+def test_min_score_keeps_the_best_grasps_scoring_at_least_it(predictor, monkeypatch):
+    """The node's score filter: of the ``max_grasps`` best, those scoring ``min_score``."""
+    monkeypatch.setattr(predictor.model.cfg.heads, "collision_check", False)
+    rgb, points = inputs()
+    every = predictor.predict(rgb, points, "hand me the knife", intrinsics=K, max_grasps=8)
+    assert len(every.scores) >= 2 and every.scores.min() < every.scores.max()
+    threshold = float(np.median(every.scores))
+    some = predictor.predict(
+        rgb, points, "hand me the knife", intrinsics=K, max_grasps=8, min_score=threshold
+    )
+    keep = every.scores >= threshold
+    assert len(some.scores) == keep.sum() >= 1
+    np.testing.assert_array_equal(some.scores, every.scores[keep])
+    np.testing.assert_array_equal(some.poses, every.poses[keep])
+    np.testing.assert_array_equal(some.contact_points, every.contact_points[keep])
+    none = predictor.predict(rgb, points, "hand me the knife", intrinsics=K, min_score=1.01)
+    assert none.poses.shape == (0, 4, 4) and none.widths.shape == (0,)
+
+
 def test_predict_batch(predictor):
     (rgb, points), (rgb2, points2) = inputs(seed=1), inputs(n=500, seed=2)
     preds = predictor.predict_batch([rgb, rgb2], [points, points2], ["cut", "open"], max_grasps=3)
@@ -177,6 +196,7 @@ def test_predict_batch(predictor):
         (None, np.zeros((5, 3), np.float32), "x", "too few"),
         (None, None, "   ", "non-empty"),
         (None, None, "x" * 5000, "at most"),
+        (None, None, "hand me\x00the knife", "control characters"),
     ],
 )
 def test_input_validation(predictor, rgb, points, instruction, match):
