@@ -59,6 +59,7 @@ from grasp_semantics.ros.node_inputs import (
     sensor_qos,
 )
 from grasp_semantics.ros.node_model import (
+    MODEL_PARAMETERS,
     gripper_from,
     load_predictor,
     loaded_summary,
@@ -71,17 +72,6 @@ from grasp_semantics.ros.sync import Busy, ModelThread, NewestPairSync, StampOrd
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
 CAMERA_INFO_WAIT_S = 5.0  # how long a pair waits for its size's camera_info before failing
-# the parameters the model is loaded with (ros/node_model.py)
-MODEL_PARAMETERS = (
-    "model",
-    "device",
-    "dtype",
-    "num_points",
-    "compile",
-    "grasp_scorer",
-    "max_cloud_points",
-    "fusion_mode",
-)
 INSTRUCTION_QOS = QoSProfile(
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,

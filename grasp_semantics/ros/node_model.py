@@ -11,6 +11,18 @@ from typing import Any
 
 from grasp_semantics.models.config import GripperConfig
 
+# the node's parameters the model is loaded with
+MODEL_PARAMETERS = (
+    "model",
+    "device",
+    "dtype",
+    "num_points",
+    "compile",
+    "grasp_scorer",
+    "max_cloud_points",
+    "fusion_mode",
+)
+
 
 def gripper_from(param: Callable[[str], Any]) -> GripperConfig:
     """The gripper the ``gripper.*`` parameters describe (a ValueError when it cannot be)."""
@@ -22,10 +34,9 @@ def gripper_from(param: Callable[[str], Any]) -> GripperConfig:
 
 
 def load_predictor(values: dict[str, Any], gripper: GripperConfig) -> Any:
-    """The core predictor for the node's parameter ``values`` (model, device, dtype,
-    num_points, compile, grasp_scorer, max_cloud_points, fusion_mode), planning for
-    ``gripper``; a ValueError when its grasp scorer cannot rank for that gripper or the
-    checkpoint's fusion is not ``fusion_mode``.
+    """The core predictor for the node's parameter ``values`` (``MODEL_PARAMETERS``),
+    planning for ``gripper``; a ValueError when its grasp scorer cannot rank for that gripper
+    or the checkpoint's fusion is not ``fusion_mode``.
 
     With ``compile`` the network is compiled here, by a warm-up on synthetic inputs, rather
     than on the first camera frame.
