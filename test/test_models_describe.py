@@ -174,7 +174,7 @@ def test_shared_image_prefix_loss_equals_the_full_sequence_loss(name):
         prompt = describer.prompt_ids(text)
         starts.append(len(prompt))
         seqs.append(prompt + tok.encode(answer) + [SPECIAL_IDS["<|im_end|>"]])
-    ids, mask = describer._batch(seqs, left=False)
+    ids, mask = describer.batch(seqs, left=False)
     targets = torch.full_like(ids, -100)
     for i, (seq, start) in enumerate(zip(seqs, starts, strict=True)):
         targets[i, start - 1 : len(seq) - 1] = describer.head_index(ids[i, start : len(seq)])
