@@ -68,9 +68,12 @@ def dims_of(cfg: BackboneConfig) -> BackboneDims:
 
 
 def encoder_counts(
-    dims: BackboneDims, image_hw: tuple[int, int], text_tokens: int, global_dim: int = 256,
+    dims: BackboneDims,
+    image_hw: tuple[int, int],
+    text_tokens: int,
+    global_dim: int = 256,
     token_dim: int = 128,
-) -> dict[str, dict[str, float]]:  # fmt: skip
+) -> dict[str, dict[str, float]]:
     """FLOPs and weight parameters of vision encoder, language model and projection for one
     image of ``image_hw`` (the fixed input resolution) and ``text_tokens`` prompt tokens."""
     d = dims

@@ -388,9 +388,17 @@ def prepare_describe_data(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return write_shards(
-        out, _record, (split, vqa_per_scene), count, seed, per_shard, workers,
-        f"describe {split}", progress, compressed=True,
-    )  # fmt: skip
+        out,
+        _record,
+        (split, vqa_per_scene),
+        count,
+        seed,
+        per_shard,
+        workers,
+        f"describe {split}",
+        progress,
+        compressed=True,
+    )
 
 
 def _shards(directory: str | Path) -> list[Path]:

@@ -168,9 +168,12 @@ def decode_grasps(
         keep = np.zeros(0, dtype=np.int64)
     else:
         keep = pose_nms(
-            poses, rank[cand], len(cand) if refine else max_grasps,
-            cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg),
-        )  # fmt: skip
+            poses,
+            rank[cand],
+            len(cand) if refine else max_grasps,
+            cfg.nms_translation,
+            np.deg2rad(cfg.nms_rotation_deg),
+        )
     if refine:
         keep = _refine_and_check(
             poses, points[cand], width[cand], keep, cloud, cfg, max_grasps, gripper
@@ -187,10 +190,14 @@ def decode_grasps(
 
 
 def _planned(
-    points: np.ndarray, contact_prob: np.ndarray, cloud: np.ndarray, cfg: HeadsConfig,
-    max_grasps: int, rank: Callable[[PlannedGrasps], np.ndarray] | None,
+    points: np.ndarray,
+    contact_prob: np.ndarray,
+    cloud: np.ndarray,
+    cfg: HeadsConfig,
+    max_grasps: int,
+    rank: Callable[[PlannedGrasps], np.ndarray] | None,
     gripper: GripperConfig,
-) -> dict[str, np.ndarray] | None:  # fmt: skip
+) -> dict[str, np.ndarray] | None:
     """``decode_grasps``'s output from the grasps planned across the predicted part for
     ``gripper``."""
     # each part's collision-free candidates scored, then NMS over those of all parts
@@ -210,8 +217,9 @@ def _planned(
     poses_a, widths_a, scores_a, seeds_a = (
         np.concatenate(a) for a in (poses, widths, scores, seeds)
     )
-    keep = pose_nms(poses_a, scores_a, max_grasps, cfg.nms_translation,
-                    np.deg2rad(cfg.nms_rotation_deg))  # fmt: skip
+    keep = pose_nms(
+        poses_a, scores_a, max_grasps, cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg)
+    )
     kept_poses, kept_widths = poses_a[keep], widths_a[keep]
     return {
         "poses": kept_poses,
@@ -241,9 +249,12 @@ def surface_normals(
 
 
 def snap_closing(
-    poses: np.ndarray, contacts: np.ndarray, widths: np.ndarray, normals: np.ndarray,
+    poses: np.ndarray,
+    contacts: np.ndarray,
+    widths: np.ndarray,
+    normals: np.ndarray,
     max_angle_deg: float,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Poses [G, 4, 4] whose closing axis is within ``max_angle_deg`` of the inward surface
     normal (``normals`` [G, 3], either sign) turned about the approach axis towards it: the new
     closing is the normal's part perpendicular to the approach. The approach (which the head
@@ -290,12 +301,18 @@ def _refine_and_check(
             normals, surface = surface_normals(contacts[chunk], search, cfg.normal_neighbours)
             on = chunk[surface]
             poses[on] = snap_closing(
-                poses[on], contacts[on].astype(np.float64), widths[on].astype(np.float64),
-                normals[surface], cfg.snap_closing_deg,
-            )  # fmt: skip
+                poses[on],
+                contacts[on].astype(np.float64),
+                widths[on].astype(np.float64),
+                normals[surface],
+                cfg.snap_closing_deg,
+            )
         if cfg.collision_check:
-            chunk = chunk[~cloud_collisions(poses[chunk], widths[chunk], cloud, gripper,
-                                            cfg.collision_tolerance)]  # fmt: skip
+            chunk = chunk[
+                ~cloud_collisions(
+                    poses[chunk], widths[chunk], cloud, gripper, cfg.collision_tolerance
+                )
+            ]
         kept.append(chunk[: max_grasps - found])
         found += len(kept[-1])
         if found == max_grasps:

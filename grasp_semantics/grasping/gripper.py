@@ -157,7 +157,7 @@ def cloud_collisions(
         # then the exact test on those (point, grasp) pairs.
         point, grasp = np.nonzero(
             _within(local.transpose(2, 0, 1), lo[chunk].min(1), hi[chunk].max(1))
-        )  # fmt: skip
+        )
         q, g = local[point, grasp].T, chunk[grasp]  # [3, pairs], [pairs]
         inside = np.zeros(len(g), dtype=bool)
         for box in range(3):  # fingers and palm

@@ -321,10 +321,16 @@ def run(args: argparse.Namespace, command: str) -> int:
             visual
             for source in args.image
             for visual in inputs.load_visuals(
-                source, args.page, args.dpi, args.fps, args.max_frames, args.folder_fps,
-                args.timeout, args.max_bytes,
+                source,
+                args.page,
+                args.dpi,
+                args.fps,
+                args.max_frames,
+                args.folder_fps,
+                args.timeout,
+                args.max_bytes,
             )
-        ]  # fmt: skip
+        ]
         if args.page is not None and not any(v.page for v in visuals):
             raise ValueError("--page picks a page of a PDF, and no --image is a PDF")
         bounds = ResizeBounds(

@@ -362,23 +362,46 @@ def checkpoint_root() -> Path:
 # Published sizes of the real checkpoints (their config.json files): a real flavour without
 # its weights (``checkpoint: null``) is built at these sizes with random weights.
 _QWEN2_5_VL_3B = dict(
-    text_hidden=2048, text_layers=36, text_heads=16, text_kv_heads=2, text_intermediate=11008,
-    mrope_section=(16, 24, 24), vision_depth=32, vision_hidden=1280, vision_heads=16,
-    vision_intermediate=3420, patch_size=14, vision_full_attention=(7, 15, 23, 31),
-)  # fmt: skip
+    text_hidden=2048,
+    text_layers=36,
+    text_heads=16,
+    text_kv_heads=2,
+    text_intermediate=11008,
+    mrope_section=(16, 24, 24),
+    vision_depth=32,
+    vision_hidden=1280,
+    vision_heads=16,
+    vision_intermediate=3420,
+    patch_size=14,
+    vision_full_attention=(7, 15, 23, 31),
+)
 _QWEN3_VL_VISION = dict(
-    mrope_section=(24, 20, 20), head_dim=128, vision_depth=24, vision_hidden=1024,
-    vision_heads=16, vision_intermediate=4096, patch_size=16, deepstack_layers=(5, 11, 17),
+    mrope_section=(24, 20, 20),
+    head_dim=128,
+    vision_depth=24,
+    vision_hidden=1024,
+    vision_heads=16,
+    vision_intermediate=4096,
+    patch_size=16,
+    deepstack_layers=(5, 11, 17),
     vision_position_embeddings=2304,
-)  # fmt: skip
+)
 _QWEN3_VL_2B = dict(
-    text_hidden=2048, text_layers=28, text_heads=16, text_kv_heads=8, text_intermediate=6144,
+    text_hidden=2048,
+    text_layers=28,
+    text_heads=16,
+    text_kv_heads=8,
+    text_intermediate=6144,
     **_QWEN3_VL_VISION,
-)  # fmt: skip
+)
 _QWEN3_VL_4B = dict(
-    text_hidden=2560, text_layers=36, text_heads=32, text_kv_heads=8, text_intermediate=9728,
+    text_hidden=2560,
+    text_layers=36,
+    text_heads=32,
+    text_kv_heads=8,
+    text_intermediate=9728,
     **_QWEN3_VL_VISION,
-)  # fmt: skip
+)
 
 
 def _real(

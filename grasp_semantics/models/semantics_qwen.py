@@ -217,8 +217,17 @@ def patchify_frames(frames: torch.Tensor, patch: int, merge: int) -> torch.Tenso
     if t % TEMPORAL_PATCH:
         raise ValueError(f"a video needs an even number of frames, got {t}")
     gh, gw = h // patch, w // patch
-    x = frames.reshape(t // TEMPORAL_PATCH, TEMPORAL_PATCH, c, gh // merge, merge, patch,
-                       gw // merge, merge, patch)  # fmt: skip
+    x = frames.reshape(
+        t // TEMPORAL_PATCH,
+        TEMPORAL_PATCH,
+        c,
+        gh // merge,
+        merge,
+        patch,
+        gw // merge,
+        merge,
+        patch,
+    )
     x = x.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)  # [T/2, gh/m, gw/m, m, m, C, 2, p, p]
     return x.reshape(t // TEMPORAL_PATCH * gh * gw, c * TEMPORAL_PATCH * patch * patch)
 

@@ -124,10 +124,12 @@ def fit_locator(
     anywhere on unlabelled scenes, as extra examples, made it worse on held-out scenes.)"""
     keep = torch.nonzero(token >= 0).squeeze(1)
     with torch.no_grad():
-        tokens = torch.cat([
-            describer.visual_tokens(images[keep[s : s + 32]]).float()
-            for s in range(0, len(keep), 32)
-        ])  # fmt: skip
+        tokens = torch.cat(
+            [
+                describer.visual_tokens(images[keep[s : s + 32]]).float()
+                for s in range(0, len(keep), 32)
+            ]
+        )
     optimizer = torch.optim.Adam(describer.locator.parameters(), lr=cfg.locator_lr)
     for _ in range(cfg.locator_steps):
         loss = locator_loss(describer.locator(tokens), token[keep], offset[keep])
@@ -244,8 +246,12 @@ def train_glyphs(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         if step % log_every == 0 or step == 1:
-            row = {"phase": "glyphs", "step": step, "loss": round(float(loss.detach()), 4),
-                   "sec": round(time.perf_counter() - started, 1)}  # fmt: skip
+            row = {
+                "phase": "glyphs",
+                "step": step,
+                "loss": round(float(loss.detach()), 4),
+                "sec": round(time.perf_counter() - started, 1),
+            }
             if step % (10 * log_every) == 0 or step == cfg.glyph_steps:
                 row["held_out"] = glyph_accuracy(describer, readout, *held_out)
             log(row)
