@@ -1,6 +1,6 @@
 """Held-out scene-description figures: exact match and token F1 per task (caption, ocr, vqa).
 
-    grasp-semantics evaluate-describe --model default --scenes 100 --json docs/describe_eval.json
+    grasp-semantics evaluate-describe --model default --scenes 100 --json describe_eval.json
 
 Scenes come from a split other than ``train`` (default ``val``, from seed 20,000,000: scenes the
 describe training never saw, with label texts from the held-out (word, digit) pairs), rendered

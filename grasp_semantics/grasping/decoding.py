@@ -9,10 +9,10 @@ part), then greedy non-maximum suppression by pose distance (TCP translation and
 with the parallel-jaw symmetry: a 180 degree turn about the approach axis is the same grasp).
 
 With the observed cloud, decoding first plans grasps across the part the contact head points
-at (``part_planning.py``: the part's axis on the support plane, closed across), which
-succeed far more often than the per-point grasps, ranked by the planner's quality or by a
-learned grasp scorer (``models/grasp_scorer.py``); the grasp head answers when nothing can be
-planned, or with ``part_grasps.enabled`` off.
+at (``part_planning.py``: the part's axis on the support plane, closed across), ranked by
+the planner's quality or by a learned grasp scorer (``models/grasp_scorer.py``, fed by
+``scorer_features.py``); the grasp head answers when nothing can be planned, or with
+``part_grasps.enabled`` off.
 
 The head's grasps are refined and checked against the cloud a few at a time: a closing
 direction that is already near the inward surface normal at its contact (within
@@ -46,15 +46,15 @@ def contact_probability(
 
     The head scores every point on its own, and the most probable one (where decoding grows
     the part from, and what part accuracy measures) is sometimes a single stray point beside
-    the part; its neighbours rarely agree with it. A few neighbours (3-6) are enough, many more
-    blur the part's edge (README, "Results").
+    the part; its neighbours rarely agree with it. A few neighbours are enough; many more blur
+    the part's edge (docs/model_card.md).
     """
     probability = torch.sigmoid(contact_logits)
     if neighbours <= 1:
         return probability
     b, n = probability.shape
     k = min(neighbours, n)
-    if points.device.type == "cpu":  # open3d's k-d tree: ~4x faster than the dense top-k here
+    if points.device.type == "cpu":  # open3d's k-d tree: faster than the dense top-k on CPU
         clouds = points.detach().numpy()
         index = torch.from_numpy(np.stack([NearestPoints(c).indices(c, k) for c in clouds]))
     else:

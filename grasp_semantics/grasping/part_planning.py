@@ -26,10 +26,9 @@ With ``cfg.regions`` > 1 (``plan_part_regions``) the next most probable parts ar
 too, each grown from the most probable contact off the parts already planned on, so that a
 robot's later grasps try the next most likely part rather than near copies of the first.
 
-On the synthetic held-out scenes these grasps succeed far more often than the per-point grasp
-head's (README, "Results"), since the friction cone asks for a closing across the part, which
-the part's axis gives directly; ``decode_grasps`` falls back to the head when nothing is
-planned (no support plane, too few points on the part, every candidate colliding).
+Planning rather than regressing the grasp: the friction cone asks for a closing across the
+part, which the part's axis gives directly. ``decode_grasps`` falls back to the grasp head when
+nothing is planned (no support plane, too few points on the part, every candidate colliding).
 """
 
 from __future__ import annotations

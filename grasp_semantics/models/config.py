@@ -99,7 +99,7 @@ class EncoderConfig:
     """Projection of backbone hidden states to the semantic vector and token features."""
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    global_dim: int = 256  # the seed's global semantic vector [B, 256]
+    global_dim: int = 256  # the global semantic vector [B, 256]
     token_dim: int = 128  # projected per-token features for pixel-aligned fusion
     pool: str = "attention"  # attention | mean (both masked)
     cache_size: int = 8  # encoder outputs kept per (image hash, instruction); 0 disables
@@ -151,7 +151,7 @@ class PartGraspConfig:
 
     enabled: bool = True  # False: the grasp head's grasps only
     # The part measured on the observed cloud near the contact (probabilities from the nearest
-    # scored point) rather than on the network's sparser sample alone; see part_grasps.py.
+    # scored point) rather than on the network's sparser sample alone (grasping/part_planning.py).
     dense: bool = True
     region_radius: float = 0.05  # the part: points this close to the most probable contact ...
     region_fraction: float = 0.5  # ... with at least this fraction of its probability
@@ -259,7 +259,7 @@ class HeadsConfig:
     max_width: float = 0.08  # gripper max opening (m), Franka-like
     # A point's contact probability is the mean of the sigmoid over it and its nearest sampled
     # neighbours, this many in all (1 = each point alone): one stray confident point no longer
-    # decides where to touch; see heads.contact_probability.
+    # decides where to touch; see grasping/decoding.py, contact_probability.
     contact_neighbours: int = 4
     nms_translation: float = 0.02  # m: grasps closer than this in TCP ...
     nms_rotation_deg: float = 30.0  # ... and in rotation are duplicates
@@ -268,7 +268,7 @@ class HeadsConfig:
     collision_tolerance: int = 3  # cloud points allowed inside the gripper (sensor noise)
     # With the observed cloud at decoding: a closing direction within this angle (at most 45)
     # of the inward surface normal at its contact is turned towards it about the approach
-    # axis (0 = off); see heads.py.
+    # axis (0 = off); see grasping/decoding.py.
     snap_closing_deg: float = 45.0
     normal_neighbours: int = 16  # cloud points the surface normal at a contact is fitted to
     part_grasps: PartGraspConfig = field(default_factory=PartGraspConfig)

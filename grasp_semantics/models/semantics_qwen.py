@@ -1,12 +1,11 @@
 """Qwen-VL semantics encoder: images + instruction → hidden states → semantic features.
 
-Wraps transformers' Qwen2.5-VL / Qwen3-VL (never forks them) as in the seed's
-``QwenSemanticsEncoder`` ("Integration with Our Project"): the backbone's last hidden states
-``[B, L, D]`` are projected to a global semantic vector ``[B, 256]`` and to per-token features.
-Two changes from the seed: the instruction comes *before* the image(s) in the prompt by
-default, so the causal LM's image-token states attend to it (``instruction_first=False`` gives
-the seed's order), and the visual tokens' (row, col) cells are returned so that points can
-gather the instruction-conditioned token at their pixel (pixel-aligned fusion).
+Wraps transformers' Qwen2.5-VL / Qwen3-VL (never forks them): the backbone's last hidden
+states ``[B, L, D]`` are projected to a global semantic vector ``[B, 256]`` and to per-token
+features. The instruction comes *before* the image(s) in the prompt by default, so the causal
+LM's image-token states attend to it (``instruction_first=False`` gives the image-first
+order), and the visual tokens' (row, col) cells are returned so that points can gather the
+instruction-conditioned token at their pixel (pixel-aligned fusion).
 
 Images are resized to a fixed resolution (static shapes) and patchified in torch, in exactly
 the layout of transformers' Qwen2-VL image processor (tested against it), so preprocessing runs

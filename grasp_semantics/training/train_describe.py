@@ -14,7 +14,7 @@ object masks. The second phase trains everything on the questions and answers. S
 generated once into shards under ``data.cache_dir`` (they do not depend on the model, so a
 retrain on a new grasp model reuses them). The result is written to ``out_dir`` (by default
 ``describe/`` beside the grasp weights) and scored on held-out scenes
-(``evaluate_describe.py``), the figures saved as ``eval.json`` beside it.
+(``evaluation/evaluate_describe.py``), the figures saved as ``eval.json`` beside it.
 """
 
 from __future__ import annotations
