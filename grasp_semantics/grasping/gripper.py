@@ -143,7 +143,7 @@ def cloud_collisions(
     cell = np.floor(tcp / reach).astype(np.int64)
     order = np.lexsort((cell[:, 2], cell[:, 1], cell[:, 0]))
     # Comparisons are written out per axis: numpy's all() over a length-3 last axis costs more
-    # than the comparisons themselves (half of this function's time before).
+    # than the comparisons themselves.
     columns = np.ascontiguousarray(cloud.T)  # [3, P]
     for start in range(0, len(poses), COLLISION_CHUNK):
         chunk = order[start : start + COLLISION_CHUNK]
