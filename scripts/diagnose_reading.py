@@ -5,7 +5,7 @@ It reads once, at the locator's best token, whatever the head's ``reading_candid
 
     .venv/bin/python scripts/diagnose_reading.py [--model default] [--scenes 100]
 
-(The README's "OCR reads labels" paragraph quotes its summary line.)
+(docs/scene_questions.md, "OCR reads labels", quotes its summary line.)
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ dimensions: the matmuls (multiply-add = 2 FLOPs) of patch embedding, attention p
 attention scores and values, MLPs and patch mergers. Norms, rotary embeddings and activations
 are left out (a few percent). The dimensions of the real flavours are those of their published
 ``config.json`` files, held by their flavours' configs (``models/config.py``) as for any other.
-``bench.py`` checks the count against ``torch.utils.flop_counter`` on the bench model's forward
-(on a GPU also for a real flavour, built with random weights: ``--random-backbone``).
+``benchmarks/bench.py`` checks the count against ``torch.utils.flop_counter`` on the bench
+model's forward (on a GPU also for a real flavour, built with random weights:
+``--random-backbone``).
 
 The lower bound of a stage on a GPU is ``max(FLOPs / peak FLOP/s, weight bytes / memory
 bandwidth)``: a batch-1 forward reads every weight once.
@@ -68,9 +69,12 @@ def dims_of(cfg: BackboneConfig) -> BackboneDims:
 
 
 def encoder_counts(
-    dims: BackboneDims, image_hw: tuple[int, int], text_tokens: int, global_dim: int = 256,
+    dims: BackboneDims,
+    image_hw: tuple[int, int],
+    text_tokens: int,
+    global_dim: int = 256,
     token_dim: int = 128,
-) -> dict[str, dict[str, float]]:  # fmt: skip
+) -> dict[str, dict[str, float]]:
     """FLOPs and weight parameters of vision encoder, language model and projection for one
     image of ``image_hw`` (the fixed input resolution) and ``text_tokens`` prompt tokens."""
     d = dims

@@ -48,9 +48,14 @@ def run(args: argparse.Namespace, name: str) -> int:
         from grasp_semantics.data.scene_shards import write_scene_shards
 
         index = write_scene_shards(
-            args.out, args.scenes, args.seed, args.split, args.scenes_per_shard,
-            workers=args.workers, progress=True,
-        )  # fmt: skip
+            args.out,
+            args.scenes,
+            args.seed,
+            args.split,
+            args.scenes_per_shard,
+            workers=args.workers,
+            progress=True,
+        )
         print(
             json.dumps(
                 {

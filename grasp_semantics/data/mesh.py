@@ -174,7 +174,7 @@ def rot_z(a: float) -> np.ndarray:
 def transform_points(t: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a 4x4 transform to points ``[...,3]``."""
     flat = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    # (R @ P^T)^T: numpy's [N,3] @ [3,3] is an order of magnitude slower here
+    # (R @ P^T)^T: numpy's [N,3] @ [3,3] is much slower on CPU
     return ((t[:3, :3] @ flat.T).T + t[:3, 3]).reshape(np.shape(points))
 
 

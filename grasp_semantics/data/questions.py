@@ -1,6 +1,6 @@
 """Captions, questions and answers, and printed labels for the synthetic scenes.
 
-The scene-description head (``models/describe.py``) is trained on what a scene's labels say
+The scene-description head (``models/scene_describer.py``) is trained on what a scene's labels say
 about it: object categories and colours, counts, positions in the image, and, for OCR, a short
 label text. The renderer has no textures, so a label is *printed in image space*: a white
 sticker with the text (drawn with PIL) is pasted onto the pixels where a bottle's body, a cup's
@@ -388,9 +388,17 @@ def prepare_describe_data(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return write_shards(
-        out, _record, (split, vqa_per_scene), count, seed, per_shard, workers,
-        f"describe {split}", progress, compressed=True,
-    )  # fmt: skip
+        out,
+        _record,
+        (split, vqa_per_scene),
+        count,
+        seed,
+        per_shard,
+        workers,
+        f"describe {split}",
+        progress,
+        compressed=True,
+    )
 
 
 def _shards(directory: str | Path) -> list[Path]:

@@ -113,9 +113,14 @@ def scored_with_successes(
     labels = point_labels(scene, scored.points)
     if len(scored.poses):
         check = check_grasps(
-            scene.grasp_world(), scored.poses, scored.widths, scene.target,
-            scene.functional_part, mu=FRICTION, gripper=gripper,
-        )  # fmt: skip
+            scene.grasp_world(),
+            scored.poses,
+            scored.widths,
+            scene.target,
+            scene.functional_part,
+            mu=FRICTION,
+            gripper=gripper,
+        )
         successes = check.success
         criteria = {name: getattr(check, name) for name in CRITERIA}
     else:
@@ -207,9 +212,11 @@ def evaluate(
     }
     if predictor.scorer is not None:  # the same network (its encoder cache too), no scorer
         unscored = GraspPredictor(
-            predictor.model, device=predictor.device, max_cloud_points=max_cloud_points,
+            predictor.model,
+            device=predictor.device,
+            max_cloud_points=max_cloud_points,
             gripper=gripper,
-        )  # fmt: skip
+        )
         methods["planner_ranking"] = model_method(unscored, neutral=False)
     methods["random"] = random_method(predictor, gripper)
     results: dict[str, Any] = {
@@ -247,9 +254,12 @@ def evaluate(
             correct[0, i] = rows["model"][-1]["part_accuracy"]
             for k in range(1, resample + 1):  # the part choice only: no grasps planned
                 p = predictor.predict(
-                    scene.rgb, resampled_points(scene, k), scene.instruction, scene.intrinsics,
+                    scene.rgb,
+                    resampled_points(scene, k),
+                    scene.instruction,
+                    scene.intrinsics,
                     max_grasps=0,
-                )  # fmt: skip
+                )
                 correct[k, i] = part_accuracy(p.contact, point_labels(scene, p.points))
         results["splits"][split] = {name: mean_metrics(r) for name, r in rows.items()}
         if resample:
@@ -282,9 +292,14 @@ def submit_trials(
     from grasp_semantics.physics.trial import SceneSpec
 
     check = check_grasps(
-        scene.grasp_world(), scene.grasps[:MAX_GRASPS], scene.grasp_widths[:MAX_GRASPS],
-        scene.target, scene.functional_part, mu=FRICTION, gripper=gripper,
-    )  # fmt: skip
+        scene.grasp_world(),
+        scene.grasps[:MAX_GRASPS],
+        scene.grasp_widths[:MAX_GRASPS],
+        scene.target,
+        scene.functional_part,
+        mu=FRICTION,
+        gripper=gripper,
+    )
     outputs = {
         **outputs,
         "ground_truth": (
@@ -458,12 +473,19 @@ def run(args: argparse.Namespace, command: str) -> int:
     sizes = {"max_width": args.gripper_max_width, "finger_depth": args.gripper_finger_depth}
     try:
         results = evaluate(
-            args.model, splits, args.scenes, args.seed, args.device,
+            args.model,
+            splits,
+            args.scenes,
+            args.seed,
+            args.device,
             scene_points=args.scene_points or None,
-            max_cloud_points=args.max_cloud_points or None, resample=args.resample,
+            max_cloud_points=args.max_cloud_points or None,
+            resample=args.resample,
             gripper_sizes={name: value for name, value in sizes.items() if value is not None},
-            scorer=not args.no_scorer, physics=args.physics, workers=args.workers,
-        )  # fmt: skip
+            scorer=not args.no_scorer,
+            physics=args.physics,
+            workers=args.workers,
+        )
     except ValueError as error:  # a gripper the grasp scorer cannot rank for
         print(f"error: {error} (here: --no-scorer)", file=sys.stderr)
         return 2

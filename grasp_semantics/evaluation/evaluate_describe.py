@@ -1,6 +1,6 @@
 """Held-out scene-description figures: exact match and token F1 per task (caption, ocr, vqa).
 
-    grasp-semantics evaluate-describe --model default --scenes 100 --json docs/describe_eval.json
+    grasp-semantics evaluate-describe --model default --scenes 100 --json describe_eval.json
 
 Scenes come from a split other than ``train`` (default ``val``, from seed 20,000,000: scenes the
 describe training never saw, with label texts from the held-out (word, digit) pairs), rendered
@@ -114,8 +114,11 @@ def score(
     # as the service sends them (SceneDescriber.request); the reading view's batched apart
     requests = [describer.request(q.task, q.prompt) for _, q in items]
     for read in (False, True):
-        part = [(rgb, q, text) for (rgb, q), (text, r) in zip(items, requests, strict=True)
-                if r == read]  # fmt: skip
+        part = [
+            (rgb, q, text)
+            for (rgb, q), (text, r) in zip(items, requests, strict=True)
+            if r == read
+        ]
         for start in range(0, len(part), batch_size):
             chunk = part[start : start + batch_size]
             images = torch.from_numpy(np.stack([rgb for rgb, _, _ in chunk]))
@@ -123,17 +126,26 @@ def score(
             answers = describer.generate_scored(images, prompts, read=read)
             for (_, q, _), scored in zip(chunk, answers, strict=True):
                 answer = scored.text
-                scores = (exact_match(answer, q.answer), token_f1(answer, q.answer),
-                          scored.confidence)  # fmt: skip
+                scores = (
+                    exact_match(answer, q.answer),
+                    token_f1(answer, q.answer),
+                    scored.confidence,
+                )
                 rows[q.task].append(scores)
                 if q.task == "ocr":
                     rows["ocr_no_text" if q.answer == NO_TEXT else "ocr_label"].append(scores)
                 if q.task == "vqa":
                     kinds.setdefault(vqa_kind(q.prompt), []).append(scores)
                 if len(examples) < 12:
-                    examples.append({"task": q.task, "prompt": q.prompt, "truth": q.answer,
-                                     "answer": answer,
-                                     "confidence": round(scored.confidence, 4)})  # fmt: skip
+                    examples.append(
+                        {
+                            "task": q.task,
+                            "prompt": q.prompt,
+                            "truth": q.answer,
+                            "answer": answer,
+                            "confidence": round(scored.confidence, 4),
+                        }
+                    )
     result: dict[str, Any] = {g: _figures(v) for g, v in rows.items() if v}
     result["vqa_kinds"] = {kind: _figures(kinds[kind]) for kind in sorted(kinds)}
     result["examples"] = examples

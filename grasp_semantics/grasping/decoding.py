@@ -9,10 +9,10 @@ part), then greedy non-maximum suppression by pose distance (TCP translation and
 with the parallel-jaw symmetry: a 180 degree turn about the approach axis is the same grasp).
 
 With the observed cloud, decoding first plans grasps across the part the contact head points
-at (``part_planning.py``: the part's axis on the support plane, closed across), which
-succeed far more often than the per-point grasps, ranked by the planner's quality or by a
-learned grasp scorer (``models/grasp_scorer.py``); the grasp head answers when nothing can be
-planned, or with ``part_grasps.enabled`` off.
+at (``part_planning.py``: the part's axis on the support plane, closed across), ranked by
+the planner's quality or by a learned grasp scorer (``models/grasp_scorer.py``, fed by
+``scorer_features.py``); the grasp head answers when nothing can be planned, or with
+``part_grasps.enabled`` off.
 
 The head's grasps are refined and checked against the cloud a few at a time: a closing
 direction that is already near the inward surface normal at its contact (within
@@ -46,15 +46,15 @@ def contact_probability(
 
     The head scores every point on its own, and the most probable one (where decoding grows
     the part from, and what part accuracy measures) is sometimes a single stray point beside
-    the part; its neighbours rarely agree with it. A few neighbours (3-6) are enough, many more
-    blur the part's edge (README, "Results").
+    the part; its neighbours rarely agree with it. A few neighbours are enough; many more blur
+    the part's edge (docs/model_card.md).
     """
     probability = torch.sigmoid(contact_logits)
     if neighbours <= 1:
         return probability
     b, n = probability.shape
     k = min(neighbours, n)
-    if points.device.type == "cpu":  # open3d's k-d tree: ~4x faster than the dense top-k here
+    if points.device.type == "cpu":  # open3d's k-d tree: faster than the dense top-k on CPU
         clouds = points.detach().numpy()
         index = torch.from_numpy(np.stack([NearestPoints(c).indices(c, k) for c in clouds]))
     else:
@@ -168,9 +168,12 @@ def decode_grasps(
         keep = np.zeros(0, dtype=np.int64)
     else:
         keep = pose_nms(
-            poses, rank[cand], len(cand) if refine else max_grasps,
-            cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg),
-        )  # fmt: skip
+            poses,
+            rank[cand],
+            len(cand) if refine else max_grasps,
+            cfg.nms_translation,
+            np.deg2rad(cfg.nms_rotation_deg),
+        )
     if refine:
         keep = _refine_and_check(
             poses, points[cand], width[cand], keep, cloud, cfg, max_grasps, gripper
@@ -187,10 +190,14 @@ def decode_grasps(
 
 
 def _planned(
-    points: np.ndarray, contact_prob: np.ndarray, cloud: np.ndarray, cfg: HeadsConfig,
-    max_grasps: int, rank: Callable[[PlannedGrasps], np.ndarray] | None,
+    points: np.ndarray,
+    contact_prob: np.ndarray,
+    cloud: np.ndarray,
+    cfg: HeadsConfig,
+    max_grasps: int,
+    rank: Callable[[PlannedGrasps], np.ndarray] | None,
     gripper: GripperConfig,
-) -> dict[str, np.ndarray] | None:  # fmt: skip
+) -> dict[str, np.ndarray] | None:
     """``decode_grasps``'s output from the grasps planned across the predicted part for
     ``gripper``."""
     # each part's collision-free candidates scored, then NMS over those of all parts
@@ -210,8 +217,9 @@ def _planned(
     poses_a, widths_a, scores_a, seeds_a = (
         np.concatenate(a) for a in (poses, widths, scores, seeds)
     )
-    keep = pose_nms(poses_a, scores_a, max_grasps, cfg.nms_translation,
-                    np.deg2rad(cfg.nms_rotation_deg))  # fmt: skip
+    keep = pose_nms(
+        poses_a, scores_a, max_grasps, cfg.nms_translation, np.deg2rad(cfg.nms_rotation_deg)
+    )
     kept_poses, kept_widths = poses_a[keep], widths_a[keep]
     return {
         "poses": kept_poses,
@@ -241,9 +249,12 @@ def surface_normals(
 
 
 def snap_closing(
-    poses: np.ndarray, contacts: np.ndarray, widths: np.ndarray, normals: np.ndarray,
+    poses: np.ndarray,
+    contacts: np.ndarray,
+    widths: np.ndarray,
+    normals: np.ndarray,
     max_angle_deg: float,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Poses [G, 4, 4] whose closing axis is within ``max_angle_deg`` of the inward surface
     normal (``normals`` [G, 3], either sign) turned about the approach axis towards it: the new
     closing is the normal's part perpendicular to the approach. The approach (which the head
@@ -290,12 +301,18 @@ def _refine_and_check(
             normals, surface = surface_normals(contacts[chunk], search, cfg.normal_neighbours)
             on = chunk[surface]
             poses[on] = snap_closing(
-                poses[on], contacts[on].astype(np.float64), widths[on].astype(np.float64),
-                normals[surface], cfg.snap_closing_deg,
-            )  # fmt: skip
+                poses[on],
+                contacts[on].astype(np.float64),
+                widths[on].astype(np.float64),
+                normals[surface],
+                cfg.snap_closing_deg,
+            )
         if cfg.collision_check:
-            chunk = chunk[~cloud_collisions(poses[chunk], widths[chunk], cloud, gripper,
-                                            cfg.collision_tolerance)]  # fmt: skip
+            chunk = chunk[
+                ~cloud_collisions(
+                    poses[chunk], widths[chunk], cloud, gripper, cfg.collision_tolerance
+                )
+            ]
         kept.append(chunk[: max_grasps - found])
         found += len(kept[-1])
         if found == max_grasps:

@@ -143,7 +143,7 @@ def cloud_collisions(
     cell = np.floor(tcp / reach).astype(np.int64)
     order = np.lexsort((cell[:, 2], cell[:, 1], cell[:, 0]))
     # Comparisons are written out per axis: numpy's all() over a length-3 last axis costs more
-    # than the comparisons themselves (half of this function's time before).
+    # than the comparisons themselves.
     columns = np.ascontiguousarray(cloud.T)  # [3, P]
     for start in range(0, len(poses), COLLISION_CHUNK):
         chunk = order[start : start + COLLISION_CHUNK]
@@ -157,7 +157,7 @@ def cloud_collisions(
         # then the exact test on those (point, grasp) pairs.
         point, grasp = np.nonzero(
             _within(local.transpose(2, 0, 1), lo[chunk].min(1), hi[chunk].max(1))
-        )  # fmt: skip
+        )
         q, g = local[point, grasp].T, chunk[grasp]  # [3, pairs], [pairs]
         inside = np.zeros(len(g), dtype=bool)
         for box in range(3):  # fingers and palm

@@ -26,10 +26,9 @@ With ``cfg.regions`` > 1 (``plan_part_regions``) the next most probable parts ar
 too, each grown from the most probable contact off the parts already planned on, so that a
 robot's later grasps try the next most likely part rather than near copies of the first.
 
-On the synthetic held-out scenes these grasps succeed far more often than the per-point grasp
-head's (README, "Results"), since the friction cone asks for a closing across the part, which
-the part's axis gives directly; ``decode_grasps`` falls back to the head when nothing is
-planned (no support plane, too few points on the part, every candidate colliding).
+Planning rather than regressing the grasp: the friction cone asks for a closing across the
+part, which the part's axis gives directly. ``decode_grasps`` falls back to the grasp head when
+nothing is planned (no support plane, too few points on the part, every candidate colliding).
 """
 
 from __future__ import annotations
@@ -118,9 +117,13 @@ def _spread_out(points: np.ndarray, start: np.ndarray, count: int) -> np.ndarray
 
 
 def _candidates(
-    region: np.ndarray, seed: np.ndarray, up: np.ndarray, d: float, cfg: PartGraspConfig,
+    region: np.ndarray,
+    seed: np.ndarray,
+    up: np.ndarray,
+    d: float,
+    cfg: PartGraspConfig,
     gripper: GripperConfig,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate poses [C, 4, 4], widths [C] and preference weights [C] across the part
     ``region`` [R, 3] around ``seed`` [3], above the plane ``(up, d)``."""
     w_limit = gripper.max_width - 2 * OPENING_CLEARANCE
@@ -143,9 +146,11 @@ def _candidates(
             continue
         heights = height[section]
         levels = sorted(
-            {max(cfg.table_clearance, heights.min() - 0.005),
-             max(cfg.table_clearance, 0.5 * (heights.min() + heights.max()) - 0.01)}
-        )  # fmt: skip
+            {
+                max(cfg.table_clearance, heights.min() - 0.005),
+                max(cfg.table_clearance, 0.5 * (heights.min() + heights.max()) - 0.01),
+            }
+        )
         foot = centre - (centre @ up + d) * up  # on the plane
         for yaw in np.deg2rad(cfg.yaw_deg):
             closing = np.cos(yaw) * across + np.sin(yaw) * main
@@ -183,28 +188,37 @@ def _candidates(
             along = depth.min() + 0.5 * min(width + cfg.width_margin, w_limit) + reach
             for level in heights:
                 level = max(level, cfg.table_clearance + 0.5 * finger_breadth)
-                tcp = (along * approach + 0.5 * (spread.min() + spread.max()) * closing
-                       + (level - d) * up)  # fmt: skip
+                tcp = (
+                    along * approach
+                    + 0.5 * (spread.min() + spread.max()) * closing
+                    + (level - d) * up
+                )
                 add(tcp, approach, closing, width, SIDE_PREFERENCE * np.cos(yaw))
     widths_a = np.asarray(widths)
     closings_a = np.asarray(closings)
     poses = grasp_poses(
         np.asarray(tcps) - 0.5 * widths_a[:, None] * closings_a,
-        np.asarray(approaches), closings_a, widths_a,
-    )  # fmt: skip
+        np.asarray(approaches),
+        closings_a,
+        widths_a,
+    )
     return poses, widths_a, np.asarray(prefs)
 
 
 def finger_reach(gripper: GripperConfig) -> float:
     """Farthest a point between the opened fingers can lie from the TCP, m."""
-    return float(np.hypot(gripper.max_width / 2,
-                          np.hypot(gripper.finger_breadth / 2, gripper.finger_depth)))  # fmt: skip
+    return float(
+        np.hypot(gripper.max_width / 2, np.hypot(gripper.finger_breadth / 2, gripper.finger_depth))
+    )
 
 
 def between_fingers(
-    poses: np.ndarray, widths: np.ndarray, points: np.ndarray, contact: np.ndarray,
+    poses: np.ndarray,
+    widths: np.ndarray,
+    points: np.ndarray,
+    contact: np.ndarray,
     gripper: GripperConfig,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean contact probability [G] of the ``points`` [M, 3] (``contact`` [M]) inside the space
     between the opened fingers of each grasp (poses [G, 4, 4], widths [G]), and their count."""
     # only points within reach of some TCP can be between its fingers
@@ -239,7 +253,7 @@ class NearestPoints:
         nearest first."""
         found, _ = self._search.knn_search(
             o3c.Tensor(np.ascontiguousarray(queries, dtype=np.float32)), min(k, len(self.points))
-        )  # fmt: skip
+        )
         return found.numpy().astype(np.int64)
 
 
@@ -279,9 +293,12 @@ class PlannedGrasps:
 
 
 def plan_part_grasps(
-    points: np.ndarray, contact: np.ndarray, cloud: np.ndarray, cfg: PartGraspConfig,
+    points: np.ndarray,
+    contact: np.ndarray,
+    cloud: np.ndarray,
+    cfg: PartGraspConfig,
     gripper: GripperConfig,
-) -> PlannedGrasps | None:  # fmt: skip
+) -> PlannedGrasps | None:
     """Candidate grasps across the most probable contact's part (``points`` [M, 3] with
     ``contact`` [M]; the observed ``cloud`` [P, 3] for the support plane and, with
     ``cfg.dense``, the part's shape), not yet checked for collisions; None when nothing is
@@ -330,9 +347,12 @@ def predicted_part(
 
 
 def plan_part_regions(
-    points: np.ndarray, contact: np.ndarray, cloud: np.ndarray, cfg: PartGraspConfig,
+    points: np.ndarray,
+    contact: np.ndarray,
+    cloud: np.ndarray,
+    cfg: PartGraspConfig,
     gripper: GripperConfig,
-) -> Iterator[PlannedGrasps]:  # fmt: skip
+) -> Iterator[PlannedGrasps]:
     """:func:`plan_part_grasps` on up to ``cfg.regions`` parts, most probable first, each
     planned only when asked for (a caller may stop after the first): after each, its whole
     predicted part (:func:`predicted_part`, linked within ``cfg.region_separation``) and the
@@ -350,17 +370,22 @@ def plan_part_regions(
         if rank + 1 == cfg.regions:
             return
         seed_index = int(np.argmax(contact))
-        part = points[predicted_part(points, contact, seed_index, cfg.region_fraction,
-                                     cfg.region_separation)]  # fmt: skip
+        part = points[
+            predicted_part(points, contact, seed_index, cfg.region_fraction, cfg.region_separation)
+        ]
         near = NearestPoints(part).indices(points, 1)[:, 0]
         apart = np.sum((points - part[near]) ** 2, axis=1) >= cfg.region_separation**2
         contact = np.where(apart, contact, 0).astype(contact.dtype)
 
 
 def collision_free_parts(
-    points: np.ndarray, contact: np.ndarray, cloud: np.ndarray, cfg: PartGraspConfig,
-    gripper: GripperConfig, tolerance: int,
-) -> Iterator[PlannedGrasps]:  # fmt: skip
+    points: np.ndarray,
+    contact: np.ndarray,
+    cloud: np.ndarray,
+    cfg: PartGraspConfig,
+    gripper: GripperConfig,
+    tolerance: int,
+) -> Iterator[PlannedGrasps]:
     """:func:`plan_part_regions`'s plans keeping only the candidates whose opened gripper hits
     at most ``tolerance`` ``cloud`` points (each part's candidates checked in one cloud pass);
     parts left with none are skipped. Lazy, as ``plan_part_regions`` is."""

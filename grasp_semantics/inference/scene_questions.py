@@ -4,13 +4,12 @@
         [--prompt TEXT] [--output FILE] [--format txt|json] [--device auto|cuda|mps|cpu]
         [--model NAME_OR_DIR] [--page N] [--dpi D] [--fps F] [--max-frames N] ...
 
-The options follow the seed's Qwen-VL predictor CLI (``002_*.txt``) and the Qwen-VL command
-line: ``--image`` takes a file, an http(s) URL, a PDF (asked page by page), a video file or a
-folder of frames (``grasp_semantics.inference.visual_inputs``); several ``--image`` go into one
-question. ``load_describer`` loads the grasp model (as the node does) and attaches a
-:class:`SceneDescriber` to its encoder: the ``describe/`` adapters saved beside the grasp
-weights, or, for a real Qwen-VL checkpoint without them, the checkpoint's own language-model
-head. Only the URLs given are fetched. ``RESULT_SCHEMA`` is the JSON-schema of
+The options follow the Qwen-VL command line: ``--image`` takes a file, an http(s) URL, a PDF
+(asked page by page), a video file or a folder of frames (``visual_inputs.py``); several
+``--image`` go into one question. ``load_describer`` loads the grasp model (as the node does)
+and attaches a :class:`SceneDescriber` to its encoder: the ``describe/`` adapters saved beside
+the grasp weights, or, for a real Qwen-VL checkpoint without them, the checkpoint's own
+language-model head. Only the URLs given are fetched. ``RESULT_SCHEMA`` is the JSON-schema of
 ``--format json`` output.
 """
 
@@ -211,8 +210,8 @@ def describe_visuals(
     max_new_tokens: int | None = None,
     bounds: ResizeBounds | None = None,
 ) -> Answer:
-    """Answer one request about ``visuals`` (:func:`describe_inputs.load_visuals`): several
-    images and clips as one question; a PDF's pages one question each, answered per page
+    """Answer one request about ``visuals`` (``visual_inputs.load_visuals``): several images
+    and clips as one question; a PDF's pages one question each, answered per page
     (``Answer.pages``; the answer is theirs joined by blank lines, the confidence the lowest).
     ValueError on a bad request, or one the model cannot take (the tiny head and video)."""
     limit = describer.cfg.max_new_tokens if max_new_tokens is None else max_new_tokens
@@ -315,10 +314,16 @@ def run(args: argparse.Namespace, command: str) -> int:
             visual
             for source in args.image
             for visual in inputs.load_visuals(
-                source, args.page, args.dpi, args.fps, args.max_frames, args.folder_fps,
-                args.timeout, args.max_bytes,
+                source,
+                args.page,
+                args.dpi,
+                args.fps,
+                args.max_frames,
+                args.folder_fps,
+                args.timeout,
+                args.max_bytes,
             )
-        ]  # fmt: skip
+        ]
         if args.page is not None and not any(v.page for v in visuals):
             raise ValueError("--page picks a page of a PDF, and no --image is a PDF")
         bounds = ResizeBounds(

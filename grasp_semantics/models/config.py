@@ -99,7 +99,7 @@ class EncoderConfig:
     """Projection of backbone hidden states to the semantic vector and token features."""
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    global_dim: int = 256  # the seed's global semantic vector [B, 256]
+    global_dim: int = 256  # the global semantic vector [B, 256]
     token_dim: int = 128  # projected per-token features for pixel-aligned fusion
     pool: str = "attention"  # attention | mean (both masked)
     cache_size: int = 8  # encoder outputs kept per (image hash, instruction); 0 disables
@@ -151,7 +151,7 @@ class PartGraspConfig:
 
     enabled: bool = True  # False: the grasp head's grasps only
     # The part measured on the observed cloud near the contact (probabilities from the nearest
-    # scored point) rather than on the network's sparser sample alone; see part_grasps.py.
+    # scored point) rather than on the network's sparser sample alone (grasping/part_planning.py).
     dense: bool = True
     region_radius: float = 0.05  # the part: points this close to the most probable contact ...
     region_fraction: float = 0.5  # ... with at least this fraction of its probability
@@ -259,7 +259,7 @@ class HeadsConfig:
     max_width: float = 0.08  # gripper max opening (m), Franka-like
     # A point's contact probability is the mean of the sigmoid over it and its nearest sampled
     # neighbours, this many in all (1 = each point alone): one stray confident point no longer
-    # decides where to touch; see heads.contact_probability.
+    # decides where to touch; see grasping/decoding.py, contact_probability.
     contact_neighbours: int = 4
     nms_translation: float = 0.02  # m: grasps closer than this in TCP ...
     nms_rotation_deg: float = 30.0  # ... and in rotation are duplicates
@@ -268,7 +268,7 @@ class HeadsConfig:
     collision_tolerance: int = 3  # cloud points allowed inside the gripper (sensor noise)
     # With the observed cloud at decoding: a closing direction within this angle (at most 45)
     # of the inward surface normal at its contact is turned towards it about the approach
-    # axis (0 = off); see heads.py.
+    # axis (0 = off); see grasping/decoding.py.
     snap_closing_deg: float = 45.0
     normal_neighbours: int = 16  # cloud points the surface normal at a contact is fitted to
     part_grasps: PartGraspConfig = field(default_factory=PartGraspConfig)
@@ -362,23 +362,46 @@ def checkpoint_root() -> Path:
 # Published sizes of the real checkpoints (their config.json files): a real flavour without
 # its weights (``checkpoint: null``) is built at these sizes with random weights.
 _QWEN2_5_VL_3B = dict(
-    text_hidden=2048, text_layers=36, text_heads=16, text_kv_heads=2, text_intermediate=11008,
-    mrope_section=(16, 24, 24), vision_depth=32, vision_hidden=1280, vision_heads=16,
-    vision_intermediate=3420, patch_size=14, vision_full_attention=(7, 15, 23, 31),
-)  # fmt: skip
+    text_hidden=2048,
+    text_layers=36,
+    text_heads=16,
+    text_kv_heads=2,
+    text_intermediate=11008,
+    mrope_section=(16, 24, 24),
+    vision_depth=32,
+    vision_hidden=1280,
+    vision_heads=16,
+    vision_intermediate=3420,
+    patch_size=14,
+    vision_full_attention=(7, 15, 23, 31),
+)
 _QWEN3_VL_VISION = dict(
-    mrope_section=(24, 20, 20), head_dim=128, vision_depth=24, vision_hidden=1024,
-    vision_heads=16, vision_intermediate=4096, patch_size=16, deepstack_layers=(5, 11, 17),
+    mrope_section=(24, 20, 20),
+    head_dim=128,
+    vision_depth=24,
+    vision_hidden=1024,
+    vision_heads=16,
+    vision_intermediate=4096,
+    patch_size=16,
+    deepstack_layers=(5, 11, 17),
     vision_position_embeddings=2304,
-)  # fmt: skip
+)
 _QWEN3_VL_2B = dict(
-    text_hidden=2048, text_layers=28, text_heads=16, text_kv_heads=8, text_intermediate=6144,
+    text_hidden=2048,
+    text_layers=28,
+    text_heads=16,
+    text_kv_heads=8,
+    text_intermediate=6144,
     **_QWEN3_VL_VISION,
-)  # fmt: skip
+)
 _QWEN3_VL_4B = dict(
-    text_hidden=2560, text_layers=36, text_heads=32, text_kv_heads=8, text_intermediate=9728,
+    text_hidden=2560,
+    text_layers=36,
+    text_heads=32,
+    text_kv_heads=8,
+    text_intermediate=9728,
     **_QWEN3_VL_VISION,
-)  # fmt: skip
+)
 
 
 def _real(

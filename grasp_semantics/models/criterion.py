@@ -11,7 +11,7 @@ finger. A sampled point with a GT finger contact within ``grasp_radius`` is gras
 Several GT grasps usually share a contact neighbourhood (the approach can turn about the
 closing axis), so the regression target is the one of them the prediction is already closest
 to (a min-over-hypotheses loss): regressing to the nearest one instead teaches the mean of the
-valid approaches, which is none of them (the first default model's approach loss never fell).
+valid approaches, which is none of them.
 The target supplies that grasp's approach direction, that finger's closing direction and the
 grasp width. Losses: grasp-score BCE on all points (positives = points with a
 GT grasp, pos-weighted), and on positives only: 1 - cos for approach and closing, smooth-L1 on

@@ -1,6 +1,6 @@
 """Fusion of the instruction semantics into per-point geometry features.
 
-``global`` is the seed's baseline: the pooled semantic vector ``[B, 256]`` modulates every
+``global`` is the baseline: the pooled semantic vector ``[B, 256]`` modulates every
 point (FiLM, Perez et al. 2018: ``h * (1 + gamma) + beta``) or is concatenated to it.
 ``pixel_aligned`` adds, per point, the instruction-conditioned visual token of the image cell
 the point projects to (pinhole intrinsics ``K``), in the spirit of pixel-aligned features

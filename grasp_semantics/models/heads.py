@@ -38,9 +38,12 @@ class GraspHeads(nn.Module):
 
         def trunk() -> nn.Sequential:
             return nn.Sequential(
-                nn.Linear(in_dim, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
-                nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(),
-            )  # fmt: skip
+                nn.Linear(in_dim, cfg.hidden),
+                nn.ReLU(),
+                nn.Dropout(cfg.dropout),
+                nn.Linear(cfg.hidden, cfg.hidden),
+                nn.ReLU(),
+            )
 
         self.contact = nn.Sequential(trunk(), nn.Linear(cfg.hidden, 1))
         self.target = nn.Sequential(trunk(), nn.Linear(cfg.hidden, 1)) if cfg.target_head else None

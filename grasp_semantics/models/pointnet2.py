@@ -10,7 +10,7 @@ is farthest point sampling's loop over the *samples* (each step is one vectorise
 update over all points of all clouds); on CPU, FPS runs in C++ (``fpsample``) when installed.
 Set abstraction has a fast path (exact C++ FPS, k-NN restricted to the ball, the first MLP
 layer's feature part applied per point rather than per group member) and the textbook
-``reference`` path it is tested and benchmarked against (``bench.py``).
+``reference`` path it is tested and benchmarked against (``benchmarks/bench.py``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def fps_torch(xyz: torch.Tensor, k: int, start: int = 0) -> torch.Tensor:
     """Batched farthest point sampling: xyz [B, N, 3] → indices [B, k] (int64), FPS order.
 
     Each of the k steps updates the distance-to-sampled-set of all B*N points at once, on
-    coordinate planes [3, B, N] with in-place ops (2x faster than [B, N, 3] temporaries).
+    coordinate planes [3, B, N] with in-place ops (no [B, N, 3] temporaries).
     """
     b, n, _ = xyz.shape
     planes = xyz.detach().float().permute(2, 0, 1).contiguous()  # [3, B, N]
@@ -74,7 +74,7 @@ def fps_exact(xyz: torch.Tensor, k: int) -> torch.Tensor:
     """Exact farthest point sampling from index 0, in FPS order: indices [B, k] of xyz [B, N, 3].
 
     The same result as :func:`fps_torch`; on CPU with ``fpsample`` installed its plain C++ loop
-    runs instead of k Python steps (2,048 -> 512: ~2.5 ms against ~14 ms, see ``bench.py``).
+    runs instead of k Python steps (timed beside it by ``benchmarks/bench.py``).
     """
     if _fpsample is None or xyz.device.type != "cpu" or k >= xyz.shape[1]:
         return fps_torch(xyz, k)
@@ -133,7 +133,7 @@ def square_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pairwise squared distances: a [B, S, 3], b [B, N, 3] → [B, S, N].
 
     One bmm of augmented 5-vectors, (-2a, 1, |a|^2) . (b, |b|^2, 1) = |a - b|^2: a K=3 bmm
-    plus broadcast adds is ~3x slower on CPU.
+    plus broadcast adds is slower on CPU.
     """
     a_sq = (a * a).sum(-1, keepdim=True)
     b_sq = (b * b).sum(-1, keepdim=True)
@@ -145,7 +145,7 @@ def square_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def index_points(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Gather rows: points [B, N, C], idx [B, *S] → [B, *S, C].
 
-    One ``index_select`` of whole rows of the flattened [B * N, C] points: ~10x faster on CPU
+    One ``index_select`` of whole rows of the flattened [B * N, C] points: on CPU far faster
     than ``gather`` with an index expanded over C.
     """
     b, n, c = points.shape
@@ -162,7 +162,7 @@ def knn(
     With fewer than k points, the nearest is repeated. ``radius``: only the neighbours within
     it matter (ball query): the slots past a ball's points get distance inf (their indices are
     arbitrary) and slot 0 stays the nearest point even when the ball is empty. Masking the
-    distances first makes ``topk`` ~2x faster on CPU (most candidates are rejected at once).
+    distances first makes ``topk`` faster on CPU (most candidates are rejected at once).
     """
     k_eff = min(k, xyz.shape[1])
     d2 = square_distance(centers, xyz)  # [B, S, N]

@@ -1,12 +1,11 @@
 """Qwen-VL semantics encoder: images + instruction → hidden states → semantic features.
 
-Wraps transformers' Qwen2.5-VL / Qwen3-VL (never forks them) as in the seed's
-``QwenSemanticsEncoder`` ("Integration with Our Project"): the backbone's last hidden states
-``[B, L, D]`` are projected to a global semantic vector ``[B, 256]`` and to per-token features.
-Two changes from the seed: the instruction comes *before* the image(s) in the prompt by
-default, so the causal LM's image-token states attend to it (``instruction_first=False`` gives
-the seed's order), and the visual tokens' (row, col) cells are returned so that points can
-gather the instruction-conditioned token at their pixel (pixel-aligned fusion).
+Wraps transformers' Qwen2.5-VL / Qwen3-VL (never forks them): the backbone's last hidden
+states ``[B, L, D]`` are projected to a global semantic vector ``[B, 256]`` and to per-token
+features. The instruction comes *before* the image(s) in the prompt by default, so the causal
+LM's image-token states attend to it (``instruction_first=False`` gives the image-first
+order), and the visual tokens' (row, col) cells are returned so that points can gather the
+instruction-conditioned token at their pixel (pixel-aligned fusion).
 
 Images are resized to a fixed resolution (static shapes) and patchified in torch, in exactly
 the layout of transformers' Qwen2-VL image processor (tested against it), so preprocessing runs
@@ -217,8 +216,17 @@ def patchify_frames(frames: torch.Tensor, patch: int, merge: int) -> torch.Tenso
     if t % TEMPORAL_PATCH:
         raise ValueError(f"a video needs an even number of frames, got {t}")
     gh, gw = h // patch, w // patch
-    x = frames.reshape(t // TEMPORAL_PATCH, TEMPORAL_PATCH, c, gh // merge, merge, patch,
-                       gw // merge, merge, patch)  # fmt: skip
+    x = frames.reshape(
+        t // TEMPORAL_PATCH,
+        TEMPORAL_PATCH,
+        c,
+        gh // merge,
+        merge,
+        patch,
+        gw // merge,
+        merge,
+        patch,
+    )
     x = x.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)  # [T/2, gh/m, gw/m, m, m, C, 2, p, p]
     return x.reshape(t // TEMPORAL_PATCH * gh * gw, c * TEMPORAL_PATCH * patch * patch)
 

@@ -5,7 +5,7 @@ The real Qwen BPE vocabulary (151,643 ranks shared by Qwen2 / 2.5 / 3) ships in 
 Qwen-VL special tokens are added at their real ids (151643...) and a chat template is attached,
 so a transformers Qwen2.5-VL / Qwen3-VL processor built on it behaves as with a hub checkpoint.
 The converted files are cached on disk (``~/.cache/grasp_semantics/qwen_tokenizer``, override
-with ``GRASP_SEMANTICS_CACHE``) since the conversion takes seconds and loading takes ~0.3 s.
+with ``GRASP_SEMANTICS_CACHE``) since the conversion takes far longer than loading.
 
 The tiny backbone keeps that real tokenizer but a small embedding: :class:`CompactVocab` maps the
 real ids the corpus uses to rows ``1..V-1`` and every other id to row 0.
@@ -156,7 +156,7 @@ def load_tokenizer(checkpoint: str | None = None):
 
     if checkpoint is not None:
         return AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
-    # Building from the tokenizers object is ~2x faster than from_pretrained on the same dir.
+    # Building from the tokenizers object is faster than from_pretrained on the same dir.
     from tokenizers import Tokenizer
     from transformers import Qwen2Tokenizer
 

@@ -12,7 +12,7 @@ as convex pieces, each tagged with its part:
   scissors share one) and the settings: first in the file shipped with the package
   (``SHIPPED``, every instance of the generator, rebuilt by ``python -m
   grasp_semantics.physics.shapes``), then in the user cache (``cache_dir()``); only a shape in
-  neither runs CoACD (3-7 s on this 2-core CPU) and is added to the user cache.
+  neither runs CoACD (seconds per shape) and is added to the user cache.
 
 CoACD must be imported after open3d (the other order makes open3d's import fail with
 std::bad_cast), so it is imported only where a decomposition runs.

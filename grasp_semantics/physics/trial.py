@@ -21,9 +21,9 @@ grasp pose, closes, lifts 0.15 m, holds 1 s and shakes. It succeeds when
 A failure is put down to the first of these that fails: ``collision``, ``missed`` (a finger
 closed on something other than the target, or on nothing), ``wrong_part``, ``slipped`` (on the
 right part but not held through lift, hold and shake); ``unstable`` if the simulation diverged.
-Settings follow the measured working set in shared/ENVIRONMENT.md (elliptic friction cone,
-impratio 10, condim 4, kp 2000, kv 20, 40 N): pyramidal cones and impratio 1 let a held mug
-twist 46 deg under its weight, elliptic with impratio 10 about 4 deg.
+Contact settings (elliptic friction cone, impratio 10, condim 4 for torsional friction; finger
+actuators kp 2000, kv 20, 40 N) are chosen so that a mug held by its handle does not twist
+under its own weight, as it does with pyramidal cones and impratio 1.
 
 Deterministic: MuJoCo is, for the same model and inputs; the only random input is the optional
 execution noise of the grasp pose (``TrialConfig.position_noise``, ``rotation_noise``), drawn

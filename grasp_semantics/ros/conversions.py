@@ -128,9 +128,14 @@ def _bridged_rgb(msg: Any, bridge: Any) -> np.ndarray:
         rows = _image_rows(msg, channels, np.dtype(dtype).itemsize)
         if int(msg.step) != rows.shape[1]:  # some cv_bridge builds ignore step: packed rows
             msg = Image(
-                header=msg.header, height=msg.height, width=msg.width, encoding=msg.encoding,
-                is_bigendian=msg.is_bigendian, step=rows.shape[1], data=rows.tobytes(),
-            )  # fmt: skip
+                header=msg.header,
+                height=msg.height,
+                width=msg.width,
+                encoding=msg.encoding,
+                is_bigendian=msg.is_bigendian,
+                step=rows.shape[1],
+                data=rows.tobytes(),
+            )
         rgb = bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
     except ConversionError:
         raise

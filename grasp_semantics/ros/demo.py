@@ -12,7 +12,7 @@
 4. Writes a PNG per scene (image, the points the model saw coloured by contact probability,
    the best grasps) and ``summary.json``, with the machine it ran on and, per scene, how close
    its part choice came to the other answer (``part_margin``): six scenes are few, and a scene
-   whose margin is small can change its answer on another machine (README, "Results").
+   whose margin is small can change its answer on another machine (docs/model_card.md).
 5. With ``--jitter K``, predicts again (directly, the node's settings) on K copies of each
    cloud with every coordinate moved by at most one float32 step, as another CPU's renderer
    may hand the node the same scene, and reports the range of each scene's margin and the

@@ -72,8 +72,12 @@ def isolate_ros(domain_id: int) -> dict[str, str]:
 
     root = str(Path(grasp_semantics.__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "ROS_DOMAIN_ID": str(domain_id), "PYTHONPATH": path,
-            "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    return {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(domain_id),
+        "PYTHONPATH": path,
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def parse_parameters(items: list[str]) -> dict[str, Any]:
@@ -417,10 +421,13 @@ def summarize(values: list[float]) -> dict[str, float | None]:
 def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every tool that runs a node subprocess takes."""
     parser.add_argument(
-        "--param", action="append", default=[], metavar="NAME:=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
         help="node parameter (repeatable); the tools set max_rate_hz:=0.0 (stress) and "
         "sensor_reliability:=reliable unless given",
-    )  # fmt: skip
+    )
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID to use")
     parser.add_argument("--log", type=Path, default=None, help="node output log (default: tmp)")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")

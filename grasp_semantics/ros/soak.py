@@ -87,9 +87,12 @@ def with_noise(scene: SceneInputs, rng: np.random.Generator) -> SceneInputs:
 
 
 def start(
-    parameters: dict[str, Any], domain_id: int | None, log_path: Path | None, active: bool,
+    parameters: dict[str, Any],
+    domain_id: int | None,
+    log_path: Path | None,
+    active: bool,
     start_timeout_s: float,
-) -> tuple[NodeProcess, Peer]:  # fmt: skip
+) -> tuple[NodeProcess, Peer]:
     """A node subprocess on a domain of its own and a peer that is connected to it."""
     domain = domain_id or default_domain_id()
     env = isolate_ros(domain)
@@ -184,9 +187,12 @@ def soak(settings: SoakSettings, node: tuple[NodeProcess, Peer] | None = None) -
     if settings.reduced:
         scenes = [scene.reduced() for scene in scenes]
     process, peer = node or start(
-        settings.parameters, settings.domain_id, settings.log_path, True,
+        settings.parameters,
+        settings.domain_id,
+        settings.log_path,
+        True,
         settings.start_timeout_s,
-    )  # fmt: skip
+    )
     rng = np.random.default_rng(0)
     pause = threading.Event()  # never set: the pacing waits
     windows: list[dict[str, Any]] = []
@@ -438,10 +444,14 @@ def predict_once(
         publish_pair(peer, scene, stamps[-1])
         if peer.wait(
             lambda: any(prediction_for(peer, ns) is not None for ns in stamps),
-            s.resend_s, process,
-        ):  # fmt: skip
-            return {"ok": True, "sent": len(stamps),
-                    "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
+            s.resend_s,
+            process,
+        ):
+            return {
+                "ok": True,
+                "sent": len(stamps),
+                "seconds": round(time.monotonic() - started, 3),
+            }
     return {"ok": False, "sent": len(stamps), "seconds": round(time.monotonic() - started, 3)}
 
 
@@ -467,10 +477,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         )
     parser.add_argument("--bag", type=Path, default=None, help="a make-bag bag (default: sample)")
     parser.add_argument(
-        "--reduced", action="store_true",
+        "--reduced",
+        action="store_true",
         help="send each scene reduced (every 4th pixel, 5,000 points: tens of kB) instead of "
         "full size (~1.4 MB a pair), for transports that lose large best-effort messages",
-    )  # fmt: skip
+    )
     add_node_arguments(parser)
 
 
@@ -479,23 +490,34 @@ def run(args: argparse.Namespace, command: str) -> int:
     if command == "soak":
         report = soak(
             SoakSettings(
-                minutes=args.minutes, rate_hz=args.rate, window_s=args.window,
-                warmup_windows=args.warmup_windows, noise=not args.no_noise,
-                reduced=args.reduced, bag=args.bag, scenes=args.scenes, parameters=parameters,
-                domain_id=args.domain_id, log_path=args.log,
+                minutes=args.minutes,
+                rate_hz=args.rate,
+                window_s=args.window,
+                warmup_windows=args.warmup_windows,
+                noise=not args.no_noise,
+                reduced=args.reduced,
+                bag=args.bag,
+                scenes=args.scenes,
+                parameters=parameters,
+                domain_id=args.domain_id,
+                log_path=args.log,
             )
-        )  # fmt: skip
+        )
         shown = {k: v for k, v in report.items() if k != "rss_mb"}
         ok = report["node"]["died"] is None and report["verdict"].get("complete", False)
         ok = ok and all(report["verdict"][k] for k in ("rss_ok", "latency_ok", "no_queue_growth"))
     else:
         report = lifecycle_cycles(
             CycleSettings(
-                cycles=args.cycles, parameters=parameters, domain_id=args.domain_id,
-                log_path=args.log, rss_tolerance_mb=args.rss_tolerance_mb, reduced=args.reduced,
+                cycles=args.cycles,
+                parameters=parameters,
+                domain_id=args.domain_id,
+                log_path=args.log,
+                rss_tolerance_mb=args.rss_tolerance_mb,
+                reduced=args.reduced,
                 bag=args.bag,
             )
-        )  # fmt: skip
+        )
         shown = {k: v for k, v in report.items() if k != "cycles"}
         ok = report["all_ok"] and report["rss_within_tolerance"]
     if args.json:

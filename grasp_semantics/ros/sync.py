@@ -94,10 +94,10 @@ class ModelThread:
 
     Two reasons. Fairness: calls queue first come, first served, so two service clients
     calling back to back cannot starve a third (a ``threading.Lock`` favours whoever asks again
-    first). Speed: on this 2-core CPU torch's kernels ran ~1.4x slower (encoder 40 -> 56 ms,
-    PointNet++ 34 -> 50 ms a call) in a thread when the process's main thread had run the model
-    before, and at full speed when it had not, so loading, predicting, describing and freeing
-    all happen here and never on the thread that spins the executor or calls configure.
+    first). Speed: torch's CPU kernels can run slower in a thread when the process's main
+    thread has run the model before (docs/speed.md), so loading, predicting, describing and
+    freeing all happen here and never on the thread that spins the executor or calls
+    configure.
     """
 
     def __init__(self, name: str = "model") -> None:

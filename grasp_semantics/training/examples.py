@@ -110,9 +110,16 @@ def prepare_examples(
         )
     index_path.write_text(json.dumps({"signature": signature, "seed": seed}, indent=1))
     return write_shards(
-        out_dir, _make, (split, cfg.to_dict()), count, seed, per_shard, workers,
-        f"examples {split}", progress,
-    )  # fmt: skip
+        out_dir,
+        _make,
+        (split, cfg.to_dict()),
+        count,
+        seed,
+        per_shard,
+        workers,
+        f"examples {split}",
+        progress,
+    )
 
 
 def instruction_corpus() -> list[str]:

@@ -14,7 +14,7 @@ object masks. The second phase trains everything on the questions and answers. S
 generated once into shards under ``data.cache_dir`` (they do not depend on the model, so a
 retrain on a new grasp model reuses them). The result is written to ``out_dir`` (by default
 ``describe/`` beside the grasp weights) and scored on held-out scenes
-(``evaluate_describe.py``), the figures saved as ``eval.json`` beside it.
+(``evaluation/evaluate_describe.py``), the figures saved as ``eval.json`` beside it.
 """
 
 from __future__ import annotations
@@ -209,8 +209,14 @@ def align_vision(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         if log is not None and (step % log_every == 0 or step == 1):
-            log({"phase": "align", "step": step, "loss": round(float(loss.detach()), 4),
-                 "sec": round(time.perf_counter() - started, 1)})  # fmt: skip
+            log(
+                {
+                    "phase": "align",
+                    "step": step,
+                    "loss": round(float(loss.detach()), 4),
+                    "sec": round(time.perf_counter() - started, 1),
+                }
+            )
     return readout
 
 
@@ -238,8 +244,9 @@ def held_out_scenes(cfg: DescribeTrainConfig) -> tuple[Path, np.ndarray]:
     """The shard directory of the held-out scenes the figures are scored on (rendered there
     if missing) and their full-size images [N, H, W, 3]."""
     eval_dir = Path(cfg.data.cache_dir) / cfg.data.eval_split
-    prepare_describe_data(eval_dir, cfg.data.eval_split, cfg.data.eval_scenes,
-                          cfg.data.eval_seed, progress=False)  # fmt: skip
+    prepare_describe_data(
+        eval_dir, cfg.data.eval_split, cfg.data.eval_scenes, cfg.data.eval_seed, progress=False
+    )
     scenes = load_describe_data(eval_dir)[: cfg.data.eval_scenes]
     return eval_dir, np.stack([image for _, image, _ in scenes])
 
@@ -280,9 +287,14 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     describer = SceneDescriber(model.encoder, DescribeConfig(**cfg.describe), corpus())
     data_dir = Path(cfg.data.cache_dir) / "train"
     prepare_describe_data(
-        data_dir, "train", cfg.data.train_scenes, cfg.data.train_seed,
-        cfg.data.vqa_per_scene, workers=cfg.data.workers, progress=progress,
-    )  # fmt: skip
+        data_dir,
+        "train",
+        cfg.data.train_scenes,
+        cfg.data.train_seed,
+        cfg.data.vqa_per_scene,
+        workers=cfg.data.workers,
+        progress=progress,
+    )
     scenes = load_describe_data(data_dir)[: cfg.data.train_scenes]
     full_images = np.stack([image for _, image, _ in scenes])
     images = model_size_images(describer, full_images)
@@ -316,13 +328,23 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     if describer.reads and cfg.read.glyph_steps > 0:
         unlabelled = full_images[boxes[:, 0] < 0]
         eval_crops = glyph_batch(
-            describer, eval_images, label_texts(cfg.data.eval_split), 120,
-            cfg.read.font_sizes, np.random.default_rng(cfg.seed + 1),
-        )  # fmt: skip
+            describer,
+            eval_images,
+            label_texts(cfg.data.eval_split),
+            120,
+            cfg.read.font_sizes,
+            np.random.default_rng(cfg.seed + 1),
+        )
         glyphs = train_glyphs(
-            describer, unlabelled, label_texts("train"), eval_crops[:2], cfg.read, rng, log,
+            describer,
+            unlabelled,
+            label_texts("train"),
+            eval_crops[:2],
+            cfg.read,
+            rng,
+            log,
             cfg.log_every,
-        )  # fmt: skip
+        )
         log({"phase": "glyphs", "held_out": glyphs})
     vision = {id(p) for p in vision_parameters(describer)}
     fitted_last: set[int] = set()  # the locator: fitted after training, on the final tokens
@@ -353,9 +375,15 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
         loss = describer.loss(images[picked], prompts, answers, index)
         if reading:
             crops, read_answers = reading_batch(
-                describer, full_images, boxes, ocr_answers, every_label_text(),
-                cfg.read.ocr_views_per_step, cfg.read, rng,
-            )  # fmt: skip
+                describer,
+                full_images,
+                boxes,
+                ocr_answers,
+                every_label_text(),
+                cfg.read.ocr_views_per_step,
+                cfg.read,
+                rng,
+            )
             prompts = [ocr_prompt] * len(read_answers)
             loss = loss + describer.loss(crops, prompts, read_answers, reading=True)
         optimizer.zero_grad(set_to_none=True)
@@ -364,12 +392,14 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
         optimizer.step()
         scheduler.step()
         if step % cfg.log_every == 0 or step == 1:
-            log({
-                "step": step,
-                "loss": round(float(loss.detach()), 4),
-                "lr": scheduler.get_last_lr()[0],
-                "sec": round(time.perf_counter() - started, 1),
-            })  # fmt: skip
+            log(
+                {
+                    "step": step,
+                    "loss": round(float(loss.detach()), 4),
+                    "lr": scheduler.get_last_lr()[0],
+                    "sec": round(time.perf_counter() - started, 1),
+                }
+            )
     describer.eval()
     if describer.reads and cfg.read.locator_steps > 0:
         fit_locator(describer, images, token, offset, cfg.read)

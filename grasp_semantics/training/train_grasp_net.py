@@ -323,9 +323,15 @@ def train(
             (cfg.data.val_split, cfg.data.val_scenes, cfg.data.val_seed),
         ):
             prepare_examples(
-                data_dir / split, split, count, seed, model_cfg,
-                cfg.data.scenes_per_shard, cfg.data.workers, progress,
-            )  # fmt: skip
+                data_dir / split,
+                split,
+                count,
+                seed,
+                model_cfg,
+                cfg.data.scenes_per_shard,
+                cfg.data.workers,
+                progress,
+            )
     if env.main:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
@@ -358,9 +364,12 @@ def train(
             print(f"resumed from {checkpoint} at step {step}")
 
     stream = batches(
-        train_shards, cfg.optim.batch_size, cfg.seed + 1000 * env.rank + step,
-        cfg.data.train_split, cfg.data.reword_prob,
-    )  # fmt: skip
+        train_shards,
+        cfg.optim.batch_size,
+        cfg.seed + 1000 * env.rank + step,
+        cfg.data.train_split,
+        cfg.data.reword_prob,
+    )
     bar = tqdm(total=cfg.optim.steps, initial=step, disable=not (progress and env.main))
     log = (out_dir / "log.jsonl").open("a") if env.main else None
     last_val: dict[str, float] = {}

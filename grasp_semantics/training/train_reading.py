@@ -8,9 +8,8 @@ and language-model adapters of its own. Three pieces train it:
 
 - the **locator** (a small MLP over the scene's visual tokens: which token holds the label's
   centre, and its offset within the token) is fitted last, on the scene tokens as training
-  left them (:func:`locator_loss`, :func:`fit_locator`). Trained beside the alignment phase
-  instead, its loss pulled the vision adapters away from categories and colours (held-out
-  read-out 0.24 / 0.50 against 0.48 / 0.78 without it);
+  left them (:func:`locator_loss`, :func:`fit_locator`): trained beside the alignment phase,
+  its loss would pull the vision adapters away from categories and colours;
 - the **glyph phase** teaches the reading adapters which label word or digit each token of a
   magnified crop shows, with a linear read-out that is then dropped, on stickers printed into
   random windows of the training images at random sizes (:func:`train_glyphs`);
@@ -18,9 +17,8 @@ and language-model adapters of its own. Three pieces train it:
   (:func:`reading_batch`): crops around the training scenes' own labels (moved by up to
   ``jitter`` of a token, as the locator misses), crops with a printed sticker of any (word,
   digit) pair, and crops without text ("no text"). The stickers print every pair because
-  a head that saw only the scenes' 54 pairs learned which digits follow which word and wrote
-  a training pair's digit on held-out labels (with the crop on the label: word right on 23
-  of 27, digit on 3).
+  a head that sees only the training scenes' pairs learns which digits follow which word and
+  writes a training pair's digit on held-out labels (docs/scene_questions.md).
 """
 
 from __future__ import annotations
@@ -124,10 +122,12 @@ def fit_locator(
     anywhere on unlabelled scenes, as extra examples, made it worse on held-out scenes.)"""
     keep = torch.nonzero(token >= 0).squeeze(1)
     with torch.no_grad():
-        tokens = torch.cat([
-            describer.visual_tokens(images[keep[s : s + 32]]).float()
-            for s in range(0, len(keep), 32)
-        ])  # fmt: skip
+        tokens = torch.cat(
+            [
+                describer.visual_tokens(images[keep[s : s + 32]]).float()
+                for s in range(0, len(keep), 32)
+            ]
+        )
     optimizer = torch.optim.Adam(describer.locator.parameters(), lr=cfg.locator_lr)
     for _ in range(cfg.locator_steps):
         loss = locator_loss(describer.locator(tokens), token[keep], offset[keep])
@@ -244,8 +244,12 @@ def train_glyphs(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         if step % log_every == 0 or step == 1:
-            row = {"phase": "glyphs", "step": step, "loss": round(float(loss.detach()), 4),
-                   "sec": round(time.perf_counter() - started, 1)}  # fmt: skip
+            row = {
+                "phase": "glyphs",
+                "step": step,
+                "loss": round(float(loss.detach()), 4),
+                "sec": round(time.perf_counter() - started, 1),
+            }
             if step % (10 * log_every) == 0 or step == cfg.glyph_steps:
                 row["held_out"] = glyph_accuracy(describer, readout, *held_out)
             log(row)

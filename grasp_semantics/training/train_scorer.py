@@ -122,18 +122,25 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
     world = scene.grasp_world()
     parts = [
         Candidates(
-            np.zeros((0, scorer_cfg.num_features), np.float32), np.zeros(0, bool), np.zeros(0),
+            np.zeros((0, scorer_cfg.num_features), np.float32),
+            np.zeros(0, bool),
+            np.zeros(0),
             np.zeros(0, np.int64),
         )
-    ]  # fmt: skip
+    ]
     parts_planned = collision_free_parts(
         p.points, p.contact, cloud, heads.part_grasps, gripper, heads.collision_tolerance
     )
     for planned in parts_planned:
         check = check_grasps(
-            world, planned.poses, planned.widths, scene.target, scene.functional_part,
-            mu=FRICTION, gripper=gripper,
-        )  # fmt: skip
+            world,
+            planned.poses,
+            planned.widths,
+            scene.target,
+            scene.functional_part,
+            mu=FRICTION,
+            gripper=gripper,
+        )
         parts.append(
             Candidates(
                 gripper_view(planned, scorer_cfg, gripper.max_width),
@@ -184,18 +191,23 @@ def prepare_candidates(
     if path.is_file():
         return Candidates.load(path)
     jobs = [
-        (cfg.model, split, list(range(start, min(start + SCENES_PER_JOB, seed + scenes))),
-         scorer_cfg.to_dict())
+        (
+            cfg.model,
+            split,
+            list(range(start, min(start + SCENES_PER_JOB, seed + scenes))),
+            scorer_cfg.to_dict(),
+        )
         for start in range(seed, seed + scenes, SCENES_PER_JOB)
-    ]  # fmt: skip
+    ]
     workers = max(1, min(cfg.data.workers, len(jobs)))
     label = f"candidates {split}"
     if workers == 1:
         parts = [_generate(job) for job in tqdm(jobs, desc=label, disable=not progress)]
     else:
         with mp.get_context("spawn").Pool(workers) as pool:
-            parts = list(tqdm(pool.imap(_generate, jobs), total=len(jobs), desc=label,
-                              disable=not progress))  # fmt: skip
+            parts = list(
+                tqdm(pool.imap(_generate, jobs), total=len(jobs), desc=label, disable=not progress)
+            )
     candidates = Candidates.concat(parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     candidates.save(path)
@@ -265,8 +277,11 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
         scorer.eval()
         with torch.inference_mode():
             probability = torch.sigmoid(scorer(val_features)).numpy()
-        row = {"epoch": epoch, "loss": round(total / len(labels), 4),
-               **ranking_figures(probability, val)}  # fmt: skip
+        row = {
+            "epoch": epoch,
+            "loss": round(total / len(labels), 4),
+            **ranking_figures(probability, val),
+        }
         log.write(json.dumps(row) + "\n")
         log.flush()
         if progress:
