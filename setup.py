@@ -23,11 +23,11 @@ def package_files(folder: str) -> list[str]:
     )
 
 
-requirements = [
-    line.strip()
-    for line in (here / "requirements.txt").read_text().splitlines()
-    if line.strip() and not line.startswith("#")
-]
+def requirements(name: str) -> list[str]:
+    """The pins in one requirements file (comments dropped)."""
+    lines = (line.split("#")[0].strip() for line in (here / name).read_text().splitlines())
+    return [line for line in lines if line]
+
 
 setup(
     name="grasp_semantics",
@@ -38,7 +38,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["grasp_semantics", "grasp_semantics.*"]),
-    package_data={"grasp_semantics": [*package_files("weights"), "physics/*.npz", "py.typed"]},
+    package_data={
+        "grasp_semantics": [*package_files("weights"), "physics/*.npz", "py.typed", "*/README.md"]
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/grasp_semantics"]),
         ("share/grasp_semantics", ["package.xml"]),
@@ -48,8 +50,8 @@ setup(
         ("share/grasp_semantics/launch", [str(p) for p in sorted(here.glob("launch/*.py"))]),
         ("share/grasp_semantics/config", [str(p) for p in sorted(here.glob("config/*"))]),
     ],
-    install_requires=["torch==2.13.0", *requirements],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    install_requires=["torch==2.13.0", *requirements("requirements.txt")],
+    extras_require={"test": requirements("requirements-test.txt")},
     entry_points={
         "console_scripts": [
             "grasp-semantics = grasp_semantics.cli:main",

@@ -85,7 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     name = argv[0]
     if name not in COMMANDS:
         parser.parse_args(argv)  # exits with "invalid choice"
-    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+    except ModuleNotFoundError as error:  # a pip install without ROS has the other commands
+        if not COMMANDS[name][0].startswith("grasp_semantics.ros."):
+            raise
+        parser.exit(
+            2,
+            f"grasp-semantics {name}: needs ROS 2 (rclpy and the generated grasp_semantics.msg)"
+            f" and {error.name!r} does not import. scripts/setup.sh installs them from PyPI"
+            " wheels; on a robot, source ROS 2 and build the package with colcon.\n",
+        )
     sub = argparse.ArgumentParser(prog=f"grasp-semantics {name}", description=COMMANDS[name][1])
     module.add_arguments(sub, name)
     args = sub.parse_args(argv[1:])

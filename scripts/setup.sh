@@ -33,8 +33,7 @@ else
 fi
 
 say "Python dependencies (torch, transformers, ROS 2 wheels, build and test tools)"
-deps_key="$(cat "$repo/requirements.txt" "$repo/requirements-ros.txt" "$repo/requirements-dev.txt" \
-    | sha256sum | cut -c1-16)"
+deps_key="$(cat "$repo"/requirements{,-ros,-dev,-test}.txt | sha256sum | cut -c1-16)"
 if stamp_ok deps "$deps_key"; then
     echo "  up to date"
 else

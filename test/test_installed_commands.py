@@ -59,9 +59,13 @@ class User:
     def run(self, *args: str, activated: bool = False) -> subprocess.CompletedProcess:
         program = args[0] if activated else str(BIN / args[0])  # activated: found on PATH
         result = subprocess.run(
-            [program, *args[1:]], cwd=self.cwd, env=clean_env(self.cwd / "home", activated),
-            capture_output=True, text=True, timeout=TIMEOUT_S,
-        )  # fmt: skip
+            [program, *args[1:]],
+            cwd=self.cwd,
+            env=clean_env(self.cwd / "home", activated),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
         assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
         return result
 
@@ -72,9 +76,12 @@ def user(tmp_path_factory) -> User:
     (else this would test an old install)."""
     found = subprocess.run(
         [str(BIN / "python"), "-c", "import grasp_semantics; print(grasp_semantics.__file__)"],
-        cwd=tmp_path_factory.getbasetemp(), env=clean_env(tmp_path_factory.getbasetemp()),
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=tmp_path_factory.getbasetemp(),
+        env=clean_env(tmp_path_factory.getbasetemp()),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     installed = Path(found.stdout.strip()).parent
     assert not installed.is_relative_to(ROOT / "grasp_semantics"), "imported the source tree"
     source = ROOT / "grasp_semantics"
@@ -197,9 +204,12 @@ def test_node_starts_with_the_installed_params_file_and_every_head(user: User) -
     params = BIN.parent / "share/grasp_semantics/config/grasp_semantics.yaml"
     node = subprocess.Popen(
         [str(BIN / "grasp_semantics_node"), "--ros-args", "--params-file", str(params)],
-        cwd=user.cwd, env=clean_env(user.cwd / "home"), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=user.cwd,
+        env=clean_env(user.cwd / "home"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     try:
         for line in node.stdout:  # the node logs each lifecycle step

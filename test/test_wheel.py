@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("setup.py", "pyproject.toml", "README.md", "requirements.txt", "package.xml")
+SOURCES = (
+    "setup.py",
+    "pyproject.toml",
+    "README.md",
+    "package.xml",
+    "requirements.txt",
+    "requirements-test.txt",
+)
 FOLDERS = ("grasp_semantics", "msg", "srv", "launch", "config", "resource")
 
 
@@ -76,8 +83,11 @@ def test_an_install_of_the_wheel_finds_its_share_folder(wheel: Path, tmp_path) -
     code = "from grasp_semantics.share import share_directory; print(share_directory())"
     found = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert Path(found.stdout.strip()) == prefix / "share/grasp_semantics"
     assert (site / "grasp_semantics/weights/default/grasp_scorer/model.safetensors").is_file()

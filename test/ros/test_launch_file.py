@@ -27,7 +27,7 @@ from grasp_semantics.ros.launching import (
 )
 from grasp_semantics.ros.parameters import PARAMETERS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RVIZ = ROOT / "config/grasp_semantics.rviz"
 
 

@@ -64,8 +64,12 @@ def test_processor_works_and_matches_torch_patchify(arch, patch):
     img = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "x"}]}]
     text = processor.apply_chat_template(messages, tokenize=False)
-    out = processor(text=[text], images=[Image.fromarray(img)], return_tensors="pt",
-                    images_kwargs={"do_resize": False})  # fmt: skip
+    out = processor(
+        text=[text],
+        images=[Image.fromarray(img)],
+        return_tensors="pt",
+        images_kwargs={"do_resize": False},
+    )
     n_tokens = (h // patch) * (w // patch) // 4
     assert int((out["input_ids"] == 151655).sum()) == n_tokens
     assert int(out["mm_token_type_ids"].sum()) == n_tokens

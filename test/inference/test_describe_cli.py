@@ -71,17 +71,28 @@ def test_text_output_of_a_caption(scene_png, capsys):
 
 
 def test_the_schema_checker_rejects_what_it_should():
-    good = {"task": "ocr", "prompt": "p", "answer": "a", "confidence": 0.5, "model": "m",
-            "device": "cpu", "image": "x.png",
-            "inputs": [{"source": "x.png", "kind": "image", "height": 4, "width": 5}],
-            "timing_ms": {"load": 1, "preprocess": 0, "generate": 2, "total": 3}}  # fmt: skip
+    good = {
+        "task": "ocr",
+        "prompt": "p",
+        "answer": "a",
+        "confidence": 0.5,
+        "model": "m",
+        "device": "cpu",
+        "image": "x.png",
+        "inputs": [{"source": "x.png", "kind": "image", "height": 4, "width": 5}],
+        "timing_ms": {"load": 1, "preprocess": 0, "generate": 2, "total": 3},
+    }
     check_schema(good, RESULT_SCHEMA)
-    for bad in ({**good, "task": "translate"}, {**good, "extra": 1},
-                {k: v for k, v in good.items() if k != "answer"}, {**good, "confidence": 1.5},
-                {**good, "timing_ms": {**good["timing_ms"], "total": -1}},
-                {**good, "inputs": []}, {**good, "inputs": [{"source": "x", "kind": "audio",
-                                                             "height": 1, "width": 1}]},
-                {**good, "pages": [{"page": 0, "answer": "a", "confidence": 0.5}]}):  # fmt: skip
+    for bad in (
+        {**good, "task": "translate"},
+        {**good, "extra": 1},
+        {k: v for k, v in good.items() if k != "answer"},
+        {**good, "confidence": 1.5},
+        {**good, "timing_ms": {**good["timing_ms"], "total": -1}},
+        {**good, "inputs": []},
+        {**good, "inputs": [{"source": "x", "kind": "audio", "height": 1, "width": 1}]},
+        {**good, "pages": [{"page": 0, "answer": "a", "confidence": 0.5}]},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             check_schema(bad, RESULT_SCHEMA)
 
@@ -107,8 +118,12 @@ def test_bad_requests_fail_with_a_clear_message(extra, message, tmp_path, capsys
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(png)
     from test_describe_inputs import closed_port
 
-    paths = {"{missing}": str(tmp_path / "nope.png"), "{garbage}": str(garbage), "{png}": str(png),
-             "{unreachable}": f"http://127.0.0.1:{closed_port()}/a.png"}  # fmt: skip
+    paths = {
+        "{missing}": str(tmp_path / "nope.png"),
+        "{garbage}": str(garbage),
+        "{png}": str(png),
+        "{unreachable}": f"http://127.0.0.1:{closed_port()}/a.png",
+    }
     code = main(["describe", *[paths.get(a, a) for a in extra]])
     err = capsys.readouterr().err
     assert code == 2
@@ -150,8 +165,9 @@ def test_a_pdf_is_read_page_by_page(scene_png, tmp_path, capsys):
 
     scene = Image.open(scene_png)
     pdf = tmp_path / "scan.pdf"
-    scene.save(pdf, save_all=True, append_images=[Image.new("RGB", scene.size, "white")],
-               resolution=144.0)  # fmt: skip
+    scene.save(
+        pdf, save_all=True, append_images=[Image.new("RGB", scene.size, "white")], resolution=144.0
+    )
     result = run_json(["--image", str(pdf), "--task", "ocr"], tmp_path / "pdf.json", capsys)
     assert [p["page"] for p in result["pages"]] == [1, 2]
     assert [i["kind"] for i in result["inputs"]] == ["pdf_page", "pdf_page"]
@@ -161,8 +177,9 @@ def test_a_pdf_is_read_page_by_page(scene_png, tmp_path, capsys):
     Image.fromarray(load_visuals(str(pdf), page=1)[0].frames[0]).save(page_png)
     alone = run_json(["--image", str(page_png), "--task", "ocr"], tmp_path / "p1.json", capsys)
     assert result["pages"][0]["answer"] == alone["answer"]
-    second = run_json(["--image", str(pdf), "--page", "2", "--task", "ocr"],
-                      tmp_path / "p2.json", capsys)  # fmt: skip
+    second = run_json(
+        ["--image", str(pdf), "--page", "2", "--task", "ocr"], tmp_path / "p2.json", capsys
+    )
     assert second["pages"] == [result["pages"][1]]
 
 
@@ -172,8 +189,11 @@ def test_the_tiny_default_takes_two_images_as_views_and_refuses_video(scene_png,
     blank = tmp_path / "blank.png"
     Image.new("RGB", (320, 240), "white").save(blank)
     both = ["--image", str(scene_png), "--image", str(blank)]
-    result = run_json([*both, "--task", "vqa", "--prompt", "How many objects are on the table?"],
-                      tmp_path / "two.json", capsys)  # fmt: skip
+    result = run_json(
+        [*both, "--task", "vqa", "--prompt", "How many objects are on the table?"],
+        tmp_path / "two.json",
+        capsys,
+    )
     assert [i["source"] for i in result["inputs"]] == [str(scene_png), str(blank)]
     assert result["answer"]
     code = main(["describe", *both, "--task", "ocr", "--device", "cpu"])

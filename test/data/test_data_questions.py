@@ -46,10 +46,10 @@ def test_a_label_is_printed_whole_on_the_visible_part(labelled) -> None:
         assert text in label_texts("val") and category in LABEL_PARTS
         changed = np.any(rgb != scene.rgb, axis=2)
         index = next(
-            i for i, o in enumerate(scene.objects)
-            if o.category == category
-            and np.any(changed & (scene.mask_object == i))
-        )  # fmt: skip
+            i
+            for i, o in enumerate(scene.objects)
+            if o.category == category and np.any(changed & (scene.mask_object == i))
+        )
         part = scene.objects[index].part_names.index(LABEL_PARTS[category])
         mask = (scene.mask_object == index) & (scene.mask_part == part)
         assert not np.any(changed & ~mask), "ink or paper outside the part's visible pixels"

@@ -86,10 +86,13 @@ def test_grasp_targets_follow_the_finger_contacts():
     c0, c1 = np.array([[0.0, 0, 0.5]]), np.array([[0.04, 0, 0.5]])
     pose = grasp_poses(c0, np.array([[0, 0, 1.0]]), np.array([[1.0, 0, 0]]), np.array([0.04]))
     points = torch.tensor([[[0.0, 0, 0.5], [0.04, 0, 0.5], [0.3, 0.3, 0.3]]])
-    tg = assign_grasp_targets(points, [torch.tensor(pose, dtype=torch.float32)],
-                              [torch.tensor([0.04])],
-                              [torch.tensor(np.stack([c0, c1], 1), dtype=torch.float32)],
-                              radius=0.01)  # fmt: skip
+    tg = assign_grasp_targets(
+        points,
+        [torch.tensor(pose, dtype=torch.float32)],
+        [torch.tensor([0.04])],
+        [torch.tensor(np.stack([c0, c1], 1), dtype=torch.float32)],
+        radius=0.01,
+    )
     assert tg["positive"].tolist() == [[True, True, False]]
     torch.testing.assert_close(tg["closing"][0, 0], torch.tensor([1.0, 0, 0]))
     torch.testing.assert_close(tg["closing"][0, 1], torch.tensor([-1.0, 0, 0]))  # other finger
@@ -109,10 +112,14 @@ def test_grasp_targets_take_the_hypothesis_the_prediction_is_closest_to():
         "closing": torch.tensor([[[1.0, 0, 0], [1.0, 0, 0]]]),
         "width": torch.tensor([[0.04, 0.04]]),
     }
-    tg = assign_grasp_targets(points, [torch.tensor(pose, dtype=torch.float32)],
-                              [torch.tensor([0.04, 0.04])],
-                              [torch.tensor(np.stack([c0, c1], 1), dtype=torch.float32)],
-                              radius=0.01, predicted=predicted)  # fmt: skip
+    tg = assign_grasp_targets(
+        points,
+        [torch.tensor(pose, dtype=torch.float32)],
+        [torch.tensor([0.04, 0.04])],
+        [torch.tensor(np.stack([c0, c1], 1), dtype=torch.float32)],
+        radius=0.01,
+        predicted=predicted,
+    )
     torch.testing.assert_close(tg["approach"][0, 0], torch.tensor([0.0, 0, 1]))
     torch.testing.assert_close(tg["approach"][0, 1], torch.tensor([0.0, 1, 0]))
     assert tg["positive"].all()

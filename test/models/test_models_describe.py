@@ -144,14 +144,18 @@ def test_batched_generation_equals_one_at_a_time():
     images = _images(3, seed=2)
     prompts = ["Describe this image.", "How many objects are on the table?", "What is on it?"]
     batched = describer.generate(images, prompts, max_new_tokens=6)
-    single = [describer.generate(images[i : i + 1], [p], max_new_tokens=6)[0] for i, p in
-              enumerate(prompts)]  # fmt: skip
+    single = [
+        describer.generate(images[i : i + 1], [p], max_new_tokens=6)[0]
+        for i, p in enumerate(prompts)
+    ]
     assert batched == single
     assert len(set(batched)) > 1  # the perturbed adapters really answer differently
     scored = describer.generate_scored(images, prompts, max_new_tokens=6)
     assert [a.text for a in scored] == batched
-    alone = [describer.generate_scored(images[i : i + 1], [p], max_new_tokens=6)[0].confidence
-             for i, p in enumerate(prompts)]  # fmt: skip
+    alone = [
+        describer.generate_scored(images[i : i + 1], [p], max_new_tokens=6)[0].confidence
+        for i, p in enumerate(prompts)
+    ]
     np.testing.assert_allclose([a.confidence for a in scored], alone, rtol=1e-4)
     assert all(0.0 < a.confidence <= 1.0 for a in scored)
 
@@ -487,8 +491,12 @@ def _visuals(seed: int = 0):
     rng = np.random.default_rng(seed)
     a = Visual(rng.integers(0, 256, (1, 96, 128, 3), dtype=np.uint8), "a.png")
     b = Visual(rng.integers(0, 256, (1, 150, 100, 3), dtype=np.uint8), "b.png")
-    clip = Visual(rng.integers(0, 256, (4, 64, 80, 3), dtype=np.uint8), "clip.mp4", video=True,
-                  timestamps=(0.0, 0.5, 1.0, 1.5))  # fmt: skip
+    clip = Visual(
+        rng.integers(0, 256, (4, 64, 80, 3), dtype=np.uint8),
+        "clip.mp4",
+        video=True,
+        timestamps=(0.0, 0.5, 1.0, 1.5),
+    )
     return a, b, clip
 
 
@@ -551,8 +559,14 @@ def test_several_images_and_a_clip_in_one_message_generate_as_transformers_does(
         inputs["second_per_grid_ts"] = seconds
     eos = [SPECIAL_IDS["<|im_end|>"], SPECIAL_IDS["<|endoftext|>"]]
     with torch.no_grad():
-        ref = full.generate(**inputs, max_new_tokens=6, do_sample=False, eos_token_id=eos,
-                            output_scores=True, return_dict_in_generate=True)  # fmt: skip
+        ref = full.generate(
+            **inputs,
+            max_new_tokens=6,
+            do_sample=False,
+            eos_token_id=eos,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
     new = ref.sequences[0, ids_t.shape[1] :]
     expected = encoder.tokenizer.decode(new, skip_special_tokens=True).strip()
     assert ours.text == expected and expected

@@ -47,8 +47,14 @@ def test_recipes_are_seeded_cover_the_kinds_and_all_build() -> None:
     kinds = {name for name, _ in recipes}
     assert len(kinds) >= 28, sorted(set(stress_recipes.KINDS) - kinds)
     assert {k.target for k in stress_recipes.KINDS.values()} == {
-        "points", "image", "camera_info", "instruction", "stamp", "predict", "describe",
-    }  # fmt: skip
+        "points",
+        "image",
+        "camera_info",
+        "instruction",
+        "stamp",
+        "predict",
+        "describe",
+    }
     scene = small_scene()
     for name, params in recipes:  # every recipe becomes messages rclpy accepts
         assert stress_messages.build(name, params, scene, 10**18) is not None
@@ -57,12 +63,14 @@ def test_recipes_are_seeded_cover_the_kinds_and_all_build() -> None:
 
 def test_generated_messages_are_malformed_as_named() -> None:
     scene = small_scene()
-    extreme = {"value": 1e20, "count": 1, "axis": 0, "seed": 0}
-    cloud = stress_messages.build_cloud("cloud_extreme_coords", extreme, scene, 1)
+    cloud = stress_messages.build_cloud(
+        "cloud_extreme_coords", {"value": 1e20, "count": 1, "axis": 0, "seed": 0}, scene, 1
+    )
     xyz = np.frombuffer(bytes(cloud.data), "<f4").reshape(-1, 3)
     assert (np.abs(xyz) >= 1e20).sum() == 1
-    half = {"keep": 0.5, "organised": False}
-    truncated = stress_messages.build_cloud("cloud_truncated", half, scene, 1)
+    truncated = stress_messages.build_cloud(
+        "cloud_truncated", {"keep": 0.5, "organised": False}, scene, 1
+    )
     assert len(truncated.data) < truncated.row_step
     info = stress_messages.build_camera_info(
         "camera_info_absurd_k", {"changes": {"1": 1e20}}, scene, 1
@@ -100,9 +108,15 @@ def test_outcomes_are_judged_by_what_the_kind_calls_for() -> None:
 
 def test_stress_small_seeded_run_no_deaths_every_valid_pair_answered(tmp_path) -> None:
     settings = stress.Settings(
-        messages=60, seed=0, valid_every=30, timeout_s=2.0, parameters=NODE, scenes=2,
-        max_restarts=1, log_path=tmp_path / "node.log",
-    )  # fmt: skip
+        messages=60,
+        seed=0,
+        valid_every=30,
+        timeout_s=2.0,
+        parameters=NODE,
+        scenes=2,
+        max_restarts=1,
+        log_path=tmp_path / "node.log",
+    )
     report = stress.Stress(settings).run()
     assert report["process_deaths"] == 0, report["unexpected"]
     assert report["worker_failures"] == 0, report["unexpected"]
@@ -142,11 +156,17 @@ def check_lifecycle(report: dict) -> None:
     assert report["predictions_ok"] == 3
     for cycle in report["cycles"]:
         assert [t["transition"] for t in cycle["transitions"]] == [
-            "configure", "activate", "deactivate", "cleanup",
-        ]  # fmt: skip
+            "configure",
+            "activate",
+            "deactivate",
+            "cleanup",
+        ]
         assert [t["state"] for t in cycle["transitions"]] == [
-            "inactive", "active", "inactive", "unconfigured",
-        ]  # fmt: skip
+            "inactive",
+            "active",
+            "inactive",
+            "unconfigured",
+        ]
     rss = report["rss_mb_after_cleanup"]
     assert len(rss) == 3 and min(rss) > 100
     deviation = report["rss_mb_deviation_from_first"]

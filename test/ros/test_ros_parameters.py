@@ -12,7 +12,7 @@ from rclpy.parameter import Parameter
 from grasp_semantics.ros.node import GraspSemanticsNode
 from grasp_semantics.ros.parameters import PARAMETERS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

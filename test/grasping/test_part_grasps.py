@@ -71,14 +71,20 @@ def test_part_axes_follow_the_part_on_the_plane() -> None:
 def test_between_fingers_averages_the_contact_of_the_points_the_fingers_enclose() -> None:
     gripper = GripperConfig()
     # approach -z (from above), closing +x, opening 4 cm: TCP at the origin
-    pose = grasp_poses(np.array([[-0.02, 0.0, 0.0]]), np.array([[0.0, 0.0, -1.0]]),
-                       np.array([[1.0, 0.0, 0.0]]), np.array([0.04]))  # fmt: skip
-    points = np.array([
-        [0.0, 0.0, 0.01],  # between the fingers
-        [0.015, 0.005, 0.03],  # between the fingers
-        [0.0, 0.03, 0.01],  # beside them (y beyond the finger breadth)
-        [0.0, 0.0, -0.01],  # beyond the fingertips
-    ])  # fmt: skip
+    pose = grasp_poses(
+        np.array([[-0.02, 0.0, 0.0]]),
+        np.array([[0.0, 0.0, -1.0]]),
+        np.array([[1.0, 0.0, 0.0]]),
+        np.array([0.04]),
+    )
+    points = np.array(
+        [
+            [0.0, 0.0, 0.01],  # between the fingers
+            [0.015, 0.005, 0.03],  # between the fingers
+            [0.0, 0.03, 0.01],  # beside them (y beyond the finger breadth)
+            [0.0, 0.0, -0.01],  # beyond the fingertips
+        ]
+    )
     contact = np.array([0.9, 0.5, 1.0, 1.0])
     held, count = between_fingers(pose, np.array([0.04]), points, contact, gripper)
     assert count.tolist() == [2] and held[0] == pytest.approx(0.7)
@@ -87,12 +93,15 @@ def test_between_fingers_averages_the_contact_of_the_points_the_fingers_enclose(
 def test_part_neighbourhood_gives_cloud_points_the_nearest_scored_probability() -> None:
     scored = np.array([[0.0, 0.0, 0.0], [0.02, 0.0, 0.0], [0.5, 0.0, 0.0]])
     contact = np.array([0.9, 0.2, 0.7], dtype=np.float32)
-    cloud = np.array([
-        [0.004, 0.0, 0.0],  # nearest: the first scored point
-        [0.015, 0.003, 0.0],  # nearest: the second
-        [0.0, 0.04, 0.0],  # outside the radius
-        [0.5, 0.001, 0.0],  # far away (and its nearest scored point too)
-    ], dtype=np.float32)  # fmt: skip
+    cloud = np.array(
+        [
+            [0.004, 0.0, 0.0],  # nearest: the first scored point
+            [0.015, 0.003, 0.0],  # nearest: the second
+            [0.0, 0.04, 0.0],  # outside the radius
+            [0.5, 0.001, 0.0],  # far away (and its nearest scored point too)
+        ],
+        dtype=np.float32,
+    )
     local, local_contact = part_neighbourhood(scored, contact, cloud, np.zeros(3), 0.03)
     np.testing.assert_allclose(local, cloud[:2], atol=1e-7)
     np.testing.assert_allclose(local_contact, [0.9, 0.2])
@@ -115,8 +124,10 @@ def test_a_thin_part_is_planned_on_the_dense_cloud_not_the_sparse_sample() -> No
     enough points for one."""
     rng = np.random.default_rng(3)
     cloud, on_rod = raised_shaft(rng)
-    index = np.r_[rng.choice(np.flatnonzero(~on_rod), 2000, replace=False),
-                  rng.choice(np.flatnonzero(on_rod), 4, replace=False)]  # fmt: skip
+    index = np.r_[
+        rng.choice(np.flatnonzero(~on_rod), 2000, replace=False),
+        rng.choice(np.flatnonzero(on_rod), 4, replace=False),
+    ]
     points = cloud[index]
     contact = np.where(on_rod[index], 0.9, 0.05).astype(np.float32)
     contact[-1] = 0.95  # the most probable contact, on the rod
@@ -128,8 +139,9 @@ def test_a_thin_part_is_planned_on_the_dense_cloud_not_the_sparse_sample() -> No
     assert abs(best[0, 0]) == pytest.approx(1.0, abs=0.05)  # closing across the rod (along x)
     assert abs(best[0, 3]) < 0.003  # centred on it
     assert 0.008 <= dense.widths[np.argmax(dense.scores)] <= 0.03
-    sparse = plan_part_grasps(points, contact, cloud, dataclasses.replace(CFG, dense=False),
-                              gripper)  # fmt: skip
+    sparse = plan_part_grasps(
+        points, contact, cloud, dataclasses.replace(CFG, dense=False), gripper
+    )
     assert sparse is None or not (sparse.poses[:, 2, 2] < -0.99).any()
 
 
@@ -221,8 +233,9 @@ def test_decode_falls_back_to_the_grasp_head_when_nothing_is_planned() -> None:
     # no support plane in view (only the part's own points): the head answers too
     on_part = points[contact > 0.5]
     head_part = tuple(h[contact > 0.5] for h in head)
-    fallback = decode_grasps(on_part, contact[contact > 0.5], *head_part, HeadsConfig(), 5,
-                             on_part)  # fmt: skip
+    fallback = decode_grasps(
+        on_part, contact[contact > 0.5], *head_part, HeadsConfig(), 5, on_part
+    )
     assert plan_part_grasps(on_part, contact[contact > 0.5], on_part, CFG, GripperConfig()) is None
     np.testing.assert_allclose(fallback["scores"], 0.45 * np.ones(len(fallback["scores"])))
 
@@ -251,8 +264,9 @@ def test_regions_plan_on_the_next_most_probable_part_too() -> None:
     gripper = GripperConfig()
     one = list(plan_part_regions(points, contact, cloud, CFG, gripper))
     assert len(one) == 1
-    np.testing.assert_array_equal(one[0].poses, plan_part_grasps(points, contact, cloud, CFG,
-                                                                 gripper).poses)  # fmt: skip
+    np.testing.assert_array_equal(
+        one[0].poses, plan_part_grasps(points, contact, cloud, CFG, gripper).poses
+    )
     plans = list(
         plan_part_regions(points, contact, cloud, dataclasses.replace(CFG, regions=3), gripper)
     )

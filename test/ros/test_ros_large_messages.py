@@ -20,7 +20,7 @@ from grasp_semantics.msg import GraspPrediction
 from grasp_semantics.ros.conversions import rgb_to_image
 from grasp_semantics.ros.node import INSTRUCTION_QOS, GraspSemanticsNode
 
-PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_large_messages.xml"
+PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_large_messages.xml"
 
 
 def organised_cloud(header: Header, height: int = 480, width: int = 640) -> PointCloud2:
@@ -28,19 +28,33 @@ def organised_cloud(header: Header, height: int = 480, width: int = 640) -> Poin
     publish it), a tilted plane 0.8 m away; ~9.8 MB."""
     v, u = np.mgrid[0:height, 0:width]
     z = 0.8 + 0.0005 * v
-    table = np.zeros((height, width), np.dtype({
-        "names": ["x", "y", "z", "rgb"], "formats": ["<f4"] * 4,
-        "offsets": [0, 4, 8, 16], "itemsize": 32,
-    }))  # fmt: skip
+    table = np.zeros(
+        (height, width),
+        np.dtype(
+            {
+                "names": ["x", "y", "z", "rgb"],
+                "formats": ["<f4"] * 4,
+                "offsets": [0, 4, 8, 16],
+                "itemsize": 32,
+            }
+        ),
+    )
     table["x"], table["y"], table["z"] = (u - 320) * z / 500, (v - 240) * z / 500, z
     fields = [
         PointField(name=name, offset=offset, datatype=PointField.FLOAT32, count=1)
         for name, offset in (("x", 0), ("y", 4), ("z", 8), ("rgb", 16))
     ]
     return PointCloud2(
-        header=header, height=height, width=width, fields=fields, is_bigendian=False,
-        point_step=32, row_step=32 * width, data=table.tobytes(), is_dense=True,
-    )  # fmt: skip
+        header=header,
+        height=height,
+        width=width,
+        fields=fields,
+        is_bigendian=False,
+        point_step=32,
+        row_step=32 * width,
+        data=table.tobytes(),
+        is_dense=True,
+    )
 
 
 def test_a_640x480_organised_cloud_with_a_32_byte_point_step_is_predicted(ros_context):

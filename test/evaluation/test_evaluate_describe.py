@@ -60,13 +60,20 @@ def test_ocr_is_scored_apart_on_labelled_and_unlabelled_images() -> None:
     answers = _Answers(table)
     figures = score(answers, items)
     # OCR and the question about the label ask for the reading view, as OCR; the others never
-    assert answers.read == {ocr: {True}, "Describe this image.": {False},
-                            "Is there a mug on the table?": {False}}  # fmt: skip
+    assert answers.read == {
+        ocr: {True},
+        "Describe this image.": {False},
+        "Is there a mug on the table?": {False},
+    }
     assert figures["vqa_kinds"]["label"]["exact_match"] == 0.0  # read as OCR: "no text"
     third = pytest.approx(2 / 3)
     confidence = {"right": 0.5, "wrong": 0.5, "auroc": 0.5}  # all 0.5: no help
-    assert figures["ocr"] == {"exact_match": third, "token_f1": third, "items": 3,
-                              "confidence": confidence}  # fmt: skip
+    assert figures["ocr"] == {
+        "exact_match": third,
+        "token_f1": third,
+        "items": 3,
+        "confidence": confidence,
+    }
     assert figures["ocr_label"]["exact_match"] == 0.0 and figures["ocr_label"]["items"] == 1
     assert figures["ocr_no_text"]["exact_match"] == 1.0 and figures["ocr_no_text"]["items"] == 2
     assert figures["caption"]["exact_match"] == 1.0
@@ -76,8 +83,13 @@ def test_ocr_is_scored_apart_on_labelled_and_unlabelled_images() -> None:
 def test_the_other_image_baseline_asks_each_question_of_the_next_scenes_image() -> None:
     a, b, c = (np.full((4, 4, 3), v, np.uint8) for v in (1, 2, 3))
     questions = [QA("vqa", f"q{i}", "yes") for i in range(5)]
-    items = [(a, questions[0]), (a, questions[1]), (b, questions[2]), (c, questions[3]),
-             (c, questions[4])]  # fmt: skip
+    items = [
+        (a, questions[0]),
+        (a, questions[1]),
+        (b, questions[2]),
+        (c, questions[3]),
+        (c, questions[4]),
+    ]
     swapped = with_other_images(items)
     assert [q for _, q in swapped] == questions
     assert [int(rgb[0, 0, 0]) for rgb, _ in swapped] == [2, 2, 3, 1, 1]
@@ -91,8 +103,11 @@ def test_confidence_is_summed_up_per_group_on_right_and_wrong_answers() -> None:
     answers = {"q0": ("red", 0.9), "q1": ("red", 0.4), "q2": ("blue", 0.6), "q3": ("blue", 0.2)}
     figures = score(_Answers(answers), items)["vqa"]
     # right 0.9, 0.4 against wrong 0.6, 0.2: 3 of the 4 pairs ordered right
-    assert figures["confidence"] == {"right": pytest.approx(0.65), "wrong": pytest.approx(0.4),
-                                     "auroc": pytest.approx(0.75)}  # fmt: skip
+    assert figures["confidence"] == {
+        "right": pytest.approx(0.65),
+        "wrong": pytest.approx(0.4),
+        "auroc": pytest.approx(0.75),
+    }
     all_right = score(_Answers({f"q{i}": ("red", 0.3) for i in range(4)}), items)["vqa"]
     assert all_right["confidence"] == {"right": pytest.approx(0.3), "wrong": None, "auroc": None}
 

@@ -11,9 +11,9 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from ros_helpers import Inbox, spinning, wait_for_subscribers
+from scenes import WIDE_SCENE
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
-from test_gripper_config import WIDE_SCENE
 from visualization_msgs.msg import MarkerArray
 
 from grasp_semantics.data.scene import generate_scene

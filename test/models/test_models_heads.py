@@ -68,13 +68,22 @@ def test_decoded_grasps_are_proper_rotations_with_the_axis_convention():
     closing = np.cross(approach, rng.normal(size=(m, 3)))
     closing /= np.linalg.norm(closing, axis=1, keepdims=True)
     width = rng.uniform(0.01, 0.08, m).astype(np.float32)
-    g = decode_grasps(points, rng.uniform(size=m), rng.uniform(size=m), approach, closing,
-                      width, HeadsConfig(), max_grasps=20)  # fmt: skip
+    g = decode_grasps(
+        points,
+        rng.uniform(size=m),
+        rng.uniform(size=m),
+        approach,
+        closing,
+        width,
+        HeadsConfig(),
+        max_grasps=20,
+    )
     poses = g["poses"]
     assert poses.shape == (20, 4, 4)
     rot = poses[:, :3, :3]
-    np.testing.assert_allclose(rot @ rot.transpose(0, 2, 1), np.broadcast_to(np.eye(3), rot.shape),
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        rot @ rot.transpose(0, 2, 1), np.broadcast_to(np.eye(3), rot.shape), atol=1e-6
+    )
     np.testing.assert_allclose(np.linalg.det(rot), 1.0, atol=1e-6)
     idx = g["point_index"]
     np.testing.assert_allclose(rot[:, :, 2], approach[idx], atol=1e-6)  # +z approach
@@ -88,8 +97,12 @@ def test_decoded_grasps_are_proper_rotations_with_the_axis_convention():
 
 
 def _pose(contact, approach, closing, width=0.04):
-    return grasp_poses(np.array([contact], float), np.array([approach], float),
-                       np.array([closing], float), np.array([width]))  # fmt: skip
+    return grasp_poses(
+        np.array([contact], float),
+        np.array([approach], float),
+        np.array([closing], float),
+        np.array([width]),
+    )
 
 
 def test_nms_removes_duplicates_including_the_finger_swap():
@@ -170,8 +183,12 @@ def test_nms_matches_distances_and_angles_compared_directly():
 
 def test_cloud_collisions_count_points_inside_the_fingers_and_palm():
     # top-down grasp at the origin, closing along x, opened to 4 cm (+ clearance)
-    pose = grasp_poses(np.array([[-0.02, 0, 0]]), np.array([[0, 0, 1.0]]),
-                       np.array([[1.0, 0, 0]]), np.array([0.04]))  # fmt: skip
+    pose = grasp_poses(
+        np.array([[-0.02, 0, 0]]),
+        np.array([[0, 0, 1.0]]),
+        np.array([[1.0, 0, 0]]),
+        np.array([0.04]),
+    )
     between = np.zeros((50, 3))  # the object between the fingers: no collision
     in_finger = np.tile([[-0.03, 0.0, -0.02]], (4, 1))  # inside the left finger's box
     behind = np.tile([[0.0, 0.0, -0.055]], (4, 1))  # inside the palm
@@ -206,9 +223,11 @@ def test_cloud_collisions_match_testing_every_point_against_every_grasp():
     cloud = rng.uniform(-0.1, 0.1, (3000, 3)).astype(np.float32)
     n = 70
     poses = grasp_poses(
-        rng.uniform(-0.08, 0.08, (n, 3)), rng.normal(size=(n, 3)), rng.normal(size=(n, 3)),
+        rng.uniform(-0.08, 0.08, (n, 3)),
+        rng.normal(size=(n, 3)),
+        rng.normal(size=(n, 3)),
         rng.uniform(0.0, 0.08, n),
-    )  # fmt: skip
+    )
     widths = rng.uniform(0.0, 0.08, n)
     lo, hi = gripper_boxes(opening(widths, GripperConfig()), GripperConfig())
     counts = []
@@ -276,7 +295,13 @@ def test_decoding_with_the_cloud_snaps_the_closing_onto_the_observed_surface():
     g = decode_grasps(*args, free, max_grasps=3, cloud=plane)
     np.testing.assert_allclose(np.abs(g["poses"][:, 2, 0]), 1.0, atol=1e-3)  # along +-z
     np.testing.assert_allclose(g["poses"][:, :3, 2], approach[:3], atol=1e-9)
-    for plain in (decode_grasps(*args, free, max_grasps=3),
-                  decode_grasps(*args, HeadsConfig(collision_check=False, snap_closing_deg=0),
-                                max_grasps=3, cloud=plane)):  # fmt: skip
+    for plain in (
+        decode_grasps(*args, free, max_grasps=3),
+        decode_grasps(
+            *args,
+            HeadsConfig(collision_check=False, snap_closing_deg=0),
+            max_grasps=3,
+            cloud=plane,
+        ),
+    ):
         np.testing.assert_allclose(plain["poses"][:, :3, 0], closing[:3], atol=1e-6)

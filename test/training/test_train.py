@@ -22,7 +22,7 @@ from grasp_semantics.models.grasp_net import GraspNet
 from grasp_semantics.training.examples import prepare_examples, reworded
 from grasp_semantics.training.train_grasp_net import TrainConfig, init_weights, lr_factor, to_batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = {
     "model": "tiny",
     "model_overrides": {

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from scenes import WIDE_SCENE  # a scene with grasps wider than 40 mm
 
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import generate_scene
@@ -21,11 +22,6 @@ from grasp_semantics.models.config import (
     HeadsConfig,
 )
 from grasp_semantics.models.grasp_scorer import GraspScorer
-
-# A validation scene (not a test split's) whose 80 mm grasps include openings wider than
-# 40 mm: measured with the shipped model, 2 of its 10 grasps 49 and 56 mm wide (the 40 mm
-# gripper: 9 grasps, all 30 mm, the widest it plans with 5 mm of clearance either side).
-WIDE_SCENE = ("val", 2)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +52,9 @@ def test_robot_tcp_moves_the_origin_back_along_the_approach_and_back_again() -> 
     np.testing.assert_allclose(from_robot_tcp(moved[None], gripper)[0], pose)
     # drawn from the moved pose, the fingertips are where they were
     tips = gripper_segments(0.05, gripper)[0, 0]  # finger 1's tip in the robot-TCP frame
-    np.testing.assert_allclose(moved[:3, :3] @ tips + moved[:3, 3], pose[:3, :3] @ [-0.025, 0, 0]
-                               + pose[:3, 3])  # fmt: skip
+    np.testing.assert_allclose(
+        moved[:3, :3] @ tips + moved[:3, 3], pose[:3, :3] @ [-0.025, 0, 0] + pose[:3, 3]
+    )
 
 
 def test_the_grasp_head_answers_only_with_grasps_the_gripper_can_open_to() -> None:
@@ -97,9 +94,13 @@ def test_a_narrower_gripper_never_gets_a_wider_grasp_on_a_real_scene(shipped) ->
     assert not any(np.allclose(pose, other) for pose in wider for other in narrow.poses)
     # and the evaluation, checking them with the 40 mm gripper, finds every one within it
     check = check_grasps(
-        scene.grasp_world(), narrow.poses, narrow.widths, scene.target, scene.functional_part,
+        scene.grasp_world(),
+        narrow.poses,
+        narrow.widths,
+        scene.target,
+        scene.functional_part,
         gripper=GripperConfig(max_width=0.04),
-    )  # fmt: skip
+    )
     assert check.width_ok.all()
 
 
@@ -140,9 +141,15 @@ def test_evaluate_plans_for_and_checks_with_the_gripper_it_is_given(capsys) -> N
     assert main(common) == 2  # the shipped scorer cannot rank for it: said, no traceback
     assert "--no-scorer" in capsys.readouterr().err
     results = evaluate(
-        "default", ["val"], 1, seed=2, device="cpu", progress=False, scorer=False,
+        "default",
+        ["val"],
+        1,
+        seed=2,
+        device="cpu",
+        progress=False,
+        scorer=False,
         gripper_sizes={"max_width": 0.04},
-    )  # fmt: skip
+    )
     assert results["gripper"]["max_width"] == 0.04
     assert "planner_ranking" not in results["splits"]["val"]  # no scorer: the model's ranking
     assert results["splits"]["val"]["model"]["top1_width_ok"] == 1.0

@@ -34,9 +34,14 @@ RESAMPLED_CHANGED_SCENES = 0.34
 def held_out() -> dict:
     assert (DEFAULT_WEIGHTS / "model.safetensors").is_file(), "the default model is not shipped"
     results = evaluate(
-        "default", ["test_instance"], SCENES, seed=5000, device="cpu", progress=False,
+        "default",
+        ["test_instance"],
+        SCENES,
+        seed=5000,
+        device="cpu",
+        progress=False,
         resample=3,
-    )  # fmt: skip
+    )
     return {
         **results["splits"]["test_instance"],
         "resampling": results["resampling"]["test_instance"],

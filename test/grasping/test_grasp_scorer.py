@@ -34,15 +34,21 @@ def rotation_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def planned_at(rotation: np.ndarray, tcp: np.ndarray, local: np.ndarray, contact: np.ndarray,
-               up: np.ndarray) -> PlannedGrasps:  # fmt: skip
+def planned_at(
+    rotation: np.ndarray, tcp: np.ndarray, local: np.ndarray, contact: np.ndarray, up: np.ndarray
+) -> PlannedGrasps:
     """One candidate at ``tcp`` with ``rotation``, surrounded by points given in its frame."""
     pose = np.eye(4)
     pose[:3, :3], pose[:3, 3] = rotation, tcp
     return PlannedGrasps(
-        poses=pose[None], widths=np.array([0.04]), scores=np.array([0.7]), seed_index=0,
-        points=local @ rotation.T + tcp, contact=contact, up=up,
-    )  # fmt: skip
+        poses=pose[None],
+        widths=np.array([0.04]),
+        scores=np.array([0.7]),
+        seed_index=0,
+        points=local @ rotation.T + tcp,
+        contact=contact,
+        up=up,
+    )
 
 
 def cell_of(local: np.ndarray) -> int:
@@ -138,8 +144,9 @@ def test_decode_ranks_planned_grasps_by_the_given_scores():
     head = head_outputs(points, contact)
     by_quality = decode_grasps(points, contact, *head, HeadsConfig(), 5, scene.points)
     rank = PreferLast()
-    by_rank = decode_grasps(points, contact, *head, HeadsConfig(), 5, scene.points,
-                            rank_planned=rank)  # fmt: skip
+    by_rank = decode_grasps(
+        points, contact, *head, HeadsConfig(), 5, scene.points, rank_planned=rank
+    )
     assert rank.seen is not None and len(rank.seen.poses) > len(by_rank["poses"])
     # the ranking saw only collision-free candidates; the best by it comes first
     best = np.argmin(rank.seen.scores)
@@ -195,8 +202,10 @@ def test_train_scorer_on_a_few_scenes_writes_a_scorer_the_predictor_uses(tmp_pat
     figures = train_scorer(cfg, progress=False)
     assert figures["train_candidates"] > 0 and figures["scenes_with_candidates"] >= 1
     assert 0.0 <= figures["scorer_success_at_1"] <= figures["any_success"] <= 1.0
-    log = [json.loads(line) for line in (tmp_path / "model" / SCORER_DIR / "train_log.jsonl")
-           .read_text().splitlines()]  # fmt: skip
+    log = [
+        json.loads(line)
+        for line in (tmp_path / "model" / SCORER_DIR / "train_log.jsonl").read_text().splitlines()
+    ]
     assert [row["epoch"] for row in log] == [1, 2]
     assert len(list((tmp_path / "cache").rglob("*.npz"))) == 2  # train and val, cached
     default = GraspPredictor.from_pretrained("default", device="cpu", scorer=False)
