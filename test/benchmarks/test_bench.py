@@ -18,8 +18,8 @@ from grasp_semantics.benchmarks.bench import (
     scene_inputs,
 )
 from grasp_semantics.benchmarks.bench_setup import BATCH_SWEEP, IMAGE_SWEEP, POINT_SWEEP, TARGETS
+from grasp_semantics.grasping import decoding
 from grasp_semantics.inference.predictor import GraspPredictor
-from grasp_semantics.models import heads
 from grasp_semantics.models.config import get_config
 
 
@@ -100,9 +100,9 @@ def test_bench_input_is_a_held_out_scene_the_planner_plans_on():
     np.testing.assert_array_equal(scene_inputs()[1][0], clouds[0])  # the same first draw
     predictor = GraspPredictor.from_pretrained("default", device="cpu")
     planned = []
-    original = heads._planned
+    original = decoding._planned
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(heads, "_planned", lambda *a: planned.append(original(*a)) or planned[-1])
+        patch.setattr(decoding, "_planned", lambda *a: planned.append(original(*a)) or planned[-1])
         got = predictor.predict(rgb, clouds[0], instruction, intrinsics=k)
     assert planned[0] is not None and len(planned[0]["poses"]) > 0  # planned on the part
     np.testing.assert_array_equal(got.poses, planned[0]["poses"])
