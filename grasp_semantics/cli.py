@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("grasp_semantics.data.cli", "render a synthetic scene with its labels to PNG"),
     "show-trial": ("grasp_semantics.physics.render", "render a MuJoCo grasp trial to PNG frames"),
     "train": ("grasp_semantics.train", "train a model from a YAML config (torchrun-ready)"),
+    "train-recipe": (
+        "grasp_semantics.recipe",
+        "every training stage of a model in order (config/recipe_default.yaml), resumable",
+    ),
     "evaluate": ("grasp_semantics.evaluate", "contact, part and grasp metrics with baselines"),
     "train-scorer": ("grasp_semantics.train_scorer", "train the grasp scorer of a model"),
     "describe": ("grasp_semantics.describe", "caption, OCR or VQA on an image (same backbone)"),
