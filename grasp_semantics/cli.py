@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("grasp_semantics.data.cli", "write synthetic scenes as dataset shards"),
     "make-bag": ("grasp_semantics.data.cli", "write synthetic scenes as a rosbag2 (mcap)"),
     "show": ("grasp_semantics.data.cli", "render a synthetic scene with its labels to PNG"),
+    "export-objects": (
+        "grasp_semantics.data.mesh_folder",
+        "write the procedural objects as a mesh folder (one mesh per part + objects.yaml)",
+    ),
     "show-trial": ("grasp_semantics.physics.render", "render a MuJoCo grasp trial to PNG frames"),
     "train": ("grasp_semantics.train", "train a model from a YAML config (torchrun-ready)"),
     "train-recipe": (
