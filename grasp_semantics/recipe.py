@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -44,6 +45,7 @@ from grasp_semantics.train import _merge as merge  # the run configs' own overri
 KINDS = ("grasp", "scorer", "describe")
 RECORD = "recipe.yaml"
 DONE = "done.json"
+RUN_CONFIG = "run_config.yaml"
 MODEL_DIR = "model"
 HEAD_DIRS = {"scorer": "grasp_scorer", "describe": "describe"}
 
@@ -98,20 +100,18 @@ def stage_configs(recipe: dict[str, Any], out_dir: Path) -> dict[str, dict[str, 
 
 def _run_config(kind: str, raw: dict[str, Any], path: Path) -> Any:
     """The run-config dataclass of a stage of ``kind`` (checked by its own loader), ``raw``
-    first written to ``path``."""
+    first written to ``path``; a ValueError naming ``path`` for a key it does not know."""
+    from grasp_semantics.train import TrainConfig
+    from grasp_semantics.train_describe import DescribeTrainConfig
+    from grasp_semantics.train_scorer import ScorerTrainConfig
+
+    loader = {"grasp": TrainConfig, "scorer": ScorerTrainConfig, "describe": DescribeTrainConfig}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    if kind == "grasp":
-        from grasp_semantics.train import TrainConfig
-
-        return TrainConfig.load(path)
-    if kind == "scorer":
-        from grasp_semantics.train_scorer import ScorerTrainConfig
-
-        return ScorerTrainConfig.load(path)
-    from grasp_semantics.train_describe import DescribeTrainConfig
-
-    return DescribeTrainConfig.load(path)
+    try:
+        return loader[kind].load(path)
+    except TypeError as error:  # a section's dataclass given a key it does not have
+        raise ValueError(f"{path}: {error}") from error
 
 
 def _assemble_model(out_dir: Path, grasp_stage: str, grasp_stages: list[str]) -> None:
@@ -126,6 +126,32 @@ def _assemble_model(out_dir: Path, grasp_stage: str, grasp_stages: list[str]) ->
         shutil.copy2(out_dir / stage / "log.jsonl", model / f"train_{stage}_log.jsonl")
 
 
+def prepare_run(
+    recipe: dict[str, Any], out_dir: Path, stop_after: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each stage's run config (:func:`stage_configs`), recorded in ``<out_dir>/recipe.yaml``
+    (or checked against the record there); a ValueError for a run that cannot go on."""
+    stop_stage, _, stop_step = (stop_after or "").partition(":")
+    kinds = {s["name"]: s["kind"] for s in recipe["stages"]}
+    if stop_stage and stop_stage not in kinds:
+        raise ValueError(f"--stop-after {stop_after!r}: no stage {stop_stage!r} in {list(kinds)}")
+    if stop_step and (kinds[stop_stage] != "grasp" or not stop_step.isdigit()):
+        raise ValueError(f"--stop-after {stop_after!r}: a step only of a grasp stage, a number")
+    configs = stage_configs(recipe, out_dir)
+    record = {"recipe": recipe, "stages": configs}
+    record_file = out_dir / RECORD
+    if record_file.is_file() and yaml.safe_load(record_file.read_text()) != record:
+        raise ValueError(
+            f"{out_dir} holds a run of another recipe (or other settings: {record_file}); "
+            "give another --out-dir"
+        )
+    for stage in recipe["stages"]:  # each config checked now, not hours later
+        _run_config(stage["kind"], configs[stage["name"]], out_dir / stage["name"] / RUN_CONFIG)
+    if not record_file.is_file():
+        record_file.write_text(yaml.safe_dump(record, sort_keys=False))
+    return configs
+
+
 def run_recipe(
     recipe: dict[str, Any],
     out_dir: Path,
@@ -134,22 +160,8 @@ def run_recipe(
 ) -> dict[str, Any]:
     """Run (or resume) ``recipe``'s stages into ``out_dir``; returns each finished stage's
     figures. ``stop_after``: ``STAGE`` or ``STAGE:STEP`` (a grasp stage's step)."""
+    configs = prepare_run(recipe, out_dir, stop_after)
     stop_stage, _, stop_step = (stop_after or "").partition(":")
-    names = [s["name"] for s in recipe["stages"]]
-    if stop_stage and stop_stage not in names:
-        raise ValueError(f"--stop-after {stop_after!r}: no stage {stop_stage!r} in {names}")
-    configs = stage_configs(recipe, out_dir)
-    record = {"recipe": recipe, "stages": configs}
-    record_file = out_dir / RECORD
-    if record_file.is_file():
-        if yaml.safe_load(record_file.read_text()) != record:
-            raise ValueError(
-                f"{out_dir} holds a run of another recipe (or other settings: {record_file}); "
-                "give another --out-dir"
-            )
-    else:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        record_file.write_text(yaml.safe_dump(record, sort_keys=False))
     grasp_stages = [s["name"] for s in recipe["stages"] if s["kind"] == "grasp"]
     last_grasp = grasp_stages[-1]
     figures: dict[str, Any] = {}
@@ -161,7 +173,7 @@ def run_recipe(
             print(f"stage {name}: done, skipped")
         else:
             print(f"stage {name} ({kind}, {stage['config']}) ...", flush=True)
-            cfg = _run_config(kind, configs[name], out_dir / name / "run_config.yaml")
+            cfg = _run_config(kind, configs[name], out_dir / name / RUN_CONFIG)
             started = time.perf_counter()
             stop_at = int(stop_step) if name == stop_stage and stop_step else None
             result = _run_stage(kind, cfg, stop_at, progress)
@@ -214,8 +226,13 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    recipe = load_recipe(args.recipe)
-    out_dir = args.out_dir or Path(recipe.get("out_dir") or "outputs/recipe")
+    try:  # a recipe, a stage's config or an output folder that cannot be run
+        recipe = load_recipe(args.recipe)
+        out_dir = args.out_dir or Path(recipe.get("out_dir") or "outputs/recipe")
+        prepare_run(recipe, out_dir, args.stop_after)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     figures = run_recipe(recipe, out_dir, args.stop_after)
     print(json.dumps(figures, indent=1, default=str))
     if (out_dir / recipe["stages"][-1]["name"] / DONE).is_file():
