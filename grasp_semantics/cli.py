@@ -46,6 +46,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "grasp_semantics.training.train_describe",
         "train the describe head of a model",
     ),
+    "export-objects": (
+        "grasp_semantics.data.mesh_folder",
+        "write the procedural objects as a mesh folder (one mesh per part + objects.yaml)",
+    ),
+    "train-recipe": (
+        "grasp_semantics.training.recipe",
+        "every training stage of a model in order (config/recipe_default.yaml), resumable",
+    ),
     "evaluate-describe": (
         "grasp_semantics.evaluation.evaluate_describe",
         "held-out caption / OCR / VQA exact match and token F1",

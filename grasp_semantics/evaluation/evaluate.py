@@ -17,7 +17,18 @@ Baselines run in the same pass on the same scenes:
 - ``planner_ranking`` (for a model with a grasp scorer): the same model and planned grasps,
   ranked by the planner's own quality instead of the scorer: what the scorer adds;
 - ``random``: uniform random contact scores and grasps at random points with random
-  orientations and widths.
+  orientations and widths;
+- ``category_default`` and ``keyword_rule`` (``baselines.py``), given the right object: the
+  category's most common training part, and the part a bag-of-words task classifier fitted on
+  the training wordings picks; each part is turned into grasps by the model's own part planner
+  (and grasp scorer), so their success@k compares with the model's;
+- ``oracle_object``: the model's contact with every point off the right object set to 0, then
+  planned on the same way: how much is lost in finding the object.
+Per split, ``margins`` gives the model's part accuracy over the strongest baseline that is not
+given the object (``geometry_only``, ``random``) with a paired bootstrap interval; ``ci95``
+gives a 95 % percentile-bootstrap interval (scenes resampled, seed 0) of every figure of every
+method, and ``per_scene`` each scene's seed, instruction, target, correct part and, per method,
+the part chosen (the object and part of its most probable point) and each grasp's success.
 ``--split test`` evaluates the three held-out splits (instance, paraphrase, task-category pair).
 
 ``--physics`` also tries the five best grasps of the model, planner_ranking, geometry_only and
@@ -51,15 +62,24 @@ from tqdm import tqdm
 
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
+from grasp_semantics.evaluation.baselines import KeywordRule, category_defaults, part_contact
 from grasp_semantics.evaluation.metrics import (
     bootstrap_interval,
+    bootstrap_intervals,
     contact_metrics,
     grasp_metrics,
     mean_metrics,
     part_accuracy,
     top_grasp_criteria,
 )
+from grasp_semantics.evaluation.physics_figures import (
+    format_physics,
+    physics_figures,
+    submit_trials,
+)
+from grasp_semantics.grasping.decoding import decode_grasps
 from grasp_semantics.grasping.gripper import from_robot_tcp, grasp_poses
+from grasp_semantics.grasping.scorer_features import scorer_ranking
 from grasp_semantics.inference.predictor import MAX_CLOUD_POINTS, GraspPredictor
 from grasp_semantics.models.config import GripperConfig
 
@@ -69,13 +89,8 @@ FRICTION = 0.5
 MAX_GRASPS = 5
 CRITERIA = ("width_ok", "collision_free", "closes", "on_part", "antipodal")
 RESAMPLE_KEEP = 0.975  # the share of a cloud's points each resampled copy keeps
-PHYSICS_METHODS = ("model", "planner_ranking", "geometry_only", "ground_truth")
-AGREEMENT = (  # (geometric pass, physics pass) -> name
-    ((True, True), "geometric_pass_physics_pass"),
-    ((True, False), "geometric_pass_physics_fail"),
-    ((False, True), "geometric_fail_physics_pass"),
-    ((False, False), "geometric_fail_physics_fail"),
-)
+# baselines that must find the object themselves: the model's margin is over the best of these
+NOT_GIVEN_OBJECT = ("geometry_only", "random")
 
 
 @dataclass
@@ -88,17 +103,22 @@ class Scored:
     widths: np.ndarray  # [G]
 
 
-def point_labels(scene: Scene, points: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
-    """Contact labels of ``points``, which are exact copies of some of the scene's points (or
-    of ``cloud`` [P, 3] float32, a copy of them moved but in the same order)."""
+def point_indices(scene: Scene, points: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
+    """Indices [M] into the scene's cloud of ``points`` [M, 3], which are exact copies of some
+    of the scene's points (or of ``cloud`` [P, 3] float32, a copy of them moved but in the same
+    order)."""
     row = np.dtype((np.void, 12))
     cloud = scene.points if cloud is None else cloud
     lookup = {
         key.tobytes(): i for i, key in enumerate(np.ascontiguousarray(cloud).view(row).ravel())
     }
     keys = np.ascontiguousarray(points.astype(np.float32)).view(row).ravel()
-    index = np.array([lookup[key.tobytes()] for key in keys])
-    return scene.point_contact[index]
+    return np.array([lookup[key.tobytes()] for key in keys], dtype=np.int64)
+
+
+def point_labels(scene: Scene, points: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
+    """Contact labels of ``points`` (see :func:`point_indices`)."""
+    return scene.point_contact[point_indices(scene, points, cloud)]
 
 
 def score_scene(scene: Scene, scored: Scored, gripper: GripperConfig) -> dict[str, float]:
@@ -177,6 +197,124 @@ def random_method(predictor: GraspPredictor, gripper: GripperConfig) -> Callable
     return predict
 
 
+def part_planner(predictor: GraspPredictor) -> Callable[[Scene, np.ndarray, np.ndarray], Scored]:
+    """Grasps for a contact field given on the predictor's sampled points, planned across its
+    most probable part by the model's own part planner and ranked by its grasp scorer (when it
+    has one), as the model's grasps are; these methods have no grasp head to fall back on, so
+    a part the planner finds nothing on gets no grasp."""
+
+    def plan(scene: Scene, points: np.ndarray, contact: np.ndarray) -> Scored:
+        n = len(points)
+        if not n or contact.max() <= 0:
+            return Scored(points, contact, np.zeros((0, 4, 4)), np.zeros(0))
+        scorer = predictor.scorer
+        g = decode_grasps(
+            points, contact, np.zeros(n), np.zeros((n, 3)), np.zeros((n, 3)),
+            np.full(n, np.inf),  # no grasp head: none of its grasps fits the gripper
+            predictor.model.cfg.heads, MAX_GRASPS, cloud=predictor.thin_cloud(scene.points),
+            rank_planned=None if scorer is None else scorer_ranking(scorer),
+            gripper=predictor.gripper,
+        )  # fmt: skip
+        return Scored(points, contact, g["poses"], g["widths"])
+
+    return plan
+
+
+def given_part_method(
+    predictor: GraspPredictor, choose: Callable[[Scene], int]
+) -> Callable[[Scene], Scored]:
+    """A baseline given the right object: part ``choose(scene)`` of the target, planned on."""
+    plan = part_planner(predictor)
+
+    def predict(scene: Scene) -> Scored:
+        points = predictor.sample_points(scene.points)  # the points the model sees
+        index = point_indices(scene, points)
+        contact = part_contact(
+            scene.point_object[index], scene.point_part[index], points, scene.target,
+            choose(scene),
+        )  # fmt: skip
+        return plan(scene, points, contact)
+
+    return predict
+
+
+def oracle_object_method(predictor: GraspPredictor) -> Callable[[Scene], Scored]:
+    """The model's contact on the right object only (0 on every other point), planned on."""
+    plan = part_planner(predictor)
+
+    def predict(scene: Scene) -> Scored:
+        p = predictor.predict(
+            scene.rgb, scene.points, scene.instruction, scene.intrinsics, max_grasps=0
+        )  # the model's own prediction, from its caches
+        on_target = scene.point_object[point_indices(scene, p.points)] == scene.target
+        return plan(scene, p.points, np.where(on_target, p.contact, 0).astype(np.float32))
+
+    return predict
+
+
+def baseline_methods(predictor: GraspPredictor) -> dict[str, Callable[[Scene], Scored]]:
+    """The methods given the right object (see the module doc)."""
+    defaults, rule = category_defaults(), KeywordRule()
+
+    def category(scene: Scene) -> str:
+        return scene.objects[scene.target].category
+
+    return {
+        "category_default": given_part_method(predictor, lambda s: defaults[category(s)]),
+        "keyword_rule": given_part_method(
+            predictor, lambda s: rule.part(s.instruction, category(s), s.reference)
+        ),
+        "oracle_object": oracle_object_method(predictor),
+    }
+
+
+def scene_record(
+    scene: Scene, outputs: dict[str, Scored], successes: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """One scene's results for the JSON: what it asked, and per method the part its most
+    probable point lies on and the success of each of its grasps, best first."""
+    target = scene.objects[scene.target]
+    chosen = np.stack(
+        [scored.points[int(np.argmax(scored.contact))] for scored in outputs.values()]
+    )
+    index = point_indices(scene, chosen)
+    methods = {}
+    for name, i in zip(outputs, index, strict=True):
+        obj, part = int(scene.point_object[i]), int(scene.point_part[i])
+        methods[name] = {
+            "object": obj,  # -1: the table
+            "part": scene.objects[obj].part_names[part] if obj >= 0 else None,
+            "part_correct": bool(scene.point_contact[i]),
+            "successes": [bool(x) for x in successes[name]],
+        }
+    return {
+        "seed": scene.seed,
+        "instruction": scene.instruction,
+        "task": scene.task,
+        "target": scene.target,
+        "target_instance": target.instance_id,
+        "correct_part": target.part_names[scene.functional_part],
+        "methods": methods,
+    }
+
+
+def margin_figures(rows: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """The model's part accuracy over the strongest of ``NOT_GIVEN_OBJECT`` (per-method rows of
+    per-scene metrics), with a paired bootstrap interval of the difference."""
+    model = np.array([r["part_accuracy"] for r in rows["model"]])
+    candidates = {name: np.array([r["part_accuracy"] for r in rows[name]])
+                  for name in NOT_GIVEN_OBJECT if name in rows}  # fmt: skip
+    strongest = max(candidates, key=lambda name: candidates[name].mean())
+    difference = model - candidates[strongest]
+    return {
+        "baseline": strongest,
+        "baseline_part_accuracy": float(candidates[strongest].mean()),
+        "model_part_accuracy": float(model.mean()),
+        "margin": float(difference.mean()),
+        "ci95": list(bootstrap_interval(difference)),
+    }
+
+
 def evaluate(
     model: str,
     splits: Sequence[str],
@@ -219,6 +357,7 @@ def evaluate(
         )
         methods["planner_ranking"] = model_method(unscored, neutral=False)
     methods["random"] = random_method(predictor, gripper)
+    methods.update(baseline_methods(predictor))
     results: dict[str, Any] = {
         "model": model,
         "scenes_per_split": scenes,
@@ -228,6 +367,9 @@ def evaluate(
         "max_cloud_points": max_cloud_points,
         "gripper": dataclasses.asdict(gripper),
         "splits": {},
+        "ci95": {},
+        "margins": {},
+        "per_scene": {},
     }
     if resample:
         results["resampling"] = {}
@@ -241,16 +383,27 @@ def evaluate(
     geometric: dict[tuple[str, int], dict[str, np.ndarray]] = {}
     for split in splits:
         rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
+        records: list[dict[str, Any]] = []
         correct = np.zeros((resample + 1, scenes))
         for i in tqdm(range(scenes), desc=split, disable=not progress):
             scene = generate_scene(seed + i, split, scene_config)
             outputs = {name: method(scene) for name, method in methods.items()}
+            scene_successes = {}
             for name, scored in outputs.items():
                 metrics, successes = scored_with_successes(scene, scored, gripper)
                 rows[name].append(metrics)
-                outputs[name] = (scored.poses[:MAX_GRASPS], scored.widths[:MAX_GRASPS], successes)
+                scene_successes[name] = successes[:MAX_GRASPS]
+            records.append(scene_record(scene, outputs, scene_successes))
+            for name, scored in outputs.items():
+                outputs[name] = (
+                    scored.poses[:MAX_GRASPS],
+                    scored.widths[:MAX_GRASPS],
+                    scene_successes[name],
+                )
             if judge is not None:
-                geometric[split, i] = submit_trials(judge, (split, i), scene, outputs, gripper)
+                geometric[split, i] = submit_trials(
+                    judge, (split, i), scene, outputs, gripper, MAX_GRASPS, FRICTION
+                )
             correct[0, i] = rows["model"][-1]["part_accuracy"]
             for k in range(1, resample + 1):  # the part choice only: no grasps planned
                 p = predictor.predict(
@@ -262,6 +415,9 @@ def evaluate(
                 )
                 correct[k, i] = part_accuracy(p.contact, point_labels(scene, p.points))
         results["splits"][split] = {name: mean_metrics(r) for name, r in rows.items()}
+        results["ci95"][split] = {name: bootstrap_intervals(r) for name, r in rows.items()}
+        results["margins"][split] = margin_figures(rows)
+        results["per_scene"][split] = records
         if resample:
             results["resampling"][split] = resampling_figures(correct)
     if judge is not None:
@@ -283,138 +439,37 @@ def evaluate(
     return results
 
 
-def submit_trials(
-    judge, key: tuple[str, int], scene: Scene, outputs: dict, gripper: GripperConfig
-) -> dict[str, np.ndarray]:
-    """Queue the physics trials of one scene's best grasps of ``PHYSICS_METHODS`` (``outputs``:
-    method -> (poses, widths, geometric successes)); returns each method's geometric
-    successes of the grasps queued."""
-    from grasp_semantics.physics.trial import SceneSpec
-
-    check = check_grasps(
-        scene.grasp_world(),
-        scene.grasps[:MAX_GRASPS],
-        scene.grasp_widths[:MAX_GRASPS],
-        scene.target,
-        scene.functional_part,
-        mu=FRICTION,
-        gripper=gripper,
-    )
-    outputs = {
-        **outputs,
-        "ground_truth": (
-            scene.grasps[:MAX_GRASPS],
-            scene.grasp_widths[:MAX_GRASPS],
-            check.success,
-        ),
-    }
-    spec = SceneSpec.of(scene)
-    grasps = {
-        name: (spec.to_world(outputs[name][0]), np.asarray(outputs[name][1], np.float64))
-        for name in PHYSICS_METHODS
-        if name in outputs
-    }
-    judge.submit(key, spec, grasps)
-    return {name: np.asarray(outputs[name][2][:MAX_GRASPS], bool) for name in grasps}
-
-
-def _with_interval(values: np.ndarray) -> dict[str, Any]:
-    low, high = bootstrap_interval(values)
-    return {"mean": float(np.mean(values)) if len(values) else float("nan"), "ci95": [low, high]}
-
-
-def physics_figures(
-    splits: Sequence[str],
-    geometric: dict[tuple[str, int], dict[str, np.ndarray]],
-    done: list[tuple[Any, dict]],
-) -> dict[str, Any]:
-    """Per split and method: physics and geometric success@1 / @5 with 95 % bootstrap
-    intervals, the outcome of the best-ranked grasp, the agreement table of the two judges
-    over every grasp tried, and each scene's trial outcomes."""
-    trials = dict(done)
-    out: dict[str, Any] = {"splits": {}}
-    for split in splits:
-        keys = sorted(k for k in trials if k[0] == split)
-        methods = [m for m in PHYSICS_METHODS if keys and m in trials[keys[0]]["trials"]]
-        figures = {}
-        for method in methods:
-            physical = [
-                np.array([t["outcome"] == "success" for t in trials[k]["trials"][method]], bool)
-                for k in keys
-            ]
-            geo = [geometric[k][method] for k in keys]
-            agreement = {name: 0 for _, name in AGREEMENT}
-            for g, p in zip(geo, physical, strict=True):
-                for (gv, pv), name in AGREEMENT:
-                    agreement[name] += int(np.sum((g == gv) & (p == pv)))
-            top1 = [trials[k]["trials"][method][:1] for k in keys]
-            outcomes: dict[str, int] = {}
-            for first in top1:
-                name = first[0]["outcome"] if first else "no_grasp"
-                outcomes[name] = outcomes.get(name, 0) + 1
-            figures[method] = {
-                "physics_success_at_1": _with_interval([p[:1].any() for p in physical]),
-                "physics_success_at_5": _with_interval([p[:5].any() for p in physical]),
-                "geometric_success_at_1": _with_interval([g[:1].any() for g in geo]),
-                "geometric_success_at_5": _with_interval([g[:5].any() for g in geo]),
-                "top1_outcomes": dict(sorted(outcomes.items())),
-                "agreement": agreement,
-                "scenes": len(keys),
-                "outcomes": [[t["outcome"] for t in trials[k]["trials"][method]] for k in keys],
-            }
-        out["splits"][split] = figures
-    return out
-
-
-def format_physics(physics: dict[str, Any]) -> str:
-    """Markdown tables: success by both judges with intervals, then the agreement table."""
-
-    def cell(figure: dict[str, Any]) -> str:
-        low, high = figure["ci95"]
-        return f"{figure['mean']:.2f} [{low:.2f}, {high:.2f}]"
-
-    lines = [
-        "| split | method | physics s@1 | physics s@5 | geometric s@1 | geometric s@5 |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for split, methods in physics["splits"].items():
-        for name, f in methods.items():
-            lines.append(
-                f"| {split} | {name} | {cell(f['physics_success_at_1'])} | "
-                f"{cell(f['physics_success_at_5'])} | {cell(f['geometric_success_at_1'])} | "
-                f"{cell(f['geometric_success_at_5'])} |"
-            )
-    lines += [
-        "",
-        "Agreement over every grasp tried (geometric / physics):",
-        "",
-        "| split | method | pass / pass | pass / fail | fail / pass | fail / fail | "
-        "best-ranked grasp in physics |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for split, methods in physics["splits"].items():
-        for name, f in methods.items():
-            a = [str(f["agreement"][n]) for _, n in AGREEMENT]
-            why = ", ".join(f"{k} {v}" for k, v in f["top1_outcomes"].items())
-            lines.append(f"| {split} | {name} | {' | '.join(a)} | {why} |")
-    return "\n".join(lines)
-
-
 COLUMNS = ("part_accuracy", "contact_ap", "contact_iou", "success_at_1", "success_at_5")
 TOP1_COLUMNS = tuple(f"top1_{name}" for name in CRITERIA)
 
 
 def format_table(results: dict[str, Any], columns: Sequence[str] = COLUMNS) -> str:
-    """A markdown table of ``columns``: one row per split and method."""
+    """A markdown table of ``columns``: one row per split and method, each figure followed by
+    its 95 % interval where ``results`` has one (``ci95``)."""
     lines = [
         "| split | method | " + " | ".join(columns) + " |",
         "| --- | --- | " + " | ".join("---" for _ in columns) + " |",
     ]
     for split, methods in results["splits"].items():
         for name, metrics in methods.items():
-            values = " | ".join(f"{metrics[c]:.3f}" for c in columns)
+            ci = results.get("ci95", {}).get(split, {}).get(name, {})
+            values = " | ".join(
+                f"{metrics[c]:.3f}" + (f" [{ci[c][0]:.2f}, {ci[c][1]:.2f}]" if c in ci else "")
+                for c in columns
+            )
             lines.append(f"| {split} | {name} | {values} |")
     return "\n".join(lines)
+
+
+def format_margins(margins: dict[str, Any]) -> str:
+    """One line per split: the model's part-accuracy margin over the strongest baseline not
+    given the object."""
+    return "\n".join(
+        f"{split}: model part accuracy {m['model_part_accuracy']:.3f}, {m['margin']:+.3f} "
+        f"[{m['ci95'][0]:+.2f}, {m['ci95'][1]:+.2f}] over {m['baseline']} "
+        f"({m['baseline_part_accuracy']:.3f}), the strongest baseline not given the object"
+        for split, m in margins.items()
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -490,6 +545,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         print(f"error: {error} (here: --no-scorer)", file=sys.stderr)
         return 2
     print(format_table(results))
+    print("\nMean over scenes [95 % bootstrap interval].")
+    print(format_margins(results["margins"]))
     for split, figures in results.get("resampling", {}).items():
         print(
             f"{split}: part accuracy on {figures['copies']} resampled copies of each cloud "

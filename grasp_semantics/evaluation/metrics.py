@@ -97,3 +97,15 @@ def bootstrap_interval(
     means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
     tail = (1 - level) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def bootstrap_intervals(rows: Iterable[Mapping[str, float]]) -> dict[str, list[float]]:
+    """Per key of per-scene ``rows``, :func:`bootstrap_interval` of its mean over the scenes
+    where it is defined (NaN entries skipped, as :func:`mean_metrics` does)."""
+    rows = list(rows)
+    keys = sorted({key for row in rows for key in row})
+    out = {}
+    for key in keys:
+        values = np.array([row.get(key, np.nan) for row in rows], dtype=np.float64)
+        out[key] = list(bootstrap_interval(values[~np.isnan(values)]))
+    return out

@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class OptimConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 200
     steps: int = 4000
+    # the learning-rate schedule's length; None: ``steps``. A resumed run keeps the schedule it
+    # started with (from its checkpoint), whatever ``steps`` says now
+    schedule_steps: int | None = None
     batch_size: int = 8  # per process
     grad_clip: float = 1.0
 
@@ -306,15 +309,34 @@ def validate(
 
 
 def train(
-    cfg: TrainConfig, env: Dist | None = None, progress: bool = True, prepare: bool = True
+    cfg: TrainConfig,
+    env: Dist | None = None,
+    progress: bool = True,
+    prepare: bool = True,
+    stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the training described by ``cfg``; returns the last validation.
 
     ``prepare=False`` trains on the shards that exist (another process may still be adding
-    them) instead of making the missing ones first.
+    them) instead of making the missing ones first. ``stop_at``: stop after that step (with a
+    checkpoint, no ``final/``), so that a later call resumes there.
+
+    The learning rate follows a schedule of ``cfg.optim.schedule_steps`` (default ``steps``)
+    fixed when the run starts: a resumed run keeps its checkpoint's, and a different ``steps``
+    only moves where it ends. The batches and random state after a resume are those the run
+    would have had without the stop, so a stopped and resumed run trains as one that was not.
     """
     env = env or init_distributed()
     out_dir = Path(cfg.out_dir)
+    checkpoint = out_dir / "checkpoint.pt"
+    state = None
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=env.device, weights_only=False)
+    schedule_steps = cfg.optim.schedule_steps or cfg.optim.steps
+    if state is not None:
+        schedule_steps = state.get("schedule_steps", schedule_steps)
+    cfg = replace(cfg, optim=replace(cfg.optim, schedule_steps=schedule_steps))
+    end = cfg.optim.steps if stop_at is None else min(stop_at, cfg.optim.steps)
     model_cfg = cfg.model_config()
     data_dir = Path(cfg.data.cache_dir)
     if env.main and prepare:
@@ -351,31 +373,33 @@ def train(
     criterion = GraspCriterion(model_cfg.loss, model_cfg.heads)
     wrapped = parallelize(model, env)
     optimizer = make_optimizer(model, cfg.optim)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg.optim))
+    schedule = replace(cfg.optim, steps=schedule_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, schedule))
     step, best = 0, -1.0
-    checkpoint = out_dir / "checkpoint.pt"
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=env.device, weights_only=False)
+    stream = batches(
+        train_shards, cfg.optim.batch_size, cfg.seed + 1000 * env.rank,
+        cfg.data.train_split, cfg.data.reword_prob,
+    )  # fmt: skip
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, best = state["step"], state["best"]
+        if "rng" in state:
+            torch.set_rng_state(state["rng"].cpu())
+        for _ in range(step):  # the batches the run had before it stopped
+            next(stream)
         if env.main:
-            print(f"resumed from {checkpoint} at step {step}")
-
-    stream = batches(
-        train_shards,
-        cfg.optim.batch_size,
-        cfg.seed + 1000 * env.rank + step,
-        cfg.data.train_split,
-        cfg.data.reword_prob,
-    )
-    bar = tqdm(total=cfg.optim.steps, initial=step, disable=not (progress and env.main))
+            print(
+                f"resumed from {checkpoint} at step {step} (learning-rate schedule of "
+                f"{schedule_steps} steps, ending at step {cfg.optim.steps})"
+            )
+    bar = tqdm(total=end, initial=step, disable=not (progress and env.main))
     log = (out_dir / "log.jsonl").open("a") if env.main else None
     last_val: dict[str, float] = {}
     model.train()
     started, first_step = time.perf_counter(), step
-    while step < cfg.optim.steps:
+    while step < end:
         batch = to_batch(next(stream), env.device)
         loss, terms = criterion(wrapped(batch), batch)
         optimizer.zero_grad(set_to_none=True)
@@ -411,7 +435,7 @@ def train(
                     model.save_pretrained(out_dir / "best")
             if env.world > 1:
                 dist.barrier()
-        if env.main and (step % cfg.checkpoint_every == 0 or is_last):
+        if env.main and (step % cfg.checkpoint_every == 0 or step == end):
             torch.save(
                 {
                     "model": model.state_dict(),
@@ -419,6 +443,8 @@ def train(
                     "scheduler": scheduler.state_dict(),
                     "step": step,
                     "best": best,
+                    "schedule_steps": schedule_steps,
+                    "rng": torch.get_rng_state(),
                 },
                 checkpoint,
             )
@@ -433,14 +459,26 @@ def train(
             )
             log.write("\n")
     if env.main:
-        model.save_pretrained(out_dir / "final")
+        if step == cfg.optim.steps:
+            model.save_pretrained(out_dir / "final")
         log.close()
     return last_val
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--config", type=Path, default=Path("config/train_tiny.yaml"))
-    parser.add_argument("--steps", type=int, help="override optim.steps")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="override optim.steps (on a resumed run: where it ends; the learning-rate "
+        "schedule stays the one it started with)",
+    )
+    parser.add_argument(
+        "--stop-at",
+        type=int,
+        help="stop after this step with a checkpoint (the schedule unchanged); run again "
+        "without it to resume",
+    )
     parser.add_argument("--out-dir", help="override out_dir")
     parser.add_argument(
         "--no-prepare", action="store_true", help="train on the example shards that exist"
@@ -455,7 +493,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         cfg.out_dir = args.out_dir
     env = init_distributed(cfg.threads)
     try:
-        train(cfg, env, prepare=not args.no_prepare)
+        train(cfg, env, prepare=not args.no_prepare, stop_at=args.stop_at)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -240,7 +240,6 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
     from grasp_semantics.inference.predictor import GraspPredictor, checkpoint_gripper
 
     torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
     out_dir = head_out_dir(cfg.model, cfg.out_dir, SCORER_DIR)
     model = GraspPredictor.from_pretrained(cfg.model, device="cpu", scorer=False).model
     fingerprint = model.fingerprint()
@@ -253,6 +252,9 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
         raise RuntimeError("no planned grasps to train or validate on; generate more scenes")
     data_seconds = time.perf_counter() - started
 
+    # seeded here: making candidates (not reading them from the cache) draws from torch's
+    # generator, and the scorer must start the same either way
+    torch.manual_seed(cfg.seed)
     scorer = GraspScorer(GraspScorerConfig.from_dict(cfg.scorer), checkpoint_gripper(model.cfg))
     features = torch.from_numpy(train.features)
     labels = torch.from_numpy(train.success.astype(np.float32))

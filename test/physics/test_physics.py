@@ -16,8 +16,8 @@ from grasp_semantics.data.grasps import sample_grasps
 from grasp_semantics.data.objects import make_object
 from grasp_semantics.data.scene import generate_scene
 from grasp_semantics.data.splits import held_out_instances
-from grasp_semantics.evaluation.evaluate import format_physics, physics_figures
 from grasp_semantics.evaluation.metrics import bootstrap_interval
+from grasp_semantics.evaluation.physics_figures import format_physics, physics_figures
 from grasp_semantics.physics import shapes
 from grasp_semantics.physics.shapes import components, is_convex, object_pieces
 from grasp_semantics.physics.trial import SceneSpec, TrialConfig, TrialWorld
