@@ -40,9 +40,7 @@ from typing import Any
 import yaml
 
 from grasp_semantics.share import config_file
-from grasp_semantics.training.train_grasp_net import (
-    _merge as merge,  # the run configs' own override merge
-)
+from grasp_semantics.training.run_config import merge_overrides
 
 KINDS = ("grasp", "scorer", "describe")
 RECORD = "recipe.yaml"
@@ -86,7 +84,7 @@ def stage_configs(recipe: dict[str, Any], out_dir: Path) -> dict[str, dict[str, 
     configs = {}
     for stage in recipe["stages"]:
         raw = yaml.safe_load(config_file(stage["config"]).read_text()) or {}
-        raw = merge(raw, stage.get("overrides") or {})
+        raw = merge_overrides(raw, stage.get("overrides") or {})
         data = raw.setdefault("data", {})
         data["cache_dir"] = str(data_dir / Path(data.get("cache_dir") or stage["name"]).name)
         if stage["kind"] == "grasp":
@@ -200,7 +198,8 @@ def _run_stage(kind: str, cfg: Any, stop_at: int | None, progress: bool) -> dict
     if kind == "grasp":
         import torch.distributed as dist
 
-        from grasp_semantics.training.train_grasp_net import init_distributed, train
+        from grasp_semantics.training.run_config import init_distributed
+        from grasp_semantics.training.train_grasp_net import train
 
         env = init_distributed(cfg.threads)
         try:

@@ -47,7 +47,7 @@ from grasp_semantics.data.questions import (
 from grasp_semantics.evaluation.evaluate_describe import held_out_items, score, without_examples
 from grasp_semantics.models.describe_config import DESCRIBE_DIR, DescribeConfig, task_prompt
 from grasp_semantics.models.scene_describer import SceneDescriber
-from grasp_semantics.training.train_grasp_net import (
+from grasp_semantics.training.run_config import (
     add_head_arguments,
     head_out_dir,
     head_run_config,

@@ -39,7 +39,7 @@ from grasp_semantics.grasping.scorer_features import gripper_view
 from grasp_semantics.models.config import GraspScorerConfig
 from grasp_semantics.models.grasp_net import GraspNet
 from grasp_semantics.models.grasp_scorer import SCORER_DIR, GraspScorer
-from grasp_semantics.training.train_grasp_net import (
+from grasp_semantics.training.run_config import (
     add_head_arguments,
     head_out_dir,
     head_run_config,

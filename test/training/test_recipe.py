@@ -13,7 +13,8 @@ import yaml
 from safetensors.torch import load_file
 
 from grasp_semantics.training.recipe import load_recipe, run_recipe
-from grasp_semantics.training.train_grasp_net import TrainConfig, init_distributed, train
+from grasp_semantics.training.run_config import init_distributed
+from grasp_semantics.training.train_grasp_net import TrainConfig, train
 
 MODEL = {
     "fusion": {"mode": "pixel_aligned"},

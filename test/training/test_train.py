@@ -20,7 +20,8 @@ from grasp_semantics.data.tasks import instruction
 from grasp_semantics.models.criterion import GraspCriterion
 from grasp_semantics.models.grasp_net import GraspNet
 from grasp_semantics.training.examples import prepare_examples, reworded
-from grasp_semantics.training.train_grasp_net import TrainConfig, init_weights, lr_factor, to_batch
+from grasp_semantics.training.run_config import lr_factor
+from grasp_semantics.training.train_grasp_net import TrainConfig, init_weights, to_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {
