@@ -105,14 +105,25 @@ def scene_tried(predictor, scene, scorer_cfg: GraspScorerConfig, trial: TrialCon
 
 
 def _label(job: tuple[str, str, list[int], dict[str, Any], dict[str, Any], str]) -> int:
-    """One worker's scenes, each tried and written to ``directory``; returns how many."""
+    """A worker process's share (one thread: the workers share the cores)."""
     import torch
 
+    torch.set_num_threads(1)
+    return label_scenes(*job)
+
+
+def label_scenes(
+    model: str,
+    split: str,
+    seeds: list[int],
+    scorer_fields: dict[str, Any],
+    trial_fields: dict[str, Any],
+    directory: str,
+) -> int:
+    """Scenes ``seeds`` of ``split`` tried, each written to ``directory`` when done; how many."""
     from grasp_semantics.data.scene import generate_scene
     from grasp_semantics.predictor import GraspPredictor
 
-    model, split, seeds, scorer_fields, trial_fields, directory = job
-    torch.set_num_threads(1)
     predictor = GraspPredictor.from_pretrained(model, device="cpu", scorer=False)
     scorer_cfg = GraspScorerConfig.from_dict(scorer_fields)
     trial = TrialConfig(**trial_fields)
@@ -147,7 +158,7 @@ def prepare_tried(
     bar = tqdm(total=len(missing), desc=f"physics labels {split}", disable=not progress)
     if cfg.data.workers <= 1:
         for job in jobs:
-            bar.update(_label(job))
+            bar.update(label_scenes(*job))
     elif jobs:
         with mp.get_context("spawn").Pool(min(cfg.data.workers, len(jobs))) as pool:
             for done in pool.imap_unordered(_label, jobs):

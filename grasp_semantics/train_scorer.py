@@ -240,6 +240,8 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
     """Generate candidates, train, save and validate the scorer; returns the figures."""
     from grasp_semantics.predictor import GraspPredictor, checkpoint_gripper
 
+    if cfg.data.labels not in ("geometric", "physics"):
+        raise ValueError(f"data.labels must be 'geometric' or 'physics', not {cfg.data.labels!r}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out_dir = head_out_dir(cfg.model, cfg.out_dir, SCORER_DIR)
@@ -253,11 +255,9 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
 
         train = physics_candidates(cfg, key, d.train_split, d.train_scenes, d.train_seed, progress)
         val = physics_candidates(cfg, key, d.val_split, d.val_scenes, d.val_seed, progress)
-    elif d.labels == "geometric":
+    else:
         train = prepare_candidates(cfg, key, d.train_split, d.train_scenes, d.train_seed, progress)
         val = prepare_candidates(cfg, key, d.val_split, d.val_scenes, d.val_seed, progress)
-    else:
-        raise ValueError(f"data.labels must be 'geometric' or 'physics', not {d.labels!r}")
     if not len(train.success) or not len(val.success):
         raise RuntimeError("no planned grasps to train or validate on; generate more scenes")
     data_seconds = time.perf_counter() - started
