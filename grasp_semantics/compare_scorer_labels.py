@@ -197,6 +197,32 @@ def compare_labels(
     }
 
 
+def format_comparison(result: dict[str, Any]) -> str:
+    """The rankings and the paired differences of :func:`compare_labels` as Markdown tables."""
+
+    def cell(figure: dict[str, Any]) -> str:
+        low, high = figure["ci95"]
+        return f"{figure['mean']:.2f} [{low:.2f}, {high:.2f}]"
+
+    k = TOP_K
+    lines = [
+        f"| ranking | physics s@1 | physics s@{k} | geometric s@1 | geometric s@{k} | "
+        "physics AP |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in result["rankings"].items():
+        lines.append(
+            f"| {name} | {cell(r['physics_success_at_1'])} | {cell(r[f'physics_success_at_{k}'])}"
+            f" | {cell(r['geometric_success_at_1'])} | {cell(r[f'geometric_success_at_{k}'])} | "
+            f"{r['physics_candidate_ap']:.3f} |"
+        )
+    lines += ["", f"| paired difference | physics s@1 | physics s@{k} |", "| --- | --- | --- |"]
+    for name, d in result["paired_differences"].items():
+        at_k = d[f"physics_success_at_{k}"]
+        lines.append(f"| {name} | {cell(d['physics_success_at_1'])} | {cell(at_k)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="config/train_scorer_tiny.yaml")
@@ -214,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text + "\n")
     print(text)
+    print(format_comparison(result))
     return 0
 
 
