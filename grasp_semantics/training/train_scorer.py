@@ -60,6 +60,9 @@ class ScorerDataConfig:
     val_scenes: int = 200
     val_seed: int = 0
     workers: int = 2
+    # what a candidate's label is: "geometric" (the evaluation's grasp checks) or "physics"
+    # (its MuJoCo trial succeeds; scorer_physics_labels.py), for the training and val scenes
+    labels: str = "geometric"
 
 
 @dataclass
@@ -112,6 +115,14 @@ class Candidates:
 def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candidates:
     """The collision-free planned grasps of one scene (on each part planned on), featurised
     and checked."""
+    return scene_grasps(predictor, scene, scorer_cfg)[0]
+
+
+def scene_grasps(
+    predictor, scene, scorer_cfg: GraspScorerConfig
+) -> tuple[Candidates, np.ndarray, np.ndarray]:
+    """:func:`scene_candidates` with the grasps themselves: camera-frame poses [N, 4, 4]
+    (planning frame) and widths [N], in the candidates' order (for physics trials)."""
     from grasp_semantics.data.grasps import check_grasps
     from grasp_semantics.grasping.part_planning import collision_free_parts
 
@@ -128,10 +139,12 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
             np.zeros(0, np.int64),
         )
     ]
+    grasps = [(np.zeros((0, 4, 4)), np.zeros(0))]
     parts_planned = collision_free_parts(
         p.points, p.contact, cloud, heads.part_grasps, gripper, heads.collision_tolerance
     )
     for planned in parts_planned:
+        grasps.append((planned.poses, planned.widths))
         check = check_grasps(
             world,
             planned.poses,
@@ -149,7 +162,8 @@ def scene_candidates(predictor, scene, scorer_cfg: GraspScorerConfig) -> Candida
                 np.full(len(planned.poses), scene.seed, np.int64),
             )
         )
-    return Candidates.concat(parts)
+    poses, widths = (np.concatenate(a) for a in zip(*grasps, strict=True))
+    return Candidates.concat(parts), poses, widths
 
 
 def _generate(job: tuple[str, str, list[int], dict[str, Any]]) -> Candidates:
@@ -239,6 +253,8 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
     """Generate candidates, train, save and validate the scorer; returns the figures."""
     from grasp_semantics.inference.predictor import GraspPredictor, checkpoint_gripper
 
+    if cfg.data.labels not in ("geometric", "physics"):
+        raise ValueError(f"data.labels must be 'geometric' or 'physics', not {cfg.data.labels!r}")
     torch.set_num_threads(cfg.threads)
     out_dir = head_out_dir(cfg.model, cfg.out_dir, SCORER_DIR)
     model = GraspPredictor.from_pretrained(cfg.model, device="cpu", scorer=False).model
@@ -246,8 +262,14 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
     started = time.perf_counter()
     d = cfg.data
     key = candidates_key(model, GraspScorerConfig.from_dict(cfg.scorer))
-    train = prepare_candidates(cfg, key, d.train_split, d.train_scenes, d.train_seed, progress)
-    val = prepare_candidates(cfg, key, d.val_split, d.val_scenes, d.val_seed, progress)
+    if d.labels == "physics":
+        from grasp_semantics.training.scorer_physics_labels import physics_candidates
+
+        train = physics_candidates(cfg, key, d.train_split, d.train_scenes, d.train_seed, progress)
+        val = physics_candidates(cfg, key, d.val_split, d.val_scenes, d.val_seed, progress)
+    else:
+        train = prepare_candidates(cfg, key, d.train_split, d.train_scenes, d.train_seed, progress)
+        val = prepare_candidates(cfg, key, d.val_split, d.val_scenes, d.val_seed, progress)
     if not len(train.success) or not len(val.success):
         raise RuntimeError("no planned grasps to train or validate on; generate more scenes")
     data_seconds = time.perf_counter() - started
@@ -293,6 +315,7 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
     (out_dir / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
     figures = {
         "model": cfg.model,
+        "labels": d.labels,
         "train_scenes": d.train_scenes,
         "train_candidates": len(train.success),
         "train_positive_fraction": round(float(train.success.mean()), 4),
@@ -309,8 +332,17 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     add_head_arguments(parser, "config/train_scorer_tiny.yaml", "epochs")
+    parser.add_argument("--labels", choices=("geometric", "physics"), help="override data.labels")
+
+
+def run_config(args: argparse.Namespace) -> ScorerTrainConfig:
+    """The run's config: ``--config`` with the command line's overrides."""
+    cfg = head_run_config(ScorerTrainConfig, args, "epochs")
+    if args.labels:
+        cfg.data.labels = args.labels
+    return cfg
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    print(json.dumps(train_scorer(head_run_config(ScorerTrainConfig, args, "epochs")), indent=1))
+    print(json.dumps(train_scorer(run_config(args)), indent=1))
     return 0
