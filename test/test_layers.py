@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "grasp_semantics"
 
@@ -112,6 +114,7 @@ def test_no_module_is_longer_than_600_lines() -> None:
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
+@pytest.mark.slow
 def test_core_modules_import_without_ros() -> None:
     core = [
         ".".join(path.relative_to(ROOT).with_suffix("").parts)

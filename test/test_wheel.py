@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test uses the wheel built once (pip wheel)
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = (
     "setup.py",

@@ -32,6 +32,7 @@ def _positive_stats(stats):
     assert set(stats) == {"median", "p95"} and stats["p95"] >= stats["median"] > 0
 
 
+@pytest.mark.slow
 def test_bench_quick_schema(result):
     assert result["schema"] == SCHEMA
     _, cloud, _, _ = camera_inputs()
@@ -74,6 +75,7 @@ def test_the_headline_input_is_the_cameras_organised_cloud():
     np.testing.assert_allclose(uvw[:, 1] / uvw[:, 2], rows, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_the_node_is_timed_beside_the_predictor_on_the_same_scenes(result):
     node = result["node"]
     if result["ros"] is None:
@@ -108,6 +110,7 @@ def test_bench_input_is_a_held_out_scene_the_planner_plans_on():
     np.testing.assert_array_equal(got.poses, planned[0]["poses"])
 
 
+@pytest.mark.slow
 def test_bench_references_and_sweeps(result):
     refs = result["references"]
     fps = refs["fps_20k_to_2048"]
@@ -140,6 +143,7 @@ def test_bench_references_and_sweeps(result):
         assert target["met"] in (True, False, None)
 
 
+@pytest.mark.slow
 def test_bench_flops(result):
     report = result["flops"]
     assert set(REAL_FLAVOURS) <= set(report["flavours"])
@@ -156,6 +160,7 @@ def test_bench_flops(result):
     )
 
 
+@pytest.mark.slow
 def test_bench_times_the_describe_service_path_and_leaves_the_grasp_model_as_it_was(result):
     """The shipped describe head answers each task on the bench scene; attaching it shares the
     backbone, and closing it afterwards leaves grasp predictions exactly as before."""
@@ -184,6 +189,7 @@ def test_analytic_count_grows_with_the_image():
     assert large["language_model"]["params"] == small["language_model"]["params"]
 
 
+@pytest.mark.slow
 def test_markdown_names_every_section(result):
     text = markdown({**result, "command": "grasp-semantics bench --quick"})
     headings = ("## Stages", "## Targets", "## Speed-ups", "## Grasp scorer", "## Scene questions")

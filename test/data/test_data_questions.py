@@ -39,6 +39,7 @@ def test_train_and_held_out_label_texts_split_every_pair() -> None:
     assert label_texts("test_instance") == label_texts("val")
 
 
+@pytest.mark.slow
 def test_a_label_is_printed_whole_on_the_visible_part(labelled) -> None:
     assert len(labelled) >= 5, "too few labelled scenes to check"
     for scene, label in labelled:
@@ -60,6 +61,7 @@ def test_a_label_is_printed_whole_on_the_visible_part(labelled) -> None:
         assert box.mean() >= 0.85, (scene.seed, text, box.mean())
 
 
+@pytest.mark.slow
 def test_no_label_on_a_part_seen_only_as_a_thin_slanted_band(labelled) -> None:
     scene, _ = labelled[0]
     index = next(i for i, o in enumerate(scene.objects) if o.category in LABEL_PARTS)
@@ -80,6 +82,7 @@ def test_no_label_on_a_part_seen_only_as_a_thin_slanted_band(labelled) -> None:
         assert np.array_equal(label.image, scene.rgb)
 
 
+@pytest.mark.slow
 def test_the_recorded_sticker_box_is_where_the_label_was_printed(labelled) -> None:
     for scene, label in labelled:
         changed = np.any(label.image != scene.rgb, axis=2)

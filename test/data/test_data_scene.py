@@ -143,6 +143,7 @@ def test_object_poses_and_mesh_frame(scenes):
         np.testing.assert_allclose(np.sort(verts[:, 2]), np.sort(expected[:, 2]), atol=1e-4)
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(min_value=0, max_value=2**31 - 1))
 def test_property_scenes_are_valid(seed):

@@ -29,6 +29,7 @@ def assert_same(a: dict, b: dict) -> None:
             assert a[k] == b[k], k
 
 
+@pytest.mark.slow
 def test_index_and_round_trip(shard_dir):
     index = read_index(shard_dir)
     assert index["n_scenes"] == 5 and index["split"] == "train"
@@ -42,6 +43,7 @@ def test_index_and_round_trip(shard_dir):
     assert scene.objects == fresh.objects and scene.instruction == fresh.instruction
 
 
+@pytest.mark.slow
 def test_rerun_keeps_complete_shards(shard_dir):
     before = (shard_dir / "shard-000000.tar").stat().st_mtime_ns
     write_scene_shards(shard_dir, n_scenes=5, seed=100, split="train", scenes_per_shard=2)

@@ -65,6 +65,7 @@ def figures() -> dict:
     return {**score(describer, items), "other_image": score(describer, with_other_images(items))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(THRESHOLDS))
 def test_held_out_figures(figures: dict, task: str) -> None:
     assert figures[task]["items"] >= (5 if task == "ocr_label" else 8)
@@ -72,6 +73,7 @@ def test_held_out_figures(figures: dict, task: str) -> None:
         assert figures[task][metric] >= least, figures[task]
 
 
+@pytest.mark.slow
 def test_questions_about_the_label_are_read(figures: dict) -> None:
     label = figures["vqa_kinds"]["label"]
     assert label["items"] >= 5
@@ -79,6 +81,7 @@ def test_questions_about_the_label_are_read(figures: dict) -> None:
         assert label[metric] >= least, label
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(IMAGE_GAIN))
 def test_answers_come_from_the_image(figures: dict, task: str) -> None:
     gain = figures[task]["token_f1"] - figures["other_image"][task]["token_f1"]
@@ -93,6 +96,7 @@ def test_answers_come_from_the_image(figures: dict, task: str) -> None:
 CONFIDENCE_AUROC = {"vqa": 0.55, "ocr": 0.75}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(CONFIDENCE_AUROC))
 def test_confidence_separates_right_from_wrong_answers(figures: dict, task: str) -> None:
     confidence = figures[task]["confidence"]

@@ -11,6 +11,8 @@ import pytest
 from grasp_semantics.evaluation.evaluate import evaluate
 from grasp_semantics.inference.predictor import DEFAULT_WEIGHTS
 
+pytestmark = pytest.mark.slow  # each test reads one evaluation of the default model
+
 SCENES = 24
 # Measured on these 24 scenes (stage-5 weights, the planner on the dense part and on the next
 # most probable part, its grasps ranked by the grasp scorer): part accuracy 0.875, contact AP

@@ -189,6 +189,7 @@ def test_ranking_figures_on_a_hand_built_set():
     assert figures["candidate_ap"] == pytest.approx(1.0)  # both successes ranked above the rest
 
 
+@pytest.mark.slow
 def test_train_scorer_on_a_few_scenes_writes_a_scorer_the_predictor_uses(tmp_path):
     cfg = ScorerTrainConfig(
         model="default",

@@ -207,6 +207,7 @@ def head_outputs(points: np.ndarray, contact: np.ndarray) -> tuple:
     return np.full(n, 0.5, np.float32), approach, closing, np.full(n, 0.03, np.float32)
 
 
+@pytest.mark.slow
 def test_planned_grasps_on_the_true_part_mostly_succeed() -> None:
     """With a perfect contact prediction the best planned grasp succeeds on most scenes
     (measured 9 of 12 on these seeds), ranked best first and never colliding with the cloud."""

@@ -159,6 +159,7 @@ def test_a_url_is_answered_as_the_same_image_on_disk(scene_png, server, tmp_path
     assert fetched["confidence"] == local["confidence"]
 
 
+@pytest.mark.slow
 def test_a_pdf_is_read_page_by_page(scene_png, tmp_path, capsys):
     """OCR on a two-page PDF answers each page as it answers that page's rendering alone."""
     from grasp_semantics.inference.visual_inputs import load_visuals
@@ -204,6 +205,7 @@ def test_the_tiny_default_takes_two_images_as_views_and_refuses_video(scene_png,
     assert code == 2 and "does not take video" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_each_new_input_answers_through_the_qwen3_vl_architecture(
     scene_png, server, tmp_path, capsys
 ):

@@ -327,6 +327,7 @@ def test_warm_up_runs_the_configured_sizes_and_leaves_the_caches_empty(predictor
     assert not predictor.model.encoder._cache and not predictor.point_cache
 
 
+@pytest.mark.slow
 def test_compile_flag_compiles_the_point_network_and_heads_in_place():
     torch.manual_seed(0)
     cfg = get_config("tiny")

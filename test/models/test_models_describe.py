@@ -33,6 +33,7 @@ def _perturb(module: torch.nn.Module, seed: int = 0) -> None:
             p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["debug_qwen3_vl", "debug_qwen2_5_vl"])
 @pytest.mark.parametrize("tied", [True, False])
 def test_greedy_generation_matches_transformers_generate(name, tied, tmp_path):
@@ -251,6 +252,7 @@ def test_task_prompts_and_bad_requests():
         task_prompt("vqa", "  ")
 
 
+@pytest.mark.slow
 def test_sampling_is_reproducible_with_a_generator_and_greedy_is_the_default():
     torch.manual_seed(0)
     model = GraspNet("tiny").eval()
@@ -440,6 +442,7 @@ def test_best_reading_prefers_text_found_to_no_text():
     describer.close()
 
 
+@pytest.mark.slow
 def test_ocr_reads_the_reading_view_with_its_own_adapters(tmp_path):
     """read=True answers what the reading view shows (the crop at the located label, read
     with the reading adapters); the other tasks and the grasp path never use them."""
@@ -500,6 +503,7 @@ def _visuals(seed: int = 0):
     return a, b, clip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["debug_qwen3_vl", "debug_qwen2_5_vl"])
 def test_several_images_and_a_clip_in_one_message_generate_as_transformers_does(name, tmp_path):
     """Images at their own sizes and a video clip in one chat turn: the describer's greedy

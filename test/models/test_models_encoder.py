@@ -148,6 +148,7 @@ def test_gradient_checkpointing_full_tuning_backward():
     assert any(p.grad is not None for p in enc.backbone.parameters())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["debug_qwen3_vl", "debug_qwen2_5_vl"])
 def test_local_checkpoint_directory_loads_like_a_hub_snapshot(name, tmp_path):
     """A ...ForConditionalGeneration directory (weights + tokenizer files) loads through the

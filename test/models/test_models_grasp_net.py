@@ -125,6 +125,7 @@ def test_grasp_targets_take_the_hypothesis_the_prediction_is_closest_to():
     assert tg["positive"].all()
 
 
+@pytest.mark.slow
 def test_a_few_steps_on_one_batch_reduce_the_loss():
     torch.manual_seed(0)
     cfg = small_config("pixel_aligned")
@@ -164,6 +165,7 @@ def test_weighted_bce_contact_loss():
     assert logits.grad[pos].abs().mean() > logits.grad[~pos].abs().mean()
 
 
+@pytest.mark.slow
 def test_checkpoint_backed_lora_model_saves_only_what_it_trained(tmp_path):
     from safetensors import safe_open
     from transformers import Qwen3VLForConditionalGeneration

@@ -166,6 +166,7 @@ def test_physics_figures_count_agreement_and_intervals() -> None:
     assert 0.48 < low < 0.55 and 0.65 < high < 0.72
 
 
+@pytest.mark.slow
 def test_show_trial_renders_the_grasp_headless(tmp_path) -> None:
     env = {**os.environ, "MUJOCO_GL": "egl"}
     command = [sys.executable, "-m", "grasp_semantics.cli", "show-trial", "--seed", "2"]

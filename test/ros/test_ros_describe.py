@@ -21,6 +21,8 @@ from grasp_semantics.ros.conversions import rgb_to_image
 from grasp_semantics.ros.node import GraspSemanticsNode
 from grasp_semantics.srv import DescribeScene
 
+pytestmark = pytest.mark.slow  # each test talks to one node with the describe head loaded
+
 
 def _image(seed: int, height: int = 64, width: int = 80) -> Image:
     rgb = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)

@@ -46,6 +46,7 @@ def publish_and_wait(peer, publishers, inbox: Inbox, stamp_sec: int) -> GraspPre
     return inbox.wait_until(lambda m: m.header.stamp.sec == stamp_sec, timeout=120.0)
 
 
+@pytest.mark.slow
 def test_setting_the_gripper_width_changes_the_published_grasps(ros_context) -> None:
     instruction = scene_messages(0)[3]
     node = GraspSemanticsNode(

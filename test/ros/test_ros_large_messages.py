@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from ros_helpers import Inbox, spinning, wait_for_subscribers
@@ -158,6 +159,7 @@ def best_effort_12mb_received(env: dict[str, str]) -> int:
     return int(out.split()[0])
 
 
+@pytest.mark.slow
 def test_the_shipped_dds_profile_carries_12_mb_clouds_best_effort_between_processes():
     """With Fast DDS's default transports none arrives on this machine (12 MB in UDP
     fragments, best-effort); the profile's shared-memory segment carries them."""

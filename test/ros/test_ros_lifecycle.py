@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
+import pytest
 import rclpy
 from lifecycle_msgs.msg import State
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -34,6 +35,7 @@ def state_id(node: GraspSemanticsNode) -> int:
     return node._state_machine.current_state[0]
 
 
+@pytest.mark.slow
 def test_two_full_cycles_free_the_model_and_leave_no_publisher(ros_context) -> None:
     node = make_node(ros_context)
     try:
@@ -67,6 +69,7 @@ def test_two_full_cycles_free_the_model_and_leave_no_publisher(ros_context) -> N
         node.destroy_node()
 
 
+@pytest.mark.slow
 def test_max_cloud_points_reaches_the_predictor_and_zero_keeps_every_point(ros_context) -> None:
     for value, expected in ((40000, 40000), (5000, 5000), (0, None)):
         node = make_node(ros_context, "tiny", Parameter("max_cloud_points", value=value))

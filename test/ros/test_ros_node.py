@@ -201,6 +201,7 @@ def test_bad_sensor_input_is_reported_and_the_node_goes_on(harness: Harness, mak
     harness.expect_good_prediction()
 
 
+@pytest.mark.slow
 def test_mismatched_stamps_are_not_paired_and_warned(harness: Harness) -> None:
     image, _, _ = scene_inputs(next(STAMPS))
     _, cloud, _ = scene_inputs(next(STAMPS) + 10)
@@ -441,6 +442,7 @@ def test_a_stuck_prediction_is_shown_on_diagnostics(
     harness.expect_good_prediction()
 
 
+@pytest.mark.slow
 def test_describe_is_answered_while_two_clients_call_predict_back_to_back(
     harness: Harness,
 ) -> None:

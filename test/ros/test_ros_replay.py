@@ -24,6 +24,7 @@ def replayed(tmp_path_factory):
     return bag, root / "out", summary
 
 
+@pytest.mark.slow
 def test_one_prediction_per_pair_in_stamp_order(replayed) -> None:
     bag, _, summary = replayed
     truths = list(read_bag(bag))
@@ -33,6 +34,7 @@ def test_one_prediction_per_pair_in_stamp_order(replayed) -> None:
     assert [m.instruction for _, m in summary.results] == [t["instruction"] for t in truths]
 
 
+@pytest.mark.slow
 def test_outputs_carry_the_cloud_header_and_points_it_saw(replayed) -> None:
     bag, _, summary = replayed
     for (stamp, message), truth in zip(summary.results, read_bag(bag), strict=True):
@@ -43,6 +45,7 @@ def test_outputs_carry_the_cloud_header_and_points_it_saw(replayed) -> None:
         assert len(seen) == 2048 and all(p.tobytes() in inputs for p in seen)
 
 
+@pytest.mark.slow
 def test_output_bag_holds_every_output_topic(replayed) -> None:
     _, out, summary = replayed
     with Reader(out) as reader:
@@ -61,6 +64,7 @@ def default_replayed(tmp_path_factory):
     return scenes, bag, summary
 
 
+@pytest.mark.slow
 def test_replayed_grasps_match_the_ground_truth_as_the_model_itself_does(
     default_replayed,
 ) -> None:
@@ -87,6 +91,7 @@ def test_replayed_grasps_match_the_ground_truth_as_the_model_itself_does(
     assert np.mean([r["success_at_5"] for r in node_rows]) > 0  # some grasps match the GT
 
 
+@pytest.mark.slow
 def test_the_part_margin_is_positive_exactly_when_the_part_choice_is_right(
     default_replayed,
 ) -> None:

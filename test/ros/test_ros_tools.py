@@ -39,6 +39,7 @@ def small_scene() -> SceneInputs:
     return SceneInputs(rgb, k, points.astype(np.float32), "hand me the mug")
 
 
+@pytest.mark.slow
 def test_recipes_are_seeded_cover_the_kinds_and_all_build() -> None:
     recipes = stress_recipes.generate_recipes(200, seed=7)
     assert len(recipes) == 200
@@ -106,6 +107,7 @@ def test_outcomes_are_judged_by_what_the_kind_calls_for() -> None:
     assert last_exception("[INFO] [1.0] [grasp_semantics]: active\n") == ""
 
 
+@pytest.mark.slow
 def test_stress_small_seeded_run_no_deaths_every_valid_pair_answered(tmp_path) -> None:
     settings = stress.Settings(
         messages=60,
@@ -130,6 +132,7 @@ def test_stress_small_seeded_run_no_deaths_every_valid_pair_answered(tmp_path) -
     assert report["kinds_covered"] >= 20
 
 
+@pytest.mark.slow
 def test_lifecycle_cycles_then_a_soak_on_the_same_node(tmp_path) -> None:
     """One node subprocess for both (starting one costs seconds): three lifecycle cycles,
     then configured and activated again and soaked for 20 s."""

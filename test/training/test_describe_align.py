@@ -66,6 +66,7 @@ def test_visual_tokens_are_row_major_over_the_merged_grid_and_adapted(name):
     describer.close()
 
 
+@pytest.mark.slow
 def test_alignment_trains_only_the_vision_adapters_and_learns_colours():
     """On images with a red, a green and a blue square, the read-out of the aligned tokens
     gets the colours right; the grasp weights and the language-model adapters are not
@@ -122,6 +123,7 @@ def test_vqa_kinds_follow_the_question_templates():
     assert vqa_kind("Is the mug empty?") == "other"
 
 
+@pytest.mark.slow
 def test_train_describe_end_to_end_writes_a_head_that_loads(tmp_path):
     """A few steps of both phases on a handful of scenes: the head is saved beside its
     figures (alignment included), loads onto the default model and answers."""

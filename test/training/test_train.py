@@ -61,6 +61,7 @@ def run_cli(args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_examples_are_fps_ordered_samples_with_labels(tmp_path) -> None:
     cfg = TrainConfig.load(write_config(tmp_path)).model_config()
     prepare_examples(tmp_path / "ex", "train", 3, 5, cfg, per_shard=2, progress=False)
@@ -85,6 +86,7 @@ def test_examples_are_fps_ordered_samples_with_labels(tmp_path) -> None:
     assert before == sorted(p.stat().st_mtime_ns for p in (tmp_path / "ex").glob("shard-*.npz"))
 
 
+@pytest.mark.slow
 def test_reworded_instructions_keep_task_and_target_and_the_split(tmp_path) -> None:
     cfg = TrainConfig.load(write_config(tmp_path)).model_config()
     prepare_examples(tmp_path / "ex", "train", 1, 5, cfg, per_shard=1, progress=False)
@@ -99,6 +101,7 @@ def test_reworded_instructions_keep_task_and_target_and_the_split(tmp_path) -> N
     assert all(again[k] is example[k] for k in ("points", "contact", "on_target", "grasps"))
 
 
+@pytest.mark.slow
 def test_target_head_trains_from_a_model_without_one(tmp_path) -> None:
     config = TrainConfig.load(write_config(tmp_path))
     plain = config.model_config()
@@ -132,6 +135,7 @@ def test_warmup_then_cosine_learning_rate() -> None:
     assert lr_factor(optim.steps, optim) == pytest.approx(0.05)
 
 
+@pytest.mark.slow
 def test_train_then_resume_from_the_checkpoint(tmp_path) -> None:
     config = write_config(tmp_path)
     result = run_cli(["train", "--config", str(config)])
@@ -146,6 +150,7 @@ def test_train_then_resume_from_the_checkpoint(tmp_path) -> None:
     assert [r["step"] for r in log_rows(tmp_path) if "loss" in r][-2:] == [4, 5]
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_stay_in_sync(tmp_path) -> None:
     config = write_config(tmp_path)
     result = run_cli(["train", "--config", str(config)], nproc=2)

@@ -118,6 +118,7 @@ def test_reading_batch_takes_labels_stickers_and_empty_windows(describer):
     assert only_unlabelled == ["NOVA 1", NO_TEXT, "NOVA 1", "NOVA 1"]
 
 
+@pytest.mark.slow
 def test_train_describe_with_a_reading_view_end_to_end(tmp_path):
     """A few steps of every phase on a handful of scenes: the head saves its reading view,
     loads, and reads through it; the figures carry the reading view's."""
