@@ -106,6 +106,7 @@ def evaluated() -> dict:
     return evaluate("default", ["test_paraphrase"], 3, seed=7000, device="cpu", progress=False)
 
 
+@pytest.mark.slow
 def test_evaluate_reports_every_baseline_per_scene(evaluated) -> None:
     defaults = category_defaults()
     records = evaluated["per_scene"]["test_paraphrase"]
@@ -126,6 +127,7 @@ def test_evaluate_reports_every_baseline_per_scene(evaluated) -> None:
         assert len(r["methods"]["model"]["successes"]) <= 5
 
 
+@pytest.mark.slow
 def test_evaluate_gives_intervals_and_the_margin(evaluated) -> None:
     split = "test_paraphrase"
     for name, metrics in evaluated["splits"][split].items():

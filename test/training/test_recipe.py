@@ -50,6 +50,7 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_a_stopped_and_resumed_run_trains_as_an_uninterrupted_one(tmp_path, capsys) -> None:
     env = init_distributed(1)
     train(grasp_config(tmp_path, "whole"), env, progress=False)
@@ -107,6 +108,7 @@ def tiny_recipe(tmp_path: Path) -> dict:
     return load_recipe(path)
 
 
+@pytest.mark.slow
 def test_the_recipe_runs_every_stage_and_resumes_where_it_stopped(tmp_path, capsys) -> None:
     recipe = tiny_recipe(tmp_path)
     run_recipe(recipe, tmp_path / "whole", progress=False)

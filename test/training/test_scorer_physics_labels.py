@@ -43,6 +43,7 @@ def labelled(tmp_path_factory):
     return cfg, key, predictor, prepare_tried(cfg, key, SPLIT, 1, SEED, progress=False)
 
 
+@pytest.mark.slow
 def test_physics_labels_are_the_trials_of_the_geometric_paths_candidates(labelled) -> None:
     _, _, predictor, tried = labelled
     scene = generate_scene(SEED, SPLIT)
@@ -82,6 +83,7 @@ def test_the_cache_key_names_the_label_kind_and_the_trial_settings() -> None:
     assert physics_key("another-model") != physics_key(key)
 
 
+@pytest.mark.slow
 def test_a_stopped_run_resumes_from_the_scenes_already_cached(labelled, monkeypatch) -> None:
     cfg, key, _, tried = labelled  # scene SEED is cached; SEED + 1 was never tried
     tried_now: list[list[int]] = []
