@@ -1,5 +1,5 @@
-"""Parameters: declared with descriptors, mirrored by the YAML file (the launch file:
-test_launch_file.py)."""
+"""Parameters: declared with descriptors, mirrored by the YAML file and README's table (the
+launch file: test_launch_file.py)."""
 
 from __future__ import annotations
 
@@ -75,3 +75,38 @@ def test_thinning_default_is_the_training_scenes_cloud_size_everywhere():
 
     node_default = next(p.default for p in PARAMETERS if p.name == "max_cloud_points")
     assert MAX_CLOUD_POINTS == SceneConfig.max_points == node_default
+
+
+def readme_parameter_rows() -> list[list[str]]:
+    """The cells of README.md's parameter table, one list per row, in order."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index("| parameter | default | range | meaning |") + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def readme_default(value: object) -> str:
+    """How README writes a default: booleans lower case, text in backticks, "" for empty."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"`{value}`" if value else '""'
+    return str(value)
+
+
+def test_readme_parameter_table_is_the_declared_table() -> None:
+    rows = readme_parameter_rows()
+    assert [row[0].strip("`") for row in rows] == [p.name for p in PARAMETERS]
+    for (_, default, allowed, meaning), param in zip(rows, PARAMETERS, strict=True):
+        assert default == readme_default(param.default), param.name
+        if param.range is not None:
+            integral = isinstance(param.default, int)
+            low, high = (f"{int(b)}" if integral else f"{b:g}" for b in param.range)
+            assert allowed == f"{low} – {high}", param.name
+        elif param.choices:
+            assert allowed == ", ".join(c or '""' for c in param.choices), param.name
+        assert ("(run time)" in meaning) == param.dynamic, param.name
