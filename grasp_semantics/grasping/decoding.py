@@ -130,8 +130,8 @@ def decode_grasps(
 
     With ``cloud`` and ``cfg.part_grasps.enabled``, the grasps planned across the predicted part
     come back instead when there are any (see the module doc), ranked by their quality or, with
-    ``rank_planned`` (a :class:`~grasp_semantics.models.grasp_scorer.GraspScorer`'s
-    ``success_probability``), by the scores it gives the collision-free ones.
+    ``rank_planned`` (``scorer_features.scorer_ranking`` of a grasp scorer), by the scores it
+    gives the collision-free ones.
 
     ``gripper`` (default: one opening ``cfg.max_width``, the trained one) is the gripper the
     grasps are planned and checked against the cloud for: no grasp comes back wider than its

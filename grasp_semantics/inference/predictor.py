@@ -494,6 +494,7 @@ class GraspPredictor:
             else nullcontext()
         )
         gripper = self.gripper  # one gripper for the whole batch, whatever a setter does
+        rank_planned = None if self.scorer is None else scorer_ranking(self.scorer)
         with self._timer(timings, "decode"), blas:
             contact = out["contact"]  # [B, M]
             grasp = 1.0 / (1.0 + np.exp(-out["grasp_logits"]))
@@ -508,7 +509,7 @@ class GraspPredictor:
                     self.model.cfg.heads,
                     max_grasps,
                     cloud=clouds[i],
-                    rank_planned=None if self.scorer is None else scorer_ranking(self.scorer),
+                    rank_planned=rank_planned,
                     gripper=gripper,
                 )
                 if min_score is not None:  # of the best max_grasps, those scoring min_score
