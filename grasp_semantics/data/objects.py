@@ -30,7 +30,7 @@ from grasp_semantics.data.mesh import (
 
 N_INSTANCES = 16  # instances per category
 
-# Part names per category, in part-index order.
+# Part names per category, in part-index order. Half the categories have three or more parts.
 CATEGORY_PARTS: dict[str, tuple[str, ...]] = {
     "mug": ("body", "handle"),
     "cup": ("body", "sleeve"),
@@ -42,6 +42,20 @@ CATEGORY_PARTS: dict[str, tuple[str, ...]] = {
     "pan": ("body", "handle"),
     "scissors": ("blades", "handles"),
     "brush": ("bristles", "handle"),
+    "kettle": ("body", "handle", "spout", "lid"),
+    "teapot": ("body", "handle", "spout", "lid"),
+    "jug": ("body", "handle", "spout"),
+    "saucepan": ("body", "handle", "lid"),
+    "goblet": ("bowl", "stem", "base"),
+    "flashlight": ("head", "barrel", "tail"),
+    "wrench": ("jaw", "shaft", "ring"),
+    "pliers": ("jaws", "joint", "handles"),
+    "tongs": ("tips", "arms", "hinge"),
+    "toothbrush": ("head", "neck", "handle"),
+    "sprayer": ("body", "trigger", "nozzle"),
+    "hairdryer": ("body", "nozzle", "handle"),
+    "ladle": ("bowl", "handle"),
+    "jar": ("lid", "body"),
 }
 CATEGORIES: tuple[str, ...] = tuple(CATEGORY_PARTS)
 
