@@ -13,18 +13,27 @@ task-category pair (the TaskGrasp protocol).
 from __future__ import annotations
 
 import functools
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from grasp_semantics.data.objects import CATEGORIES, N_INSTANCES
+from grasp_semantics.data.objects import CATEGORIES, CATEGORY_PARTS, N_INSTANCES
 from grasp_semantics.data.tasks import PAIRS, TASK_PARTS, TEMPLATES
 
 SPLIT_SEED = 20261123
 SPLITS: tuple[str, ...] = ("train", "val", "test_instance", "test_paraphrase", "test_pair", "all")
 HELD_OUT_INSTANCES_PER_CATEGORY = 4
 HELD_OUT_PARAPHRASES_PER_TASK = 2
-HELD_OUT_PAIRS = 7
+HELD_OUT_PAIRS = 16
+HELD_OUT_OFF_DEFAULT = 12  # of them, pairs whose part is not the category's usual one
+
+# Scene seeds from FINAL_SEED on are the final test range: no design decision (checkpoint,
+# threshold, decoding setting, recipe) may look at them; choices are made on ``val`` and the
+# final figures are measured once, with `evaluate --seed final`. Training and validation
+# refuse them (``check_not_final``).
+FINAL_SEED = 900_000_000
 
 
 @dataclass(frozen=True)
@@ -59,26 +68,54 @@ def held_out_paraphrases() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def category_default_parts(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """category -> the part ``pairs``' tasks grasp most often on it (ties: the lower part
+    index): what a rule that ignores the instruction would grasp."""
+    counts: dict[str, Counter] = {}
+    for task, category in pairs:
+        counts.setdefault(category, Counter())[TASK_PARTS[task][category]] += 1
+    return {
+        category: min(c, key=lambda part: (-c[part], CATEGORY_PARTS[category].index(part)))
+        for category, c in counts.items()
+    }
+
+
 @functools.cache
 def held_out_pairs() -> tuple[tuple[str, str], ...]:
-    """Pairs held out so that every task and category keeps a training pair, and the held-out
-    pair's part is still grasped on that category by some other training task."""
+    """``HELD_OUT_PAIRS`` pairs held out so that every task and category keeps a training pair
+    and the held-out pair's part is still grasped on that category by another training task
+    (the part is known, the combination is new). Pairs whose part is not the category's most
+    common training part are taken first, up to ``HELD_OUT_OFF_DEFAULT`` of them: there the
+    instruction, not the category, decides the part."""
     rng = np.random.default_rng([SPLIT_SEED, 3])
     order = [PAIRS[i] for i in rng.permutation(len(PAIRS))]
     train = set(PAIRS)
     held: list[tuple[str, str]] = []
-    for task, cat in order:
-        if len(held) == HELD_OUT_PAIRS:
-            break
+
+    def hold(task: str, cat: str, off_default: bool) -> bool:
         rest = train - {(task, cat)}
         part = TASK_PARTS[task][cat]
-        if (
-            any(t == task for t, _ in rest)
-            and any(c == cat for _, c in rest)
-            and any(c == cat and TASK_PARTS[t][c] == part for t, c in rest)
-        ):
-            train = rest
-            held.append((task, cat))
+        learnable = any(t == task for t, _ in rest) and any(
+            c == cat and TASK_PARTS[t][c] == part for t, c in rest
+        )
+        if not learnable:
+            return False
+        defaults = category_default_parts(sorted(rest))
+        if off_default and part == defaults[cat]:
+            return False
+        # holding it out must not make an earlier held-out pair's part the new default
+        if any(TASK_PARTS[t][c] == defaults[c] for t, c in held if c == cat):
+            return False
+        train.discard((task, cat))
+        held.append((task, cat))
+        return True
+
+    for task, cat in order:
+        if len(held) < HELD_OUT_OFF_DEFAULT:
+            hold(task, cat, off_default=True)
+    for task, cat in order:
+        if len(held) < HELD_OUT_PAIRS and (task, cat) not in held:
+            hold(task, cat, off_default=False)
     return tuple(sorted(held))
 
 
@@ -102,3 +139,17 @@ def split_pools(split: str) -> SplitPools:
     if split == "test_pair":
         return SplitPools(train_inst, train_para, pair_out)
     return SplitPools(train_inst, train_para, train_pairs)
+
+
+def is_final(seed: int, scenes: int = 1) -> bool:
+    """Whether scenes ``seed .. seed + scenes - 1`` reach into the final test range."""
+    return seed + scenes > FINAL_SEED
+
+
+def check_not_final(seed: int, scenes: int, what: str) -> None:
+    """A ValueError when ``what`` (training or validation scenes) would use final-range seeds."""
+    if is_final(seed, scenes):
+        raise ValueError(
+            f"{what} seeds {seed}..{seed + scenes - 1} reach the final test range "
+            f"(from {FINAL_SEED:,}), which only the final evaluation may use"
+        )

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from grasp_semantics.data.objects import CATEGORY_PARTS
-from grasp_semantics.data.splits import SplitPools, split_pools
+from grasp_semantics.data.splits import SplitPools, category_default_parts, split_pools
 from grasp_semantics.data.tasks import TASK_PARTS, template
 
 # contact at the part's farthest point from its centre (1 at the nearest): the whole part stays
@@ -84,11 +84,11 @@ def training_table(pools: SplitPools | None = None) -> dict[str, dict[str, str]]
 
 def category_defaults(pools: SplitPools | None = None) -> dict[str, int]:
     """category -> the part index its training tasks grasp most often (ties: lower index)."""
-    defaults = {}
-    for category, tasks in training_table(pools).items():
-        counts = Counter(CATEGORY_PARTS[category].index(part) for part in tasks.values())
-        defaults[category] = min(counts, key=lambda part: (-counts[part], part))
-    return defaults
+    pools = pools or split_pools("train")
+    return {
+        category: CATEGORY_PARTS[category].index(part)
+        for category, part in category_default_parts(pools.pairs).items()
+    }
 
 
 class KeywordRule:

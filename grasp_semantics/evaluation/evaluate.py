@@ -62,6 +62,7 @@ from tqdm import tqdm
 
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
+from grasp_semantics.data.splits import FINAL_SEED
 from grasp_semantics.evaluation.baselines import KeywordRule, category_defaults, part_contact
 from grasp_semantics.evaluation.metrics import (
     bootstrap_interval,
@@ -472,13 +473,24 @@ def format_margins(margins: dict[str, Any]) -> str:
     )
 
 
+def scene_seed(text: str) -> int:
+    """A ``--seed`` value: an integer, or ``final`` for the first seed of the final range."""
+    return FINAL_SEED if text == "final" else int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--model", default="default", help="model name or checkpoint dir")
     parser.add_argument(
         "--split", default="test", help="a split name, or 'test' for the three held-out splits"
     )
     parser.add_argument("--scenes", type=int, default=100, help="scenes per split")
-    parser.add_argument("--seed", type=int, default=0, help="first scene seed")
+    parser.add_argument(
+        "--seed",
+        type=scene_seed,
+        default=0,
+        help=f"first scene seed; 'final': the final test range (from {FINAL_SEED:,}), for "
+        "reported figures only, never for choosing anything",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--scene-points",

@@ -44,6 +44,7 @@ from grasp_semantics.data.questions import (
     load_label_boxes,
     prepare_describe_data,
 )
+from grasp_semantics.data.splits import check_not_final
 from grasp_semantics.evaluation.evaluate_describe import held_out_items, score, without_examples
 from grasp_semantics.models.describe_config import DESCRIBE_DIR, DescribeConfig, task_prompt
 from grasp_semantics.models.scene_describer import SceneDescriber
@@ -285,6 +286,8 @@ def train_describe(cfg: DescribeTrainConfig, progress: bool = True) -> dict[str,
     model = GraspPredictor.from_pretrained(cfg.model, device="cpu").model
     model.requires_grad_(False)
     describer = SceneDescriber(model.encoder, DescribeConfig(**cfg.describe), corpus())
+    check_not_final(cfg.data.train_seed, cfg.data.train_scenes, "training")
+    check_not_final(cfg.data.eval_seed, cfg.data.eval_scenes, "held-out")
     data_dir = Path(cfg.data.cache_dir) / "train"
     prepare_describe_data(
         data_dir,

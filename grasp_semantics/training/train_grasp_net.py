@@ -30,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from grasp_semantics.data.shards import ExampleShards
+from grasp_semantics.data.splits import check_not_final
 from grasp_semantics.evaluation.metrics import contact_metrics, mean_metrics
 from grasp_semantics.grasping.decoding import contact_probability
 from grasp_semantics.models.config import GraspNetConfig, get_config
@@ -251,6 +252,8 @@ def train(
     end = cfg.optim.steps if stop_at is None else min(stop_at, cfg.optim.steps)
     model_cfg = cfg.model_config()
     data_dir = Path(cfg.data.cache_dir)
+    check_not_final(cfg.data.seed, cfg.data.train_scenes, "training")
+    check_not_final(cfg.data.val_seed, cfg.data.val_scenes, "validation")
     if env.main and prepare:
         for split, count, seed in (
             (cfg.data.train_split, cfg.data.train_scenes, cfg.data.seed),

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
+from grasp_semantics.data.splits import check_not_final
 from grasp_semantics.evaluation.metrics import average_precision
 from grasp_semantics.grasping.scorer_features import gripper_view
 from grasp_semantics.models.config import GraspScorerConfig
@@ -261,6 +262,8 @@ def train_scorer(cfg: ScorerTrainConfig, progress: bool = True) -> dict[str, Any
     fingerprint = model.fingerprint()
     started = time.perf_counter()
     d = cfg.data
+    check_not_final(d.train_seed, d.train_scenes, "training")
+    check_not_final(d.val_seed, d.val_scenes, "validation")
     key = candidates_key(model, GraspScorerConfig.from_dict(cfg.scorer))
     if d.labels == "physics":
         from grasp_semantics.training.scorer_physics_labels import physics_candidates

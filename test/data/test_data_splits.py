@@ -5,6 +5,9 @@ import pytest
 from grasp_semantics.data.objects import CATEGORIES
 from grasp_semantics.data.scene import generate_scene
 from grasp_semantics.data.splits import (
+    FINAL_SEED,
+    category_default_parts,
+    check_not_final,
     held_out_instances,
     held_out_pairs,
     held_out_paraphrases,
@@ -40,6 +43,39 @@ def test_pairs_disjoint_and_learnable():
         part = TASK_PARTS[task][cat]  # and the category's part is grasped by another task
         assert any(c == cat and TASK_PARTS[t][c] == part for t, c in train)
     assert held_out_pairs() == tuple(sorted(test))
+
+
+def test_held_out_pairs_mostly_need_another_part_than_the_categorys_usual_one() -> None:
+    """Composition is tested only where the task, not the category, decides the part: in at
+    least half the held-out pairs (here by design 12 of 16) the answer is not the part the
+    training tasks grasp most often on that category, and a scene of test_pair (category drawn
+    first, then one of its held-out tasks) has the usual part as its answer at most half the
+    time."""
+    train, test = split_pools("train").pairs, split_pools("test_pair").pairs
+    usual = category_default_parts(train)
+    off = [(t, c) for t, c in test if TASK_PARTS[t][c] != usual[c]]
+    assert len(off) >= 12 and len(off) >= len(test) / 2
+    categories = sorted({c for _, c in test})
+    expected_default_share = sum(
+        sum(TASK_PARTS[t][c] == usual[c] for t, cc in test if cc == c)
+        / sum(cc == c for _, cc in test)
+        for c in categories
+    ) / len(categories)
+    assert expected_default_share <= 0.5
+
+
+def test_category_default_is_the_most_common_part_with_ties_to_the_lower_index() -> None:
+    pairs = [("use", "knife"), ("cut", "knife"), ("hand over", "knife")]
+    assert category_default_parts(pairs) == {"knife": "handle"}
+    assert category_default_parts([("drink", "mug"), ("hand over", "mug")]) == {"mug": "body"}
+
+
+def test_the_final_range_is_refused_for_training_and_validation() -> None:
+    check_not_final(FINAL_SEED - 300, 300, "validation")  # ends just below the range
+    with pytest.raises(ValueError, match="final test range"):
+        check_not_final(FINAL_SEED - 299, 300, "validation")
+    with pytest.raises(ValueError, match="training seeds"):
+        check_not_final(FINAL_SEED + 5, 1, "training")
 
 
 def test_unknown_split():
