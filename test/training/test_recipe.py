@@ -12,7 +12,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from grasp_semantics.training.recipe import load_recipe, run_recipe
+from grasp_semantics.training.recipe import load_recipe, run_recipe, stage_configs
 from grasp_semantics.training.run_config import init_distributed
 from grasp_semantics.training.train_grasp_net import TrainConfig, train
 
@@ -144,11 +144,13 @@ def test_the_recipe_runs_every_stage_and_resumes_where_it_stopped(tmp_path, caps
 
 def test_the_default_recipe_names_every_stage_of_the_shipped_model(tmp_path) -> None:
     recipe = load_recipe("default")
-    kinds = [stage["kind"] for stage in recipe["stages"]]
-    assert kinds == ["grasp"] * 5 + ["scorer", "describe"]
+    assert [stage["kind"] for stage in recipe["stages"]] == ["grasp", "scorer", "describe"]
     assert recipe["out_dir"].startswith("outputs/")
-    for stage in recipe["stages"][1:5]:  # each grasp stage from the one before, not a path
-        assert stage["init_from"] == recipe["stages"][recipe["stages"].index(stage) - 1]["name"]
+    configs = stage_configs(recipe, tmp_path / "run")
+    assert configs["grasp"]["init_from"] is None  # random weights, not the shipped ones
+    for config in configs.values():  # nothing read from or written into the shipped weights
+        assert "weights/default" not in yaml.safe_dump(config)
+        assert str(config["data"]["cache_dir"]).startswith(str(tmp_path / "run" / "data"))
     bad = {"stages": [{"name": "a", "kind": "grasp", "config": "x", "init_from": "b"}]}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(ValueError, match="earlier stage"):
