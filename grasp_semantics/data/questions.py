@@ -34,14 +34,24 @@ from grasp_semantics.data.shards import write_shards
 
 LABEL_WORDS: tuple[str, ...] = ("ACME", "NOVA", "ZEST", "KIWI", "LUMA", "ORCA", "MOKA", "VOLT")
 LABEL_DIGITS: tuple[str, ...] = tuple("123456789")
-LABEL_PARTS: dict[str, str] = {"bottle": "body", "cup": "sleeve", "mug": "body"}
+LABEL_PARTS: dict[str, str] = {
+    "bottle": "body",
+    "cup": "sleeve",
+    "mug": "body",
+    "jar": "body",
+    "sprayer": "body",
+    "jug": "body",
+}
 NO_TEXT = "no text"
 NUMBERS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five")
 PLURALS: dict[str, str] = {
     "knife": "knives",
     "brush": "brushes",
     "scissors": "pairs of scissors",
+    "pliers": "pairs of pliers",
+    "tongs": "pairs of tongs",
 }
+PAIR_NOUNS = ("scissors", "pliers", "tongs")  # "a pair of ..."
 MIN_VISIBLE_PIXELS = 150  # an object with fewer visible pixels is not counted
 MIN_LABEL_PIXELS = 400  # visible pixels a part needs to carry a label
 MIN_FONT_PX = 11  # smaller text is not printed (unreadable at the model's input size)
@@ -83,8 +93,8 @@ def plural(category: str) -> str:
 
 def noun_phrase(colour: str, category: str) -> str:
     """ "a red mug", "an orange cup", "a pair of blue scissors"."""
-    if category == "scissors":
-        return f"a pair of {colour} scissors"
+    if category in PAIR_NOUNS:
+        return f"a pair of {colour} {category}"
     article = "an" if colour[0] in "aeiou" else "a"
     return f"{article} {colour} {category}"
 
