@@ -1,9 +1,25 @@
 """Tasks, the part each task grasps, instruction templates and referring expressions.
 
-Rule of thumb behind ``TASK_PARTS``: a task that USES the tool grasps its handle (the part a
-person holds to use it); *hand over* grasps the other part so that the handle stays free for
-the receiver; *open* grasps the cap. Every template has a stable paraphrase id
-``"<task>/<index>"`` used by the held-out-paraphrase split; never reorder, only append.
+Rules of thumb behind ``TASK_PARTS``:
+
+- a task that USES the object (use, cut, hammer, pour, stir, scrape, drink, screw, paint,
+  flip, cook, fill, water, serve, grip, light, brush teeth, dry hair, tighten with a tool)
+  grasps the part a person holds to use it: the handle(s), the tongs' arms, a goblet's stem,
+  a cup's sleeve, the body of a bottle or jar, a flashlight's barrel, a wrench's shaft;
+  *spray* (and *water* with a sprayer) grasps the trigger the finger works;
+- *open*, *close* and *tighten* on a container grasp what turns: the cap or lid (a
+  flashlight's tail, a sprayer's nozzle);
+- *hand over* grasps the other end, so that the handle stays free for the receiver;
+- *clean* holds a part that leaves the dirty one free to wash (a toothbrush's neck, a
+  goblet's base, the pliers' joint), often not the handle;
+- *hang up* grasps the end away from the handle or loop, so that the handle can go onto the
+  hook (a pan's body, a ladle's bowl, a hammer's head);
+- *put away* grasps a sturdy middle to carry it (body, barrel, ring, joint, neck), or a knife
+  or screwdriver by its blade or shaft so that the handle goes first into the drawer.
+
+Every template has a stable paraphrase id ``"<task>/<index>"`` used by the held-out-paraphrase
+split; never reorder, only append. A template without the task's ``TASK_KEYWORDS`` is indirect:
+the task must be inferred from the situation ("it's too dark in here, get {obj}").
 """
 
 from __future__ import annotations
@@ -382,7 +398,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "put the top back on {obj}",
         "cover {obj} up again",
         "seal {obj} so nothing spills",
-        "close {obj} after use",
+        "close {obj} to keep it fresh",
     ),
     "spray": (
         "spray with {obj}",
@@ -449,7 +465,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "grab {obj} and tighten it",
         "tighten everything up with {obj}",
         "make it tight with {obj}",
-        "this bolt has come loose, grab {obj}",
+        "something has come loose, grab {obj}",
         "turn {obj} until everything is snug",
         "give {obj} a few firm turns so nothing rattles",
         "it wobbles, give {obj} a firm twist",
