@@ -16,7 +16,7 @@ import numpy as np
 from grasp_semantics.data import tasks as task_lib
 from grasp_semantics.data.grasps import GraspCheck, GraspWorld, check_grasps, sample_grasps
 from grasp_semantics.data.mesh import Mesh, box, pose, rot_z, transform_points
-from grasp_semantics.data.objects import CATEGORIES, ObjectModel, make_object
+from grasp_semantics.data.objects import ObjectModel, make_object
 from grasp_semantics.data.render import (
     CameraConfig,
     SensorNoise,
@@ -44,7 +44,9 @@ class SceneConfig:
     gripper: GripperConfig = field(default_factory=GripperConfig)
     min_objects: int = 1
     max_objects: int = 5
-    duplicate_prob: float = 0.35  # a distractor shares the target's category
+    # with this probability a scene of two or more objects holds one more of the target's
+    # category (a same-category distractor); the other extras are of any category
+    distractor_prob: float = 0.55
     place_radius: float = 0.25  # m, object centres within this of the table centre
     gap: float = 0.03  # m, minimum free space between object footprints
     camera_distance: tuple[float, float] = (0.55, 0.9)  # m
@@ -218,8 +220,11 @@ def _choose_objects(pools, rng, cfg: SceneConfig):
     task, cat = _choose_target(pools, rng)
     inst = pools.instances[cat]
     models = [make_object(cat, inst[rng.integers(len(inst))])]
-    for _ in range(rng.integers(cfg.min_objects, cfg.max_objects + 1) - 1):
-        c = cat if rng.random() < cfg.duplicate_prob else CATEGORIES[rng.integers(len(CATEGORIES))]
+    n_extra = rng.integers(cfg.min_objects, cfg.max_objects + 1) - 1
+    cats = tuple(pools.instances)  # the split's categories, in CATEGORIES order
+    twin = n_extra > 0 and rng.random() < cfg.distractor_prob
+    for j in range(n_extra):
+        c = cat if twin and j == 0 else cats[rng.integers(len(cats))]
         ids = pools.instances[c]
         models.append(make_object(c, ids[rng.integers(len(ids))]))
     placed = _place(models, rng, cfg)
@@ -311,6 +316,9 @@ def _refer(
         np.linalg.norm(centres, axis=1),
         target,
         rng,
+        sizes=np.array([max(m.height, 2 * m.half_extent.max()) for m in models]),
+        heights=np.array([m.height for m in models]),
+        centres=centres,
     )
     if ref is None:
         return None

@@ -22,7 +22,14 @@ from grasp_semantics.data.objects import COLOUR_NAMES
 from grasp_semantics.data.scene import Scene, generate_scene
 from grasp_semantics.data.shards import write_shards
 from grasp_semantics.data.splits import split_pools
-from grasp_semantics.data.tasks import NOUNS, POSITION_PHRASES, TEMPLATES, instruction
+from grasp_semantics.data.tasks import (
+    NOUNS,
+    POSITION_PHRASES,
+    RELATION_PHRASES,
+    SIZE_PHRASES,
+    TEMPLATES,
+    instruction,
+)
 from grasp_semantics.models.config import GraspNetConfig
 from grasp_semantics.models.pointnet2 import sample_indices
 
@@ -123,8 +130,9 @@ def prepare_examples(
 
 
 def instruction_corpus() -> list[str]:
-    """Instructions covering every word the generator can use (templates x nouns, colours and
-    position phrases), to build the compact vocabulary of a small model from."""
+    """Instructions covering every word the generator can use (templates x nouns, colours,
+    position, size and relation phrases), to build the compact vocabulary of a small model
+    from."""
     texts = [
         instruction(f"{task}/{i}", f"the {colour} {noun}")
         for task, templates in TEMPLATES.items()
@@ -136,7 +144,14 @@ def instruction_corpus() -> list[str]:
     texts += [f"the {colour} one" for colour in COLOUR_NAMES]
     texts += [
         phrase.format(n=noun)
-        for phrases in POSITION_PHRASES.values()
+        for phrases in (*POSITION_PHRASES.values(), *SIZE_PHRASES.values())
+        for phrase in phrases
+        for nouns in NOUNS.values()
+        for noun in nouns
+    ]
+    texts += [
+        phrase.format(n=noun, a=f"the {noun}")
+        for phrases in RELATION_PHRASES.values()
         for phrase in phrases
         for nouns in NOUNS.values()
         for noun in nouns
