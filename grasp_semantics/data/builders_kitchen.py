@@ -180,10 +180,11 @@ def saucepan(rng) -> Mesh:
 
 
 def goblet(rng) -> Mesh:
-    """Stemmed glass: an open bowl, a long stem, a thick foot."""
+    """Stemmed cup: an open bowl, a long stem, a heavy disc foot tall enough to be gripped
+    at its edge."""
     m = Mesh.empty()
-    rb, tb = rng.uniform(0.027, 0.033), rng.uniform(0.008, 0.012)
-    m.add(frustum(rb, rb * rng.uniform(0.85, 0.95), tb, 32), 2)
+    rb, tb = rng.uniform(0.027, 0.033), rng.uniform(0.013, 0.017)
+    m.add(frustum(rb, rb, tb, 32), 2)
     rs, hs = rng.uniform(0.0055, 0.0075), rng.uniform(0.055, 0.08)
     m.add(frustum(rs * 1.3, rs, hs, 16), 1, transform=pose(None, (0, 0, tb - 0.001)))
     r0, r1 = rng.uniform(0.018, 0.024), rng.uniform(0.029, 0.034)

@@ -18,6 +18,7 @@ from grasp_semantics.data.mesh import (
     extrude,
     frustum,
     pose,
+    ring_band,
     rot_x,
     rot_y,
     rot_z,
@@ -118,10 +119,10 @@ def flashlight(rng) -> Mesh:
 
 def wrench(rng) -> Mesh:
     """Combination spanner lying flat: an open jaw (+x), a flat shaft raised a little by the
-    thicker ends, a closed ring (-x)."""
+    thicker ends, a closed ring with upright walls (-x)."""
     m = Mesh.empty()
-    ts = rng.uniform(0.004, 0.006)
-    th = ts + rng.uniform(0.002, 0.004)
+    ts = rng.uniform(0.006, 0.008)
+    th = ts + rng.uniform(0.004, 0.006)
     zc = th / 2
     ls, ws = rng.uniform(0.09, 0.15), rng.uniform(0.011, 0.016)
     m.add(box((ls, ws, ts)), 1, transform=pose(None, (0, 0, zc)))
@@ -132,11 +133,10 @@ def wrench(rng) -> Mesh:
     for s in (-1, 1):
         at = (ls / 2 + bl - 0.003 + dj / 2, s * (gap / 2 + (wj - gap) / 4), zc)
         m.add(prong, 0, transform=pose(None, at))
-    major, minor = rng.uniform(0.011, 0.014), rng.uniform(0.0035, 0.0045)
-    v, t = torus_arc(major, minor, 0, 2 * np.pi, 24, 8)
-    v = v @ rot_x(np.pi / 2).T
-    v[:, 2] *= (th / 2) / minor
-    m.add((v, t), 2, transform=pose(None, (-ls / 2 - major + 0.001, 0, zc)))
+    ro = rng.uniform(0.015, 0.019)  # the ring: an annulus with upright walls
+    ri = ro - rng.uniform(0.009, 0.011)
+    ring = ring_band(ri, ro, 0.0, ri, ro, th + 0.002, 32)
+    m.add(ring, 2, transform=pose(None, (-ls / 2 - ro + 0.003, 0, 0)))
     return m
 
 
@@ -186,9 +186,9 @@ def toothbrush(rng) -> Mesh:
     """Toothbrush lying on its back: a flat handle (-x), a thin neck, a head with its bristle
     block facing up."""
     m = Mesh.empty()
-    lh, wh, hh = rng.uniform(0.09, 0.11), rng.uniform(0.012, 0.016), rng.uniform(0.01, 0.014)
+    lh, wh, hh = rng.uniform(0.09, 0.11), rng.uniform(0.013, 0.017), rng.uniform(0.015, 0.019)
     m.add(box((lh, wh, hh)), 2, transform=pose(None, (-lh / 2, 0, hh / 2)))
-    rn, ln = rng.uniform(0.005, 0.0065), rng.uniform(0.04, 0.055)
+    rn, ln = rng.uniform(0.0055, 0.007), rng.uniform(0.04, 0.055)
     m.add(along_x(ln, rn, rn * 0.85, 14), 1, transform=pose(None, (-0.002, 0, hh / 2)))
     lhd, whd = rng.uniform(0.024, 0.03), rng.uniform(0.011, 0.014)
     tp, hb = rng.uniform(0.004, 0.005), rng.uniform(0.009, 0.012)
