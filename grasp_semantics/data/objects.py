@@ -55,7 +55,8 @@ CATEGORY_PARTS: dict[str, tuple[str, ...]] = {
 }
 CATEGORIES: tuple[str, ...] = tuple(CATEGORY_PARTS)
 
-# Named colours (RGB 0..1) an instance can have; the name is what instructions use.
+# The one palette (RGB 0..1) every part of every category draws its colour from; the name of
+# an instance's largest part is what instructions call the instance (``colour_name``).
 PALETTE: dict[str, tuple[float, float, float]] = {
     "red": (0.80, 0.12, 0.10),
     "orange": (0.95, 0.50, 0.10),
