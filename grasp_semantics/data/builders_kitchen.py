@@ -171,9 +171,9 @@ def saucepan(rng) -> Mesh:
     """Deep pot with a stick handle and a drop-in lid resting below the rim, a gap left all
     round, so fingers can still straddle the rim; the lid's knob stands above the rim."""
     m = Mesh.empty()
-    r1, h = rng.uniform(0.07, 0.09), rng.uniform(0.07, 0.1)
-    wall = rng.uniform(0.003, 0.005)
-    m.add(hollow_frustum(r1 * rng.uniform(0.9, 0.97), r1, h, wall, 0.005, 40), 0)
+    r1, h = rng.uniform(0.065, 0.08), rng.uniform(0.06, 0.085)
+    wall = rng.uniform(0.003, 0.004)
+    m.add(hollow_frustum(r1 * rng.uniform(0.9, 0.97), r1, h, wall, 0.004, 40), 0)
     _long_handle(m, 1, r1 - 0.004, h * rng.uniform(0.6, 0.85), rng)
     _lid(m, 2, r1 - wall - rng.uniform(0.017, 0.022), h - rng.uniform(0.012, 0.018), rng)
     return m

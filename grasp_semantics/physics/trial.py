@@ -75,7 +75,7 @@ MATERIALS: dict[str, tuple[str, ...]] = {  # per category, in part-index order
     "kettle": ("hollow", "plastic", "hollow", "plastic"),
     "teapot": ("hollow", "ceramic", "hollow", "ceramic"),
     "jug": ("ceramic", "ceramic", "ceramic"),
-    "saucepan": ("aluminium", "phenolic", "ceramic"),
+    "saucepan": ("aluminium", "phenolic", "plastic"),
     "goblet": ("ceramic", "ceramic", "ceramic"),
     "flashlight": ("aluminium", "aluminium", "aluminium"),
     "wrench": ("steel", "steel", "steel"),
