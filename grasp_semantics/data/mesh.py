@@ -147,6 +147,12 @@ def extrude(polygon: np.ndarray, z0: float, z1: float) -> tuple[np.ndarray, np.n
     return v, orient(v, t, centre)
 
 
+def along_x(length: float, r0: float, r1: float | None = None, n: int = 20):
+    """Cylinder (frustum) of ``length`` along +x starting at x=0, axis through the origin."""
+    v, t = frustum(r0, r0 if r1 is None else r1, length, n)
+    return (v @ rot_y(np.pi / 2).T, t)
+
+
 def pose(rotation: np.ndarray | None = None, translation=(0.0, 0.0, 0.0)) -> np.ndarray:
     """4x4 homogeneous transform."""
     t = np.eye(4)
@@ -198,8 +204,11 @@ class Mesh:
             np.zeros(0, np.float32),
         )
 
-    def add(self, prim, part: int, colour, shine: float = 0.0, transform=None) -> Mesh:
-        """Return this mesh plus primitive ``prim = (vertices, triangles)`` (in place too)."""
+    def add(
+        self, prim, part: int, colour=(0.0, 0.0, 0.0), shine: float = 0.0, transform=None
+    ) -> Mesh:
+        """Return this mesh plus primitive ``prim = (vertices, triangles)`` (in place too);
+        builders leave colour and shine unset, ``objects.make_object`` paints each part."""
         v, t = prim
         if transform is not None:
             v = transform_points(transform, v)

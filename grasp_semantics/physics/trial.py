@@ -57,6 +57,9 @@ DENSITY = {
     "paperboard": 750.0,
     "wood": 700.0,
     "bristle": 500.0,
+    # a closed body that stands for an empty thin-walled vessel or casing (kettle, teapot,
+    # hair dryer): its mass spread over the enclosed volume
+    "hollow": 300.0,
 }
 MATERIALS: dict[str, tuple[str, ...]] = {  # per category, in part-index order
     "mug": ("ceramic", "ceramic"),
@@ -69,6 +72,20 @@ MATERIALS: dict[str, tuple[str, ...]] = {  # per category, in part-index order
     "pan": ("aluminium", "phenolic"),
     "scissors": ("steel", "plastic"),
     "brush": ("bristle", "plastic"),
+    "kettle": ("hollow", "plastic", "hollow", "plastic"),
+    "teapot": ("hollow", "ceramic", "hollow", "ceramic"),
+    "jug": ("ceramic", "ceramic", "ceramic"),
+    "saucepan": ("aluminium", "phenolic", "plastic"),
+    "goblet": ("ceramic", "ceramic", "ceramic"),
+    "flashlight": ("aluminium", "aluminium", "aluminium"),
+    "wrench": ("steel", "steel", "steel"),
+    "pliers": ("steel", "steel", "plastic"),
+    "tongs": ("plastic", "steel", "steel"),
+    "toothbrush": ("bristle", "plastic", "plastic"),
+    "sprayer": ("water", "plastic", "plastic"),
+    "hairdryer": ("hollow", "plastic", "plastic"),
+    "ladle": ("steel", "steel"),
+    "jar": ("plastic", "water"),
 }
 # Coulomb (sliding, torsional, rolling) friction. MuJoCo takes the larger of two geoms' values:
 # rubber-padded fingers on anything 1.0; wood, plastic, steel or ceramic on a wooden table 0.5

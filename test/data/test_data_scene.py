@@ -122,9 +122,6 @@ def test_objects_have_outward_normals_and_stable_instances():
         assert volume > 0, cat
         assert m.vertices[:, 2].min() == pytest.approx(0.0, abs=1e-9)
         assert np.isfinite(triangle_normals(m.vertices, m.triangles)).all()
-        # parts differ in appearance
-        colours = [m.colour[m.part == p].mean(axis=0) for p in range(len(a.part_names))]
-        assert np.abs(colours[0] - colours[1]).max() > 0.05, cat
     # instances of a category differ in shape
     sizes = {tuple(np.round(make_object("mug", i).half_extent, 4)) for i in range(6)}
     assert len(sizes) == 6

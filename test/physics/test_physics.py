@@ -99,9 +99,9 @@ def _top_down(x: float, z: float) -> np.ndarray:
 
 
 def test_a_long_tool_held_far_from_its_centre_of_mass_rotates_out() -> None:
-    hammer = make_object("hammer", 0)
+    hammer = make_object("hammer", 1)  # 0.27 m long: held near its end, it tilts out
     handle = hammer.mesh.vertices[np.unique(hammer.mesh.triangles[hammer.mesh.part == 1])]
-    spec = SceneSpec((("hammer", 0, IDENTITY),), target=0, part=1, camera_to_world=IDENTITY)
+    spec = SceneSpec((("hammer", 1, IDENTITY),), target=0, part=1, camera_to_world=IDENTITY)
     world = TrialWorld(spec)
     centre_of_mass = world.model.body_ipos[world.target_body][0]  # near the steel head
     z = handle[:, 2].mean() - 0.004  # fingertips just below the handle's axis
