@@ -25,6 +25,7 @@ from grasp_semantics.data import builders_tools as tools
 from grasp_semantics.data.mesh import Mesh, pose
 
 N_INSTANCES = 16  # instances per category
+SCALE_RANGE = (0.8, 1.0)  # each instance's overall scale, drawn after its shape
 
 # Part names per category, in part-index order. Half the categories have three or more parts.
 CATEGORY_PARTS: dict[str, tuple[str, ...]] = {
@@ -148,6 +149,10 @@ def make_object(category: str, index: int) -> ObjectModel:
     mesh.colour = rgb[mesh.part]
     mesh.shine = paint.uniform(*SHINE_RANGE, len(parts)).astype(np.float32)[mesh.part]
     colour_name = names[int(np.argmax(part_areas(mesh, len(parts))))]
+    # overall size: instances of a category differ enough for "the larger mug" to be said; only
+    # smaller than built, so every part still fits the gripper
+    scale = np.random.default_rng([seed, index, 29]).uniform(*SCALE_RANGE)
+    mesh = mesh.transformed(pose(np.eye(3) * scale))
     lo, hi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
     centre = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
     mesh = mesh.transformed(pose(None, -centre))
