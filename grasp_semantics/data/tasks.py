@@ -8,7 +8,7 @@ the receiver; *open* grasps the cap. Every template has a stable paraphrase id
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -341,12 +341,14 @@ def refer(
     distance: np.ndarray,
     target: int,
     rng: np.random.Generator,
+    nouns: Mapping[str, Sequence[str]] = NOUNS,
 ) -> str | None:
     """A referring expression ("the red mug", "the knife on the left") that singles out
-    ``target`` among the objects (image column ``u`` [K], camera distance ``distance`` [K]),
-    or None when none of these forms is unambiguous."""
+    ``target`` among the objects (image column ``u`` [K], camera distance ``distance`` [K],
+    a category called by one of its ``nouns``), or None when none of these forms is
+    unambiguous."""
     cat = categories[target]
-    noun = NOUNS[cat][rng.integers(len(NOUNS[cat]))]
+    noun = nouns[cat][rng.integers(len(nouns[cat]))]
     colour = colours[target]
     same = [i for i, c in enumerate(categories) if c == cat]
     if len(same) == 1:
