@@ -16,7 +16,13 @@ from pathlib import Path
 
 from grasp_semantics.data import tasks as task_lib
 from grasp_semantics.data.mesh_folder import INDEX_FILE, load_objects
-from grasp_semantics.data.objects import CATEGORY_PARTS, N_INSTANCES, ObjectModel, make_object
+from grasp_semantics.data.objects import (
+    CATEGORY_PARTS,
+    COLOUR_NAMES,
+    N_INSTANCES,
+    ObjectModel,
+    make_object,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +36,7 @@ class Catalogue:
     templates: Mapping[str, tuple[str, ...]]  # task -> wordings, "{obj}" the target's phrase
     nouns: Mapping[str, tuple[str, ...]]  # category -> nouns instructions call it by
     lookup: Callable[[str, int], ObjectModel]  # (category, index) -> the instance
+    colours: tuple[str, ...]  # every colour name an instance may have
     own_wordings: frozenset[str] = frozenset()  # tasks worded by the folder, not data.tasks
     folder: Path | None = None  # None: the procedural world
 
@@ -65,6 +72,7 @@ PROCEDURAL = Catalogue(
     templates=task_lib.TEMPLATES,
     nouns=task_lib.NOUNS,
     lookup=make_object,
+    colours=COLOUR_NAMES,
 )
 
 
@@ -101,6 +109,7 @@ def _folder_catalogue(folder: Path) -> Catalogue:
             c: loaded.nouns.get(c) or task_lib.NOUNS.get(c) or (c,) for c in loaded.category_parts
         },
         lookup=lambda category, index: objects[category, index],
+        colours=tuple(sorted({o.colour_name for o in loaded.objects})),
         own_wordings=frozenset(loaded.wordings),
         folder=folder,
     )

@@ -1,5 +1,5 @@
 """`generate --objects FOLDER`: scenes drawn from a mesh folder carry the folder's categories,
-instances, part names and task->part table, not the procedural world's."""
+instances, part names, task->part table and wordings, not the procedural world's."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from mesh_folders import MUG, PARTS, WORDINGS, user_folder
 
 from grasp_semantics.cli import main
 from grasp_semantics.data.catalogue import catalogue
@@ -23,26 +24,6 @@ from grasp_semantics.data.splits import split_pools
 from grasp_semantics.data.tasks import TEMPLATES
 
 BIN = Path(sys.prefix) / "bin"
-# mug parts renamed and reordered: body -> cup_body, handle -> grip, grip first
-RENAME = {"handle": "grip", "body": "cup_body"}
-PARTS = ["grip", "cup_body"]
-MUG = CATEGORY_PARTS["mug"]
-WORDINGS = ["drink from {obj}", "sip from {obj}", "lift {obj} to drink", "have a sip of {obj}"]
-
-
-def _folder(path: Path, drink_part: str) -> Path:
-    """Two mugs and two bottles; one task (drink, worded by the folder) that grasps
-    ``drink_part`` of a mug, whose parts are renamed and reordered; mugs called beakers."""
-    folder = export_objects(path, categories=("mug", "bottle"), instances=2)
-    for directory in folder.glob("mug/*"):
-        for old, new in RENAME.items():
-            (directory / f"{old}.ply").rename(directory / f"{new}.ply")
-    index = yaml.safe_load((folder / "objects.yaml").read_text())
-    index["categories"]["mug"] = {"parts": PARTS, "nouns": ["beaker"]}
-    index["tasks"] = {"drink": {"mug": drink_part}}
-    index["wordings"] = {"drink": WORDINGS}
-    (folder / "objects.yaml").write_text(yaml.safe_dump(index, sort_keys=False))
-    return folder
 
 
 def _check(scene: dict, drink_part: str) -> None:
@@ -76,7 +57,7 @@ def _check(scene: dict, drink_part: str) -> None:
 
 @pytest.mark.skipif(not (BIN / "grasp-semantics").is_file(), reason="run scripts/setup.sh")
 def test_generate_renders_a_mesh_folder_with_its_labels(tmp_path) -> None:
-    folder = _folder(tmp_path / "objects", drink_part="grip")
+    folder = user_folder(tmp_path / "objects", drink_part="grip")
     work = tmp_path / "elsewhere"
     work.mkdir()
     command = ["generate", "--objects", str(folder), "--scenes", "3", "--out", "data"]
@@ -128,7 +109,7 @@ def test_a_folder_is_split_like_the_procedural_world(tmp_path) -> None:
 
 
 def test_a_bad_folder_is_refused_naming_the_file(tmp_path, capsys) -> None:
-    folder = _folder(tmp_path / "objects", drink_part="grip")
+    folder = user_folder(tmp_path / "objects", drink_part="grip")
     path = folder / "objects.yaml"
     good = path.read_text()
 
