@@ -55,6 +55,7 @@ def _check(scene: dict, drink_part: str) -> None:
     assert wording in {w.format(obj=scene["reference"]) for w in WORDINGS}
 
 
+@pytest.mark.slow  # the installed command: 8 s on a 2-core CPU
 @pytest.mark.skipif(not (BIN / "grasp-semantics").is_file(), reason="run scripts/setup.sh")
 def test_generate_renders_a_mesh_folder_with_its_labels(tmp_path) -> None:
     folder = user_folder(tmp_path / "objects", drink_part="grip")
