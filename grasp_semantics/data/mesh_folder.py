@@ -58,6 +58,13 @@ FORMAT = 1
 INDEX_FILE = "objects.yaml"
 MESH_SUFFIXES = (".ply", ".obj", ".stl", ".off", ".gltf", ".glb")
 GREY = (0.5, 0.5, 0.5)
+# objects.yaml's sections: the type of each and of its entries
+LAYOUT = {
+    "categories": (dict, dict),
+    "tasks": (dict, dict),
+    "wordings": (dict, list),
+    "instances": (list, dict),
+}
 
 
 @dataclass
@@ -144,15 +151,20 @@ def _check_index(data: dict, path: Path) -> None:
     """A ValueError naming what is wrong with an ``objects.yaml``."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a mesh folder index (needs 'format: {FORMAT}')")
-    categories = data.get("categories") or {}
+    for key, (kind, item) in LAYOUT.items():
+        value = data.get(key) or kind()
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(value, kind) or not all(isinstance(v, item) for v in items):
+            raise ValueError(f"{path}: '{key}' is not laid out as docs/mesh_folder.md shows")
+    categories, tasks = data.get("categories") or {}, data.get("tasks") or {}
+    entries, wordings = data.get("instances") or [], data.get("wordings") or {}
     for category, spec in categories.items():
-        parts = (spec or {}).get("parts") or []
-        if not parts or len(set(parts)) != len(parts):
+        parts = spec.get("parts") or []
+        if not isinstance(parts, list) or not parts or len(set(parts)) != len(parts):
             raise ValueError(f"{path}: category {category!r} needs distinct part names")
-        nouns = (spec or {}).get("nouns", [category])
+        nouns = spec.get("nouns", [category])
         if not isinstance(nouns, list) or not all(isinstance(n, str) and n for n in nouns):
             raise ValueError(f"{path}: nouns of {category!r} must be a list of words")
-    entries = data.get("instances") or []
     seen = set()
     for entry in entries:
         key = (entry.get("category"), entry.get("index"))
@@ -161,9 +173,8 @@ def _check_index(data: dict, path: Path) -> None:
         if key in seen:
             raise ValueError(f"{path}: instance {key[1]} of {key[0]!r} is listed twice")
         seen.add(key)
-    tasks = data.get("tasks") or {}
     for task, table in tasks.items():
-        for category, part in (table or {}).items():
+        for category, part in table.items():
             if category not in categories:
                 raise ValueError(
                     f"{path}: task {task!r} names category {category!r}, which is not under "
@@ -178,20 +189,20 @@ def _check_index(data: dict, path: Path) -> None:
                 raise ValueError(
                     f"{path}: task {task!r} grasps {category!r}, which has no instances"
                 )
-    for task, wordings in (data.get("wordings") or {}).items():
+    for task, texts in wordings.items():
         if task not in tasks:
             raise ValueError(f"{path}: wordings for {task!r}, which is not under 'tasks'")
-        if not isinstance(wordings, list) or not wordings:
+        if not texts:
             raise ValueError(f"{path}: wordings of {task!r} must be a non-empty list")
-        for wording in wordings:
+        for wording in texts:
             try:
                 fine = isinstance(wording, str) and wording.format(obj="") != wording
             except (KeyError, IndexError, ValueError):
                 fine = False
             if not fine:
                 raise ValueError(
-                    f"{path}: wording {wording!r} of {task!r} must be text with one field, "
-                    "{obj} (where the target's name goes)"
+                    f"{path}: wording {wording!r} of {task!r} must be text holding {{obj}} "
+                    "(where the target's name goes) and no other {field}"
                 )
 
 

@@ -132,3 +132,4 @@ def test_a_bad_folder_is_refused_naming_the_file(tmp_path, capsys) -> None:
     path.write_text(good)
     (folder / "mug/01/grip.ply").unlink()
     refused(lambda i: None, "missing grip", where=folder / "mug/01")
+    refused(lambda i: i.update(instances=3), "'instances' is not laid out")
