@@ -45,7 +45,9 @@ class SceneConfig:
     gripper: GripperConfig = field(default_factory=GripperConfig)
     min_objects: int = 1
     max_objects: int = 5
-    duplicate_prob: float = 0.35  # a distractor shares the target's category
+    # with this probability a scene of two or more objects holds one more of the target's
+    # category (a same-category distractor); the other extras are of any category
+    distractor_prob: float = 0.55
     place_radius: float = 0.25  # m, object centres within this of the table centre
     gap: float = 0.03  # m, minimum free space between object footprints
     camera_distance: tuple[float, float] = (0.55, 0.9)  # m
@@ -223,11 +225,14 @@ def _choose_objects(pools, rng, cfg: SceneConfig):
     """The task, the target's category, and the objects placed on the table (models, their
     poses on the table, the target's index: in random order, so it need not be object 0)."""
     task, cat = _choose_target(pools, rng)
-    make_object, categories = pools.catalogue.make_object, tuple(pools.instances)
+    make_object = pools.catalogue.make_object
     inst = pools.instances[cat]
     models = [make_object(cat, inst[rng.integers(len(inst))])]
-    for _ in range(rng.integers(cfg.min_objects, cfg.max_objects + 1) - 1):
-        c = cat if rng.random() < cfg.duplicate_prob else categories[rng.integers(len(categories))]
+    n_extra = rng.integers(cfg.min_objects, cfg.max_objects + 1) - 1
+    cats = tuple(pools.instances)  # the split's categories, in CATEGORIES order
+    twin = n_extra > 0 and rng.random() < cfg.distractor_prob
+    for j in range(n_extra):
+        c = cat if twin and j == 0 else cats[rng.integers(len(cats))]
         ids = pools.instances[c]
         models.append(make_object(c, ids[rng.integers(len(ids))]))
     placed = _place(models, rng, cfg)
@@ -319,6 +324,9 @@ def _refer(
         np.linalg.norm(centres, axis=1),
         target,
         rng,
+        sizes=np.array([max(m.height, 2 * m.half_extent.max()) for m in models]),
+        heights=np.array([m.height for m in models]),
+        centres=centres,
         nouns=pools.catalogue.nouns,
     )
     if ref is None:

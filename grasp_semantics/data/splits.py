@@ -26,7 +26,7 @@ import numpy as np
 
 from grasp_semantics.data.catalogue import PROCEDURAL, Catalogue
 from grasp_semantics.data.objects import N_INSTANCES
-from grasp_semantics.data.tasks import PAIRS, TEMPLATES
+from grasp_semantics.data.tasks import PAIRS, TEMPLATES, names_task
 
 SPLIT_SEED = 20261123
 SPLITS: tuple[str, ...] = ("train", "val", "test_instance", "test_paraphrase", "test_pair", "all")
@@ -72,13 +72,20 @@ def held_out_instances(catalogue: Catalogue = PROCEDURAL) -> dict[str, tuple[int
 
 @functools.cache
 def held_out_paraphrases() -> dict[str, tuple[str, ...]]:
+    """Per task, one INDIRECT template (no task keyword, see ``tasks.TASK_KEYWORDS``) and
+    ``HELD_OUT_PARAPHRASES_PER_TASK - 1`` others, drawn with ``SPLIT_SEED``: the test asks
+    for tasks said in unseen words, also without naming the task; training keeps the task's
+    other indirect templates."""
     rng = np.random.default_rng([SPLIT_SEED, 2])
     out = {}
     for task, templates in TEMPLATES.items():
-        idx = sorted(
-            int(i) for i in rng.permutation(len(templates))[:HELD_OUT_PARAPHRASES_PER_TASK]
-        )
-        out[task] = tuple(f"{task}/{i:02d}" for i in idx)
+        indirect = [i for i, t in enumerate(templates) if not names_task(task, t)]
+        if len(indirect) < 2:
+            raise ValueError(f"task {task!r} needs two indirect templates, has {len(indirect)}")
+        first = indirect[rng.integers(len(indirect))]
+        rest = [i for i in range(len(templates)) if i != first]
+        more = rng.permutation(rest)[: HELD_OUT_PARAPHRASES_PER_TASK - 1]
+        out[task] = tuple(f"{task}/{i:02d}" for i in sorted([first, *(int(i) for i in more)]))
     return out
 
 

@@ -1,9 +1,25 @@
 """Tasks, the part each task grasps, instruction templates and referring expressions.
 
-Rule of thumb behind ``TASK_PARTS``: a task that USES the tool grasps its handle (the part a
-person holds to use it); *hand over* grasps the other part so that the handle stays free for
-the receiver; *open* grasps the cap. Every template has a stable paraphrase id
-``"<task>/<index>"`` used by the held-out-paraphrase split; never reorder, only append.
+Rules of thumb behind ``TASK_PARTS``:
+
+- a task that USES the object (use, cut, hammer, pour, stir, scrape, drink, screw, paint,
+  flip, cook, fill, water, serve, grip, light, brush teeth, dry hair, tighten with a tool)
+  grasps the part a person holds to use it: the handle(s), the tongs' arms, a goblet's stem,
+  a cup's sleeve, the body of a bottle or jar, a flashlight's barrel, a wrench's shaft;
+  *spray* (and *water* with a sprayer) grasps the trigger the finger works;
+- *open*, *close* and *tighten* on a container grasp what turns: the cap or lid (a
+  flashlight's tail, a sprayer's nozzle);
+- *hand over* grasps the other end, so that the handle stays free for the receiver;
+- *clean* holds a part that leaves the dirty one free to wash (a toothbrush's neck, a
+  goblet's base, the pliers' joint), often not the handle;
+- *hang up* grasps the end away from the handle or loop, so that the handle can go onto the
+  hook (a pan's body, a ladle's bowl, a hammer's head);
+- *put away* grasps a sturdy middle to carry it (body, barrel, ring, joint, neck), or a knife
+  or screwdriver by its blade or shaft so that the handle goes first into the drawer.
+
+Every template has a stable paraphrase id ``"<task>/<index>"`` used by the held-out-paraphrase
+split; never reorder, only append. A template without the task's ``TASK_KEYWORDS`` is indirect:
+the task must be inferred from the situation ("it's too dark in here, get {obj}").
 """
 
 from __future__ import annotations
@@ -183,6 +199,10 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "take {obj} and use it",
         "hold {obj} the way you would to use it",
         "can you use {obj}?",
+        "I have a job for {obj}",
+        "put {obj} to work",
+        "get to work with {obj}",
+        "pick up {obj}, there is work to do",
     ),
     "cut": (
         "cut with {obj}",
@@ -193,6 +213,10 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "hold {obj} so you can cut",
         "pick up {obj} and cut the paper",
         "get {obj}, we are cutting",
+        "trim the string with {obj}",
+        "the tape needs snipping, grab {obj}",
+        "chop this in half with {obj}",
+        "cut the cord with {obj}",
     ),
     "hammer": (
         "hammer a nail with {obj}",
@@ -201,6 +225,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "grab {obj} and start hammering",
         "hold {obj} for hammering",
         "get ready to hammer with {obj}",
+        "pound the nail flat with {obj}",
+        "knock this nail in with {obj}",
+        "bang the peg into the ground with {obj}",
+        "hammer in the tack with {obj}",
+        "hammer the board down with {obj}",
+        "start hammering, pick up {obj}",
     ),
     "pour": (
         "pour from {obj}",
@@ -211,6 +241,10 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "tip {obj} over the bowl",
         "use {obj} to pour some water",
         "pour the contents of {obj}",
+        "the tea is ready, {obj} please",
+        "tilt {obj} over the glass",
+        "pour a glass from {obj}",
+        "pour it out of {obj} slowly",
     ),
     "stir": (
         "stir the soup with {obj}",
@@ -219,6 +253,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "stir with {obj}",
         "mix the batter with {obj}",
         "pick up {obj} and stir the pot",
+        "stir the sauce with {obj}",
+        "give the soup a good mix with {obj}",
+        "swirl the stew around with {obj}",
+        "keep the risotto from sticking, take {obj}",
+        "stir the porridge using {obj}",
+        "stir it well with {obj}",
     ),
     "scrape": (
         "scrape with {obj}",
@@ -227,6 +267,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "scrape the surface using {obj}",
         "pick up {obj} for scraping",
         "hold {obj} to scrape",
+        "get the burnt bits off the tray with {obj}",
+        "lift the old sticker off with {obj}",
+        "the paint is flaking, get it off with {obj}",
+        "scrape the ice off the window using {obj}",
+        "scrape the crumbs together with {obj}",
+        "scrape the mud off with {obj}",
     ),
     "drink": (
         "drink from {obj}",
@@ -235,6 +281,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "grab {obj}, I'm thirsty",
         "lift {obj} to drink",
         "hold {obj} so I can drink",
+        "I'm thirsty, bring {obj} over",
+        "I'm parched, lift {obj} to my mouth",
+        "drink out of {obj}",
+        "have a drink from {obj}",
+        "take a sip from {obj}",
+        "drink it straight from {obj}",
     ),
     "hand over": (
         "hand me {obj}",
@@ -245,6 +297,10 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "bring me {obj}",
         "please give {obj} to me",
         "hand over {obj}",
+        "I need {obj} over here",
+        "can I have {obj}?",
+        "let me have {obj}",
+        "hand {obj} to the person next to you",
     ),
     "open": (
         "open {obj}",
@@ -253,6 +309,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "twist open {obj}",
         "remove the cap from {obj}",
         "can you open {obj}?",
+        "open up {obj}",
+        "get {obj} open",
+        "I'd like to look inside {obj}, undo it",
+        "undo the top of {obj}",
+        "open {obj} for me",
+        "loosen the top of {obj}",
     ),
     "screw": (
         "tighten the screw with {obj}",
@@ -261,6 +323,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "pick up {obj} to loosen a screw",
         "grab {obj} and turn the screw",
         "hold {obj} to screw",
+        "drive this in with {obj}",
+        "put the shelf together with {obj}",
+        "fix the wobbly hinge with {obj}",
+        "screw the plate onto the wall with {obj}",
+        "drive the screw home with {obj}",
+        "screw it in with {obj}",
     ),
     "paint": (
         "paint with {obj}",
@@ -269,6 +337,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "grab {obj} and paint",
         "hold {obj} to brush on some paint",
         "dust the shelf with {obj}",
+        "the fence needs a new coat, grab {obj}",
+        "put some colour on the wall with {obj}",
+        "do the window frame in blue with {obj}",
+        "paint the door with {obj}",
+        "paint the picture using {obj}",
+        "varnish the table with {obj}",
     ),
     "flip": (
         "flip the pancake with {obj}",
@@ -277,6 +351,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "grab {obj} for flipping",
         "flip with {obj}",
         "toss the omelette with {obj}",
+        "turn the burger over with {obj}",
+        "the pancake is brown underneath, grab {obj}",
+        "flip the fish with {obj}",
+        "flip the steak using {obj}",
+        "get {obj} and flip the toast",
+        "the egg needs turning, take {obj}",
     ),
     "cook": (
         "cook with {obj}",
@@ -285,11 +365,237 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "grab {obj} and put it on the stove",
         "use {obj} to fry",
         "move {obj} onto the hob",
+        "cook dinner with {obj}",
+        "cook the rice in {obj}",
+        "make some soup in {obj}",
+        "put {obj} over the fire",
+        "cook something in {obj}",
+        "heat the oil in {obj}",
+    ),
+    "fill": (
+        "fill {obj}",
+        "fill {obj} with water",
+        "fill up {obj}",
+        "pick up {obj} and fill it",
+        "hold {obj} so I can fill it",
+        "fill {obj} to the top",
+        "refill {obj}",
+        "grab {obj} to fill it at the tap",
+        "top up {obj}",
+        "hold {obj} under the tap until it is full",
+        "put some water into {obj}",
+        "{obj} has run out, get more in it",
+    ),
+    "close": (
+        "close {obj}",
+        "close the lid of {obj}",
+        "shut {obj}",
+        "can you close {obj}?",
+        "close {obj} again",
+        "close up {obj}",
+        "shut {obj} properly",
+        "put the lid back on {obj}",
+        "put the top back on {obj}",
+        "cover {obj} up again",
+        "seal {obj} so nothing spills",
+        "close {obj} to keep it fresh",
+    ),
+    "spray": (
+        "spray with {obj}",
+        "spray the plants with {obj}",
+        "use {obj} to spray the window",
+        "squeeze {obj} to spray",
+        "spray some water with {obj}",
+        "pick up {obj} and spray",
+        "spray the table with {obj}",
+        "aim {obj} and spray",
+        "mist the leaves with {obj}",
+        "squirt some water on the window with {obj}",
+        "pull the trigger of {obj}",
+        "give the ferns a fine mist with {obj}",
+    ),
+    "water": (
+        "water the plants with {obj}",
+        "use {obj} to water the flowers",
+        "water the garden with {obj}",
+        "pick up {obj} and water the plants",
+        "water the herbs using {obj}",
+        "water the seedlings with {obj}",
+        "give the flowers some water from {obj}",
+        "grab {obj} and water the roses",
+        "the plants look dry, take {obj}",
+        "the flowers are wilting, get {obj}",
+        "the soil is parched, take {obj} to the plants",
+        "the ferns need a drop, grab {obj}",
+    ),
+    "serve": (
+        "serve with {obj}",
+        "serve the soup with {obj}",
+        "use {obj} to serve",
+        "serve dinner with {obj}",
+        "serve the guests with {obj}",
+        "pick up {obj} and serve",
+        "grab {obj} to serve",
+        "serve everyone using {obj}",
+        "dish up with {obj}",
+        "dinner is ready, take {obj} to the table",
+        "the guests are waiting, get {obj}",
+        "help everyone to some with {obj}",
+    ),
+    "grip": (
+        "grip with {obj}",
+        "grip the nut with {obj}",
+        "use {obj} to grip it",
+        "get a grip on it with {obj}",
+        "grip the small part with {obj}",
+        "pick up {obj} and grip",
+        "grab {obj} to grip something",
+        "grip the piece using {obj}",
+        "clamp the wire with {obj}",
+        "pinch the tiny piece with {obj}",
+        "pick up the hot coal with {obj}",
+        "hold the small bit firmly with {obj}",
+    ),
+    "tighten": (
+        "tighten {obj}",
+        "tighten it with {obj}",
+        "use {obj} to tighten",
+        "tighten it up with {obj}",
+        "pick up {obj} and tighten",
+        "grab {obj} and tighten it",
+        "tighten everything up with {obj}",
+        "make it tight with {obj}",
+        "something has come loose, grab {obj}",
+        "turn {obj} until everything is snug",
+        "give {obj} a few firm turns so nothing rattles",
+        "it wobbles, give {obj} a firm twist",
+    ),
+    "light": (
+        "light the way with {obj}",
+        "use {obj} to light the room",
+        "give me some light with {obj}",
+        "pick up {obj} for light",
+        "light up the cupboard with {obj}",
+        "grab {obj} and light the path",
+        "light the stairs with {obj}",
+        "it's too dark in here, get {obj}",
+        "I can't see under the bed, take {obj}",
+        "the power is out, grab {obj}",
+        "shine {obj} into the corner",
+        "point {obj} at the dark corner",
+    ),
+    "brush teeth": (
+        "brush my teeth with {obj}",
+        "brush your teeth with {obj}",
+        "use {obj} to brush teeth",
+        "pick up {obj} to brush teeth",
+        "grab {obj}, time to brush",
+        "hold {obj} to brush the teeth",
+        "brush the back teeth with {obj}",
+        "brush before bed with {obj}",
+        "I just had garlic, freshen my breath with {obj}",
+        "my breath smells, get {obj}",
+        "time for dental care, take {obj}",
+        "polish my molars with {obj}",
+    ),
+    "dry hair": (
+        "dry my hair with {obj}",
+        "dry your hair with {obj}",
+        "use {obj} to dry hair",
+        "pick up {obj} to dry my hair",
+        "grab {obj} and dry the hair",
+        "hold {obj} to dry the wet hair",
+        "blow-dry my hair with {obj}",
+        "dry the hair quickly using {obj}",
+        "my hair is still wet, {obj} please",
+        "I just got out of the shower, get {obj}",
+        "style my hair with {obj}",
+        "blow out my curls with {obj}",
+    ),
+    "clean": (
+        "clean {obj}",
+        "wash {obj}",
+        "clean {obj} in the sink",
+        "wash up {obj}",
+        "pick up {obj} and clean it",
+        "clean {obj} thoroughly",
+        "grab {obj} to wash it",
+        "clean {obj} with a cloth",
+        "{obj} is dirty, scrub it",
+        "wipe {obj} down",
+        "get the grime off {obj}",
+        "give {obj} a good scrub",
+    ),
+    "hang up": (
+        "hang up {obj}",
+        "hang {obj} on the hook",
+        "hang {obj} on the wall",
+        "pick up {obj} and hang it",
+        "hang {obj} up on the rack",
+        "hang {obj} back up",
+        "can you hang up {obj}?",
+        "grab {obj} to hang it",
+        "put {obj} back on its hook",
+        "{obj} goes on the rack on the wall",
+        "return {obj} to the pegboard",
+        "put {obj} on the wall hook",
+    ),
+    "put away": (
+        "put away {obj}",
+        "put {obj} away",
+        "put {obj} away in the cupboard",
+        "pick up {obj} and put it away",
+        "can you put {obj} away?",
+        "put {obj} away in the drawer",
+        "tidy {obj} away",
+        "clear {obj} away",
+        "store {obj} in the cupboard",
+        "{obj} goes back in the drawer",
+        "tidy up {obj}",
+        "we're done with {obj}, return it to the shelf",
     ),
 }
 PARAPHRASE_IDS: tuple[str, ...] = tuple(
     f"{t}/{i:02d}" for t, ts in TEMPLATES.items() for i in range(len(ts))
 )
+
+# The words that name each task outright (matched as substrings, so "refill" has "fill"); a
+# template with none of them is INDIRECT: the task must be inferred ("the plants look dry").
+TASK_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "use": ("use", "using"),
+    "cut": ("cut",),
+    "hammer": ("hammer",),
+    "pour": ("pour",),
+    "stir": ("stir",),
+    "scrape": ("scrap",),
+    "drink": ("drink", "drank"),
+    "hand over": ("hand", "give", "pass"),
+    "open": ("open",),
+    "screw": ("screw",),
+    "paint": ("paint",),
+    "flip": ("flip",),
+    "cook": ("cook",),
+    "fill": ("fill",),
+    "close": ("close", "shut"),
+    "spray": ("spray",),
+    "water": ("water",),
+    "serve": ("serv",),
+    "grip": ("grip",),
+    "tighten": ("tight",),
+    "light": ("light",),
+    "brush teeth": ("brush", "teeth", "tooth"),
+    "dry hair": ("dry", "dried"),
+    "clean": ("clean", "wash"),
+    "hang up": ("hang", "hung"),
+    "put away": ("away",),
+}
+
+
+def names_task(task: str, text: str) -> bool:
+    """Whether ``text`` says ``task`` outright (holds one of its ``TASK_KEYWORDS``)."""
+    low = text.lower()
+    return any(k in low for k in TASK_KEYWORDS[task])
+
 
 NOUNS: dict[str, tuple[str, ...]] = {
     "mug": ("mug", "coffee mug"),
@@ -302,6 +608,20 @@ NOUNS: dict[str, tuple[str, ...]] = {
     "pan": ("pan", "frying pan", "skillet"),
     "scissors": ("scissors", "pair of scissors"),
     "brush": ("brush", "paintbrush"),
+    "kettle": ("kettle",),
+    "teapot": ("teapot",),
+    "jug": ("jug", "pitcher"),
+    "saucepan": ("saucepan", "pot", "cooking pot"),
+    "goblet": ("wine glass", "goblet"),
+    "flashlight": ("flashlight", "torch"),
+    "wrench": ("wrench", "spanner"),
+    "pliers": ("pliers", "pair of pliers"),
+    "tongs": ("tongs", "pair of tongs", "kitchen tongs"),
+    "toothbrush": ("toothbrush",),
+    "sprayer": ("spray bottle", "sprayer", "plant mister"),
+    "hairdryer": ("hair dryer", "hairdryer", "blow dryer"),
+    "ladle": ("ladle", "soup ladle"),
+    "jar": ("jar", "jam jar"),
 }
 
 POSITION_PHRASES: dict[str, tuple[str, ...]] = {
@@ -322,6 +642,27 @@ def template(paraphrase_id: str) -> str:
     return TEMPLATES[task][int(i)]
 
 
+# Sizes and relations are said only when the difference is clear: the target is at least
+# SIZE_RATIO times larger (smaller) than every rival, or RELATION_RATIO times nearer the anchor.
+SIZE_RATIO = 1.2
+RELATION_RATIO = 1.5
+NEXT_TO = 0.2  # m between centres, the most "next to" / "beside" may span
+# Categories that stand upright, so that "tall" / "short" say their height.
+UPRIGHT = frozenset(
+    {"mug", "cup", "bottle", "kettle", "teapot", "jug", "goblet", "jar", "sprayer"}
+)
+SIZE_PHRASES: dict[str, tuple[str, ...]] = {
+    "big": ("the big {n}", "the large {n}", "the bigger {n}", "the larger {n}", "the largest {n}"),
+    "small": ("the small {n}", "the little {n}", "the smaller {n}", "the smallest {n}"),
+    "tall": ("the tall {n}", "the taller {n}", "the tallest {n}"),
+    "short": ("the short {n}", "the shorter {n}", "the shortest {n}"),
+}
+RELATION_PHRASES: dict[str, tuple[str, ...]] = {
+    "next": ("the {n} next to {a}", "the {n} beside {a}"),
+    "closest": ("the {n} closest to {a}", "the {n} nearest to {a}"),
+}
+
+
 def _unique_position(values: np.ndarray, target: int, gap: float) -> str | None:
     """'low' / 'high' if ``values[target]`` is the extreme by at least ``gap``."""
     others = np.delete(values, target)
@@ -334,6 +675,38 @@ def _unique_position(values: np.ndarray, target: int, gap: float) -> str | None:
     return None
 
 
+def _unique_ratio(values: np.ndarray, target: int, ratio: float) -> str | None:
+    """'low' / 'high' if ``values[target]`` is ``ratio`` times below / above every other."""
+    others = np.delete(values, target)
+    if len(others) == 0:
+        return None
+    if values[target] * ratio <= others.min():
+        return "low"
+    if values[target] >= others.max() * ratio:
+        return "high"
+    return None
+
+
+def _size_words(phrases: tuple[str, ...], count: int) -> list[str]:
+    """Comparatives ("the larger") for two of a kind, superlatives ("the largest") for more."""
+    drop = "est " if count == 2 else "er "
+    return [p for p in phrases if drop not in p]
+
+
+def _anchor_name(
+    categories, colours, anchor: int, rng: np.random.Generator, nouns: Mapping = NOUNS
+) -> str | None:
+    """A name that singles out object ``anchor`` by its category alone or with its colour."""
+    cat = categories[anchor]
+    noun = nouns[cat][rng.integers(len(nouns[cat]))]
+    same = [i for i, c in enumerate(categories) if c == cat]
+    if len(same) == 1:
+        return f"the {noun}"
+    if sum(colours[i] == colours[anchor] for i in same) == 1:
+        return f"the {colours[anchor]} {noun}"
+    return None
+
+
 def refer(
     categories: Sequence[str],
     colours: Sequence[str],
@@ -341,12 +714,18 @@ def refer(
     distance: np.ndarray,
     target: int,
     rng: np.random.Generator,
+    *,
+    sizes: np.ndarray,
+    heights: np.ndarray,
+    centres: np.ndarray,
     nouns: Mapping[str, Sequence[str]] = NOUNS,
 ) -> str | None:
-    """A referring expression ("the red mug", "the knife on the left") that singles out
-    ``target`` among the objects (image column ``u`` [K], camera distance ``distance`` [K],
-    a category called by one of its ``nouns``), or None when none of these forms is
-    unambiguous."""
+    """A referring expression that singles out ``target`` among the objects: by colour ("the
+    red mug"), image side or depth ("the knife on the left", image column ``u`` [K], camera
+    distance ``distance`` [K]), size ("the larger jar", largest dimension ``sizes`` [K], height
+    ``heights`` [K]) or relation to another uniquely named object ("the cup next to the
+    kettle", object centres ``centres`` [K, 3] in metres), a category called by one of its
+    ``nouns``. None when none of these forms is unambiguous."""
     cat = categories[target]
     noun = nouns[cat][rng.integers(len(nouns[cat]))]
     colour = colours[target]
@@ -372,6 +751,30 @@ def refer(
     same_colour = [i for i in same if colours[i] == colour]
     if len(same_colour) > 1:
         positional(same_colour, f"{colour} {noun}")
+
+    k = same.index(target)
+    size = _unique_ratio(np.asarray(sizes, float)[same], k, SIZE_RATIO)
+    if size is not None:
+        phrases = SIZE_PHRASES["small" if size == "low" else "big"]
+        options.extend(p.format(n=noun) for p in _size_words(phrases, len(same)))
+    height = _unique_ratio(np.asarray(heights, float)[same], k, SIZE_RATIO)
+    if cat in UPRIGHT and height is not None:
+        phrases = SIZE_PHRASES["short" if height == "low" else "tall"]
+        options.extend(p.format(n=noun) for p in _size_words(phrases, len(same)))
+
+    centres = np.asarray(centres, float)
+    rivals = [i for i in same if i != target]
+    for anchor in range(len(categories)):
+        if categories[anchor] == cat:
+            continue
+        gap = np.linalg.norm(centres[same] - centres[anchor], axis=1)
+        if gap[k] * RELATION_RATIO > np.delete(gap, k).min() or not rivals:
+            continue
+        name = _anchor_name(categories, colours, anchor, rng, nouns)
+        if name is None:
+            continue
+        keys = ("next", "closest") if gap[k] <= NEXT_TO else ("closest",)
+        options.extend(p.format(n=noun, a=name) for key in keys for p in RELATION_PHRASES[key])
     if not options:
         return None
     return options[rng.integers(len(options))]

@@ -22,7 +22,7 @@ from grasp_semantics.data.catalogue import PROCEDURAL, Catalogue, catalogue
 from grasp_semantics.data.scene import Scene, generate_scene
 from grasp_semantics.data.shards import write_shards
 from grasp_semantics.data.splits import split_pools
-from grasp_semantics.data.tasks import POSITION_PHRASES
+from grasp_semantics.data.tasks import POSITION_PHRASES, RELATION_PHRASES, SIZE_PHRASES
 from grasp_semantics.models.config import GraspNetConfig
 from grasp_semantics.models.pointnet2 import sample_indices
 
@@ -130,8 +130,8 @@ def prepare_examples(
 
 def instruction_corpus(objects: Catalogue = PROCEDURAL) -> list[str]:
     """Instructions covering every word the generator can use with ``objects`` (templates x
-    nouns, colours and position phrases), to build the compact vocabulary of a small model
-    from."""
+    nouns, colours, position, size and relation phrases), to build the compact vocabulary of
+    a small model from."""
     texts = [
         objects.instruction(f"{task}/{i}", f"the {colour} {noun}")
         for task, templates in objects.templates.items()
@@ -143,7 +143,14 @@ def instruction_corpus(objects: Catalogue = PROCEDURAL) -> list[str]:
     texts += [f"the {colour} one" for colour in objects.colours]
     texts += [
         phrase.format(n=noun)
-        for phrases in POSITION_PHRASES.values()
+        for phrases in (*POSITION_PHRASES.values(), *SIZE_PHRASES.values())
+        for phrase in phrases
+        for nouns in objects.nouns.values()
+        for noun in nouns
+    ]
+    texts += [
+        phrase.format(n=noun, a=f"the {noun}")
+        for phrases in RELATION_PHRASES.values()
         for phrase in phrases
         for nouns in objects.nouns.values()
         for noun in nouns
