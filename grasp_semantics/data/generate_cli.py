@@ -1,7 +1,9 @@
 """Command-line jobs of the data package: ``generate``, ``make-bag`` and ``show``.
 
 Run through ``grasp_semantics.cli`` (``add_arguments(parser, name)`` / ``run(args, name)``):
-``grasp-semantics generate --scenes 100 --seed 0 --out DIR``.
+``grasp-semantics generate --scenes 100 --seed 0 --out DIR``; ``--objects FOLDER`` takes the
+objects, parts, task table and wordings from a mesh folder (``docs/mesh_folder.md``) instead of
+the procedural world.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from grasp_semantics.data.splits import SPLITS
+from grasp_semantics.data.splits import SPLITS, split_pools
 
 COMMANDS = ("generate", "make-bag", "show")
 
@@ -22,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--seed", type=int, default=0, help="first scene seed")
     parser.add_argument(
         "--split", choices=SPLITS, default="train" if name == "generate" else "all"
+    )
+    parser.add_argument(
+        "--objects",
+        type=Path,
+        help="a mesh folder (objects.yaml + one mesh per part) to draw objects from, "
+        "instead of the procedural ones (docs/mesh_folder.md)",
     )
     if name == "generate":
         parser.add_argument("--scenes", type=int, required=True, help="number of scenes")
@@ -41,9 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace, name: str) -> int:
     """Run command ``name``; returns the exit status."""
+    from grasp_semantics.data.catalogue import catalogue
     from grasp_semantics.data.scene import generate_scene
 
     t0 = time.perf_counter()
+    objects = None
+    if args.objects is not None:
+        try:
+            objects = catalogue(args.objects)
+            split_pools(args.split, objects)  # a split the folder cannot fill fails here
+        except (OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if name == "generate":
         from grasp_semantics.data.scene_shards import write_scene_shards
 
@@ -55,6 +72,7 @@ def run(args: argparse.Namespace, name: str) -> int:
             args.scenes_per_shard,
             workers=args.workers,
             progress=True,
+            catalogue=objects,
         )
         print(
             json.dumps(
@@ -71,7 +89,10 @@ def run(args: argparse.Namespace, name: str) -> int:
         if Path(args.out).exists():
             print(f"error: {args.out} exists", file=sys.stderr)
             return 1
-        scenes = (generate_scene(args.seed + i, args.split) for i in range(args.scenes))
+        scenes = (
+            generate_scene(args.seed + i, args.split, catalogue=objects)
+            for i in range(args.scenes)
+        )
         write_bag(args.out, scenes, period_s=args.period)
         print(
             json.dumps(
@@ -85,7 +106,7 @@ def run(args: argparse.Namespace, name: str) -> int:
     elif name == "show":
         from grasp_semantics.data.visualize import save_scene_png
 
-        scene = generate_scene(args.seed, args.split)
+        scene = generate_scene(args.seed, args.split, catalogue=objects)
         save_scene_png(scene, args.out, args.grasps)
         print(json.dumps({"png": args.out, "instruction": scene.instruction}))
     return 0

@@ -10,12 +10,16 @@ The folder (``docs/mesh_folder.md``)::
 
     format: 1
     categories:                    # category -> its part names, in part-index order
-      mug: {parts: [body, handle]}
+      mug: {parts: [body, handle], nouns: [mug, coffee mug]}   # nouns: optional
     tasks:                         # task -> category -> the part that task grasps
       drink: {mug: handle}
       hand over: {mug: body}
+    wordings:                      # optional: task -> instruction wordings, {obj} the target
+      drink: ["drink from {obj}", "pick up {obj} to take a sip"]
     instances:                     # colour: the name instructions use for it
       - {category: mug, index: 0, colour: red, shine: {body: 0.25, handle: 0.25}}
+
+Every instance has one mesh per part of its category.
 
 Meshes are in metres, in the object's own frame: z up, resting on the plane z = 0 (they are
 re-centred on their footprint when read). Each triangle's colour is the mean of its vertices'
@@ -25,7 +29,9 @@ folders use binary PLY, one vertex per triangle corner so that each triangle kee
 
     grasp-semantics export-objects --out my_objects [--categories mug knife] [--instances 4]
 
-writes the procedural objects in this form, as an example to follow.
+writes the procedural objects in this form, as an example to follow;
+``grasp-semantics generate --objects my_objects ...`` renders scenes of a folder's objects
+(``data/catalogue.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +58,13 @@ FORMAT = 1
 INDEX_FILE = "objects.yaml"
 MESH_SUFFIXES = (".ply", ".obj", ".stl", ".off", ".gltf", ".glb")
 GREY = (0.5, 0.5, 0.5)
+# objects.yaml's sections: the type of each and of its entries
+LAYOUT = {
+    "categories": (dict, dict),
+    "tasks": (dict, dict),
+    "wordings": (dict, list),
+    "instances": (list, dict),
+}
 
 
 @dataclass
@@ -61,6 +74,8 @@ class MeshFolder:
     category_parts: dict[str, tuple[str, ...]]
     task_parts: dict[str, dict[str, str]]
     objects: list[ObjectModel]
+    wordings: dict[str, tuple[str, ...]]  # task -> the folder's own wordings (optional)
+    nouns: dict[str, tuple[str, ...]]  # category -> the folder's nouns for it (optional)
 
 
 def instance_dir(folder: Path, category: str, index: int) -> Path:
@@ -136,21 +151,59 @@ def _check_index(data: dict, path: Path) -> None:
     """A ValueError naming what is wrong with an ``objects.yaml``."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a mesh folder index (needs 'format: {FORMAT}')")
-    categories = data.get("categories") or {}
+    for key, (kind, item) in LAYOUT.items():
+        value = data.get(key) or kind()
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(value, kind) or not all(isinstance(v, item) for v in items):
+            raise ValueError(f"{path}: '{key}' is not laid out as docs/mesh_folder.md shows")
+    categories, tasks = data.get("categories") or {}, data.get("tasks") or {}
+    entries, wordings = data.get("instances") or [], data.get("wordings") or {}
     for category, spec in categories.items():
-        parts = (spec or {}).get("parts") or []
-        if not parts or len(set(parts)) != len(parts):
+        parts = spec.get("parts") or []
+        if not isinstance(parts, list) or not parts or len(set(parts)) != len(parts):
             raise ValueError(f"{path}: category {category!r} needs distinct part names")
-    for task, table in (data.get("tasks") or {}).items():
-        for category, part in (table or {}).items():
-            if part not in (categories.get(category) or {}).get("parts", []):
+        nouns = spec.get("nouns", [category])
+        if not isinstance(nouns, list) or not all(isinstance(n, str) and n for n in nouns):
+            raise ValueError(f"{path}: nouns of {category!r} must be a list of words")
+    seen = set()
+    for entry in entries:
+        key = (entry.get("category"), entry.get("index"))
+        if key[0] not in categories or not isinstance(key[1], int):
+            raise ValueError(f"{path}: instance {entry} needs a known category and an index")
+        if key in seen:
+            raise ValueError(f"{path}: instance {key[1]} of {key[0]!r} is listed twice")
+        seen.add(key)
+    for task, table in tasks.items():
+        for category, part in table.items():
+            if category not in categories:
+                raise ValueError(
+                    f"{path}: task {task!r} names category {category!r}, which is not under "
+                    "'categories'"
+                )
+            if part not in categories[category]["parts"]:
                 raise ValueError(
                     f"{path}: task {task!r} grasps {part!r} on {category!r}, which is not "
                     "one of that category's parts"
                 )
-    for entry in data.get("instances") or []:
-        if entry.get("category") not in categories or not isinstance(entry.get("index"), int):
-            raise ValueError(f"{path}: instance {entry} needs a known category and an index")
+            if not any(c == category for c, _ in seen):
+                raise ValueError(
+                    f"{path}: task {task!r} grasps {category!r}, which has no instances"
+                )
+    for task, texts in wordings.items():
+        if task not in tasks:
+            raise ValueError(f"{path}: wordings for {task!r}, which is not under 'tasks'")
+        if not texts:
+            raise ValueError(f"{path}: wordings of {task!r} must be a non-empty list")
+        for wording in texts:
+            try:
+                fine = isinstance(wording, str) and wording.format(obj="") != wording
+            except (KeyError, IndexError, ValueError):
+                fine = False
+            if not fine:
+                raise ValueError(
+                    f"{path}: wording {wording!r} of {task!r} must be text holding {{obj}} "
+                    "(where the target's name goes) and no other {field}"
+                )
 
 
 def load_objects(folder: str | Path) -> MeshFolder:
@@ -171,19 +224,19 @@ def load_objects(folder: str | Path) -> MeshFolder:
         files = {
             f.stem: f for f in sorted(directory.glob("*")) if f.suffix.lower() in MESH_SUFFIXES
         }
-        unknown = sorted(set(files) - set(parts))
-        if unknown or not files:
+        if set(files) != set(parts):
+            missing = sorted(set(parts) - set(files))
             raise ValueError(
-                f"{directory}: mesh files must be named after the parts of {category!r} "
+                f"{directory}: needs one mesh file per part of {category!r}, named after it "
                 f"({', '.join(parts)}); found {sorted(files) or 'none'}"
+                + (f", missing {', '.join(missing)}" if missing else "")
             )
         shine = entry.get("shine") or {}
         mesh = Mesh.empty()
         for p, name in enumerate(parts):
-            if name in files:
-                vertices, triangles, colours = _read_part(files[name])
-                mesh.add((vertices, triangles), p, (0, 0, 0), float(shine.get(name, 0.0)))
-                mesh.colour[-len(triangles) :] = colours
+            vertices, triangles, colours = _read_part(files[name])
+            mesh.add((vertices, triangles), p, (0, 0, 0), float(shine.get(name, 0.0)))
+            mesh.colour[-len(triangles) :] = colours
         lo, hi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
         centre = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
         objects.append(
@@ -198,7 +251,11 @@ def load_objects(folder: str | Path) -> MeshFolder:
             )
         )
     tasks = {t: dict(table) for t, table in (data.get("tasks") or {}).items()}
-    return MeshFolder(category_parts, tasks, objects)
+    wordings = {t: tuple(w) for t, w in (data.get("wordings") or {}).items()}
+    nouns = {
+        c: tuple(spec["nouns"]) for c, spec in data["categories"].items() if spec.get("nouns")
+    }
+    return MeshFolder(category_parts, tasks, objects, wordings, nouns)
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from grasp_semantics.data import tasks as task_lib
+from grasp_semantics.data.catalogue import Catalogue
 from grasp_semantics.data.grasps import GraspCheck, GraspWorld, check_grasps, sample_grasps
 from grasp_semantics.data.mesh import Mesh, box, pose, rot_z, transform_points
-from grasp_semantics.data.objects import ObjectModel, make_object
+from grasp_semantics.data.objects import ObjectModel
 from grasp_semantics.data.render import (
     CameraConfig,
     SensorNoise,
@@ -202,10 +203,16 @@ def _choose_target(pools, rng):
     return task, cat
 
 
-def generate_scene(seed: int, split: str = "train", config: SceneConfig | None = None) -> Scene:
-    """The scene of ``seed`` in ``split`` (same seed and split -> identical arrays)."""
+def generate_scene(
+    seed: int,
+    split: str = "train",
+    config: SceneConfig | None = None,
+    catalogue: Catalogue | None = None,
+) -> Scene:
+    """The scene of ``seed`` in ``split`` (same seed and split -> identical arrays), its objects
+    from ``catalogue`` (default: the procedural world; ``catalogue.catalogue(folder)``)."""
     cfg = config or SceneConfig()
-    pools = split_pools(split)
+    pools = split_pools(split) if catalogue is None else split_pools(split, catalogue)
     rng = np.random.default_rng([seed, zlib.crc32(split.encode())])
     for _ in range(50):
         scene = _attempt(seed, split, pools, rng, cfg)
@@ -218,6 +225,7 @@ def _choose_objects(pools, rng, cfg: SceneConfig):
     """The task, the target's category, and the objects placed on the table (models, their
     poses on the table, the target's index: in random order, so it need not be object 0)."""
     task, cat = _choose_target(pools, rng)
+    make_object = pools.catalogue.make_object
     inst = pools.instances[cat]
     models = [make_object(cat, inst[rng.integers(len(inst))])]
     n_extra = rng.integers(cfg.min_objects, cfg.max_objects + 1) - 1
@@ -319,6 +327,7 @@ def _refer(
         sizes=np.array([max(m.height, 2 * m.half_extent.max()) for m in models]),
         heights=np.array([m.height for m in models]),
         centres=centres,
+        nouns=pools.catalogue.nouns,
     )
     if ref is None:
         return None
@@ -389,7 +398,7 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
     t_wc, k = _camera(rng, cfg)
     geo = _geometry(models, placed, t_wc, rng)
     rc = make_raycaster(geo.everything.vertices, geo.everything.triangles)
-    fp = task_lib.task_part(task, cat)
+    fp = pools.catalogue.task_part(task, cat)
     if not _target_in_view(rc, geo, k, target, fp, cfg):
         return None
     named = _refer(models, placed, t_wc, k, target, task, pools, rng)
@@ -434,7 +443,7 @@ def _attempt(seed, split, pools, rng, cfg: SceneConfig) -> Scene | None:
         point_contact=contact,
         mask_object=mask_object,
         mask_part=mask_part,
-        instruction=task_lib.instruction(para, ref),
+        instruction=pools.catalogue.instruction(para, ref),
         task=task,
         paraphrase_id=para,
         reference=ref,

@@ -2,7 +2,8 @@
 
 Layout of a data set directory written by ``write_scene_shards``::
 
-    index.json        {"format", "split", "seed", "n_scenes", "shards": [{"file", "seeds"}]}
+    index.json        {"format", "split", "seed", "n_scenes", "shards": [{"file", "seeds"}],
+                       "objects": the mesh folder the scenes' objects came from (when one did)}
     shard-000000.tar  one compressed ``<seed>.npz`` per scene
     ...
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from grasp_semantics.data.catalogue import Catalogue
 from grasp_semantics.data.render import depth_from_u16, depth_to_u16, pixels_to_points
 from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
 
@@ -62,9 +64,9 @@ def scene_from_bytes(data: bytes) -> dict[str, Any]:
     return d
 
 
-def _generate(args: tuple[int, str, SceneConfig | None]) -> bytes:
-    seed, split, config = args
-    return scene_to_bytes(generate_scene(seed, split, config))
+def _generate(args: tuple[int, str, SceneConfig | None, Catalogue | None]) -> bytes:
+    seed, split, config, catalogue = args
+    return scene_to_bytes(generate_scene(seed, split, config, catalogue))
 
 
 def write_scene_shards(
@@ -76,10 +78,12 @@ def write_scene_shards(
     config: SceneConfig | None = None,
     workers: int = 1,
     progress: bool = False,
+    catalogue: Catalogue | None = None,
 ) -> Path:
-    """Generate scenes ``seed .. seed + n_scenes - 1`` of ``split`` into tar shards under
-    ``out_dir`` and write ``index.json``; returns the index path. Each shard is written to a
-    temporary name and renamed, and complete shards are kept, so a rerun resumes."""
+    """Generate scenes ``seed .. seed + n_scenes - 1`` of ``split`` (objects from
+    ``catalogue``, default the procedural world) into tar shards under ``out_dir`` and write
+    ``index.json``; returns the index path. Each shard is written to a temporary name and
+    renamed, and complete shards are kept, so a rerun resumes."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(seed, seed + n_scenes))
@@ -100,7 +104,7 @@ def write_scene_shards(
                 if bar is not None:
                     bar.update(len(group))
                 continue
-            jobs = [(s, split, config) for s in group]
+            jobs = [(s, split, config, catalogue) for s in group]
             blobs = pool.imap(_generate, jobs) if pool else map(_generate, jobs)
             tmp = path.with_suffix(".tar.tmp")
             with tarfile.open(tmp, "w") as tar:
@@ -125,6 +129,8 @@ def write_scene_shards(
         "scenes_per_shard": scenes_per_shard,
         "shards": entries,
     }
+    if catalogue is not None and catalogue.folder is not None:
+        index["objects"] = str(catalogue.folder)
     path = out / INDEX
     path.write_text(json.dumps(index, indent=1))
     return path

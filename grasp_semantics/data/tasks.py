@@ -24,7 +24,7 @@ the task must be inferred from the situation ("it's too dark in here, get {obj}"
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -693,10 +693,12 @@ def _size_words(phrases: tuple[str, ...], count: int) -> list[str]:
     return [p for p in phrases if drop not in p]
 
 
-def _anchor_name(categories, colours, anchor: int, rng: np.random.Generator) -> str | None:
+def _anchor_name(
+    categories, colours, anchor: int, rng: np.random.Generator, nouns: Mapping = NOUNS
+) -> str | None:
     """A name that singles out object ``anchor`` by its category alone or with its colour."""
     cat = categories[anchor]
-    noun = NOUNS[cat][rng.integers(len(NOUNS[cat]))]
+    noun = nouns[cat][rng.integers(len(nouns[cat]))]
     same = [i for i, c in enumerate(categories) if c == cat]
     if len(same) == 1:
         return f"the {noun}"
@@ -716,15 +718,16 @@ def refer(
     sizes: np.ndarray,
     heights: np.ndarray,
     centres: np.ndarray,
+    nouns: Mapping[str, Sequence[str]] = NOUNS,
 ) -> str | None:
     """A referring expression that singles out ``target`` among the objects: by colour ("the
     red mug"), image side or depth ("the knife on the left", image column ``u`` [K], camera
     distance ``distance`` [K]), size ("the larger jar", largest dimension ``sizes`` [K], height
     ``heights`` [K]) or relation to another uniquely named object ("the cup next to the
-    kettle", object centres ``centres`` [K, 3] in metres). None when none of these forms is
-    unambiguous."""
+    kettle", object centres ``centres`` [K, 3] in metres), a category called by one of its
+    ``nouns``. None when none of these forms is unambiguous."""
     cat = categories[target]
-    noun = NOUNS[cat][rng.integers(len(NOUNS[cat]))]
+    noun = nouns[cat][rng.integers(len(nouns[cat]))]
     colour = colours[target]
     same = [i for i, c in enumerate(categories) if c == cat]
     if len(same) == 1:
@@ -767,7 +770,7 @@ def refer(
         gap = np.linalg.norm(centres[same] - centres[anchor], axis=1)
         if gap[k] * RELATION_RATIO > np.delete(gap, k).min() or not rivals:
             continue
-        name = _anchor_name(categories, colours, anchor, rng)
+        name = _anchor_name(categories, colours, anchor, rng, nouns)
         if name is None:
             continue
         keys = ("next", "closest") if gap[k] <= NEXT_TO else ("closest",)

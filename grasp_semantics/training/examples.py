@@ -18,18 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from grasp_semantics.data.objects import COLOUR_NAMES
+from grasp_semantics.data.catalogue import PROCEDURAL, Catalogue, catalogue
 from grasp_semantics.data.scene import Scene, generate_scene
 from grasp_semantics.data.shards import write_shards
 from grasp_semantics.data.splits import split_pools
-from grasp_semantics.data.tasks import (
-    NOUNS,
-    POSITION_PHRASES,
-    RELATION_PHRASES,
-    SIZE_PHRASES,
-    TEMPLATES,
-    instruction,
-)
+from grasp_semantics.data.tasks import POSITION_PHRASES, RELATION_PHRASES, SIZE_PHRASES
 from grasp_semantics.models.config import GraspNetConfig
 from grasp_semantics.models.pointnet2 import sample_indices
 
@@ -77,19 +70,23 @@ def example_from_scene(scene: Scene, cfg: GraspNetConfig) -> dict[str, Any]:
     }
 
 
-def _make(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
-    seed, split, cfg_dict = job
+def _make(job: tuple[int, str, dict[str, Any], str | None]) -> dict[str, Any]:
+    seed, split, cfg_dict, objects = job
     torch.set_num_threads(1)
-    return example_from_scene(generate_scene(seed, split), GraspNetConfig.from_dict(cfg_dict))
+    scene = generate_scene(seed, split, catalogue=None if objects is None else catalogue(objects))
+    return example_from_scene(scene, GraspNetConfig.from_dict(cfg_dict))
 
 
-def _signature(split: str, cfg: GraspNetConfig) -> dict[str, Any]:
-    return {
+def _signature(split: str, cfg: GraspNetConfig, objects: str | None) -> dict[str, Any]:
+    signature = {
         "format": FORMAT,
         "split": split,
         "image_size": list(cfg.encoder.backbone.image_size),
         "num_points": cfg.pointnet.num_points,
     }
+    if objects is not None:
+        signature["objects"] = str(catalogue(objects).folder)
+    return signature
 
 
 def prepare_examples(
@@ -101,15 +98,17 @@ def prepare_examples(
     per_shard: int = 200,
     workers: int = 1,
     progress: bool = True,
+    objects: str | None = None,
 ) -> Path:
-    """Make the shards of ``count`` examples of ``split`` (scene seeds ``seed``, ``seed+1``...).
+    """Make the shards of ``count`` examples of ``split`` (scene seeds ``seed``, ``seed+1``...),
+    the objects from mesh folder ``objects`` (default: the procedural world).
 
     Shards already present with the same signature are kept, so this resumes and is a no-op
     when everything exists.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    signature = _signature(split, cfg)
+    signature = _signature(split, cfg, objects)
     index_path = out_dir / "index.json"
     if index_path.is_file() and json.loads(index_path.read_text())["signature"] != signature:
         raise ValueError(
@@ -119,7 +118,7 @@ def prepare_examples(
     return write_shards(
         out_dir,
         _make,
-        (split, cfg.to_dict()),
+        (split, cfg.to_dict(), objects),
         count,
         seed,
         per_shard,
@@ -129,40 +128,45 @@ def prepare_examples(
     )
 
 
-def instruction_corpus() -> list[str]:
-    """Instructions covering every word the generator can use (templates x nouns, colours,
-    position, size and relation phrases), to build the compact vocabulary of a small model
-    from."""
+def instruction_corpus(objects: Catalogue = PROCEDURAL) -> list[str]:
+    """Instructions covering every word the generator can use with ``objects`` (templates x
+    nouns, colours, position, size and relation phrases), to build the compact vocabulary of
+    a small model from."""
     texts = [
-        instruction(f"{task}/{i}", f"the {colour} {noun}")
-        for task, templates in TEMPLATES.items()
+        objects.instruction(f"{task}/{i}", f"the {colour} {noun}")
+        for task, templates in objects.templates.items()
         for i in range(len(templates))
-        for nouns in NOUNS.values()
+        for nouns in objects.nouns.values()
         for noun in nouns
-        for colour in COLOUR_NAMES[:1]
+        for colour in objects.colours[:1]
     ]
-    texts += [f"the {colour} one" for colour in COLOUR_NAMES]
+    texts += [f"the {colour} one" for colour in objects.colours]
     texts += [
         phrase.format(n=noun)
         for phrases in (*POSITION_PHRASES.values(), *SIZE_PHRASES.values())
         for phrase in phrases
-        for nouns in NOUNS.values()
+        for nouns in objects.nouns.values()
         for noun in nouns
     ]
     texts += [
         phrase.format(n=noun, a=f"the {noun}")
         for phrases in RELATION_PHRASES.values()
         for phrase in phrases
-        for nouns in NOUNS.values()
+        for nouns in objects.nouns.values()
         for noun in nouns
     ]
     return texts
 
 
-def reworded(example: dict[str, Any], split: str, rng: np.random.Generator) -> dict[str, Any]:
+def reworded(
+    example: dict[str, Any],
+    split: str,
+    rng: np.random.Generator,
+    objects: Catalogue = PROCEDURAL,
+) -> dict[str, Any]:
     """``example`` with its instruction said by another of ``split``'s paraphrases of the same
     task, naming the target the same way. The task fixes the part to grasp, so the labels still
     hold; only the split's own paraphrases are drawn, so held-out ones stay unseen."""
-    paraphrases = split_pools(split).paraphrases[example["task"]]
+    paraphrases = split_pools(split, objects).paraphrases[example["task"]]
     paraphrase = paraphrases[rng.integers(len(paraphrases))]
-    return {**example, "instruction": instruction(paraphrase, example["reference"])}
+    return {**example, "instruction": objects.instruction(paraphrase, example["reference"])}

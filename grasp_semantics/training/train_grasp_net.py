@@ -29,6 +29,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from grasp_semantics.data.catalogue import PROCEDURAL, Catalogue, catalogue
 from grasp_semantics.data.shards import ExampleShards
 from grasp_semantics.data.splits import check_not_final
 from grasp_semantics.evaluation.metrics import contact_metrics, mean_metrics
@@ -61,6 +62,7 @@ class DataConfig:
     scenes_per_shard: int = 200
     workers: int = 2  # processes generating scenes (only when the cache is incomplete)
     reword_prob: float = 0.0  # chance a training instruction is said by another paraphrase
+    objects: str | None = None  # a mesh folder to draw objects from (docs/mesh_folder.md)
 
 
 @dataclass
@@ -148,6 +150,7 @@ def batches(
     seed: int,
     split: str = "train",
     reword_prob: float = 0.0,
+    objects: Catalogue = PROCEDURAL,
 ) -> Iterator[list[dict]]:
     """Endless shuffled batches (each epoch in a new order); a ``reword_prob`` share of the
     instructions reworded by another of ``split``'s paraphrases (:func:`reworded`)."""
@@ -157,7 +160,7 @@ def batches(
         chunk: list[dict] = []
         for example in shards.iterate(seed=seed + epoch):
             if reword_prob > 0 and rng.random() < reword_prob:
-                example = reworded(example, split, rng)
+                example = reworded(example, split, rng, objects)
             chunk.append(example)
             if len(chunk) == batch_size:
                 yield chunk
@@ -268,6 +271,7 @@ def train(
                 cfg.data.scenes_per_shard,
                 cfg.data.workers,
                 progress,
+                cfg.data.objects,
             )
     if env.main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +286,8 @@ def train(
     if cfg.init_from:  # continue from trained weights, new schedule
         init_weights(model, cfg.init_from, log=env.main)
     elif model.encoder.compact is not None:  # rows for every word the instructions can use
-        table = CompactVocab.from_texts(instruction_corpus(), model.encoder.compact.size)
+        corpus = instruction_corpus(catalogue(cfg.data.objects))
+        table = CompactVocab.from_texts(corpus, model.encoder.compact.size)
         model.encoder.compact.kept_ids.copy_(table.kept_ids)
     model = model.to(env.device)
     criterion = GraspCriterion(model_cfg.loss, model_cfg.heads)
@@ -293,7 +298,7 @@ def train(
     step, best = 0, -1.0
     stream = batches(
         train_shards, cfg.optim.batch_size, cfg.seed + 1000 * env.rank,
-        cfg.data.train_split, cfg.data.reword_prob,
+        cfg.data.train_split, cfg.data.reword_prob, catalogue(cfg.data.objects),
     )  # fmt: skip
     if state is not None:
         model.load_state_dict(state["model"])

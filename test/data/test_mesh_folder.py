@@ -45,7 +45,7 @@ def test_exported_objects_read_back_with_the_same_labels(tmp_path) -> None:
 def test_a_folder_that_does_not_match_its_index_is_refused(tmp_path) -> None:
     folder = export_objects(tmp_path / "objects", categories=("mug",), instances=1)
     (folder / "mug/00/handle.ply").rename(folder / "mug/00/lid.ply")
-    with pytest.raises(ValueError, match="named after the parts"):
+    with pytest.raises(ValueError, match="one mesh file per part"):
         load_objects(folder)
     (folder / "mug/00/lid.ply").rename(folder / "mug/00/handle.ply")
     index = yaml.safe_load((folder / "objects.yaml").read_text())
