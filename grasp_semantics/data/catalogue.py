@@ -23,6 +23,8 @@ from grasp_semantics.data.objects import (
     ObjectModel,
     make_object,
 )
+from grasp_semantics.data.references import NOUNS
+from grasp_semantics.data.wordings import TEMPLATES, instruction
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +59,7 @@ class Catalogue:
         by ``reference``."""
         task, i = paraphrase_id.rsplit("/", 1)
         if task not in self.own_wordings:
-            return task_lib.instruction(paraphrase_id, reference)
+            return instruction(paraphrase_id, reference)
         text = self.templates[task][int(i)].format(obj=reference)
         return text[0].upper() + text[1:]
 
@@ -69,8 +71,8 @@ PROCEDURAL = Catalogue(
     category_parts=CATEGORY_PARTS,
     task_parts=task_lib.TASK_PARTS,
     instances={c: tuple(range(N_INSTANCES)) for c in CATEGORY_PARTS},
-    templates=task_lib.TEMPLATES,
-    nouns=task_lib.NOUNS,
+    templates=TEMPLATES,
+    nouns=NOUNS,
     lookup=make_object,
     colours=COLOUR_NAMES,
 )
@@ -84,19 +86,19 @@ def catalogue(folder: str | Path | None = None) -> Catalogue:
 @functools.cache
 def _folder_catalogue(folder: Path) -> Catalogue:
     """A folder's catalogue. Its tasks are worded by its ``wordings:`` or, for tasks
-    ``data.tasks`` knows, by ``data.tasks.TEMPLATES``; a task with neither is refused. A
-    category is called by its ``nouns:``, else ``data.tasks.NOUNS``, else its own name."""
+    ``data.wordings`` knows, by ``data.wordings.TEMPLATES``; a task with neither is refused. A
+    category is called by its ``nouns:``, else ``data.references.NOUNS``, else its own name."""
     loaded = load_objects(folder)
     templates = {}
     for task in loaded.task_parts:
-        wordings = loaded.wordings.get(task) or task_lib.TEMPLATES.get(task)
-        if not wordings:
+        worded = loaded.wordings.get(task) or TEMPLATES.get(task)
+        if not worded:
             raise ValueError(
                 f"{folder / INDEX_FILE}: task {task!r} has no wordings; give it a list under "
                 f"'wordings:' (each with {{obj}}), or use a task data.tasks words: "
-                f"{', '.join(sorted(task_lib.TEMPLATES))}"
+                f"{', '.join(sorted(TEMPLATES))}"
             )
-        templates[task] = tuple(wordings)
+        templates[task] = tuple(worded)
     objects = {(o.category, o.index): o for o in loaded.objects}
     return Catalogue(
         category_parts=loaded.category_parts,
@@ -105,9 +107,7 @@ def _folder_catalogue(folder: Path) -> Catalogue:
             c: tuple(sorted(i for k, i in objects if k == c)) for c in loaded.category_parts
         },
         templates=templates,
-        nouns={
-            c: loaded.nouns.get(c) or task_lib.NOUNS.get(c) or (c,) for c in loaded.category_parts
-        },
+        nouns={c: loaded.nouns.get(c) or NOUNS.get(c) or (c,) for c in loaded.category_parts},
         lookup=lambda category, index: objects[category, index],
         colours=tuple(sorted({o.colour_name for o in loaded.objects})),
         own_wordings=frozenset(loaded.wordings),

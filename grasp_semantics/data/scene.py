@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from grasp_semantics.data import tasks as task_lib
+from grasp_semantics.data import references
 from grasp_semantics.data.catalogue import Catalogue
 from grasp_semantics.data.grasps import GraspCheck, GraspWorld, check_grasps, sample_grasps
 from grasp_semantics.data.mesh import Mesh, box, pose, rot_z, transform_points
@@ -317,7 +317,7 @@ def _refer(
         ]
     )
     u = k[0, 0] * centres[:, 0] / centres[:, 2] + k[0, 2]
-    ref = task_lib.refer(
+    ref = references.refer(
         [m.category for m in models],
         [m.colour_name for m in models],
         u,

@@ -26,7 +26,8 @@ import numpy as np
 
 from grasp_semantics.data.catalogue import PROCEDURAL, Catalogue
 from grasp_semantics.data.objects import N_INSTANCES
-from grasp_semantics.data.tasks import PAIRS, TEMPLATES, names_task
+from grasp_semantics.data.tasks import PAIRS
+from grasp_semantics.data.wordings import TEMPLATES, names_task
 
 SPLIT_SEED = 20261123
 SPLITS: tuple[str, ...] = ("train", "val", "test_instance", "test_paraphrase", "test_pair", "all")

@@ -23,7 +23,8 @@ import numpy as np
 
 from grasp_semantics.data.objects import CATEGORY_PARTS
 from grasp_semantics.data.splits import SplitPools, category_default_parts, split_pools
-from grasp_semantics.data.tasks import TASK_PARTS, template
+from grasp_semantics.data.tasks import TASK_PARTS
+from grasp_semantics.data.wordings import template
 
 # contact at the part's farthest point from its centre (1 at the nearest): the whole part stays
 # above the planner's region fraction (0.5) and the part is grown from its middle

@@ -19,10 +19,10 @@ import torch
 from PIL import Image
 
 from grasp_semantics.data.catalogue import PROCEDURAL, Catalogue, catalogue
+from grasp_semantics.data.references import POSITION_PHRASES, RELATION_PHRASES, SIZE_PHRASES
 from grasp_semantics.data.scene import Scene, generate_scene
 from grasp_semantics.data.shards import write_shards
 from grasp_semantics.data.splits import split_pools
-from grasp_semantics.data.tasks import POSITION_PHRASES, RELATION_PHRASES, SIZE_PHRASES
 from grasp_semantics.models.config import GraspNetConfig
 from grasp_semantics.models.pointnet2 import sample_indices
 

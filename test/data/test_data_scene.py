@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.mesh import transform_points, triangle_normals
 from grasp_semantics.data.objects import CATEGORIES, CATEGORY_PARTS, make_object
+from grasp_semantics.data.references import NOUNS
 from grasp_semantics.data.render import project
 from grasp_semantics.data.scene import Scene, generate_scene
-from grasp_semantics.data.tasks import NOUNS, TASK_PARTS
+from grasp_semantics.data.tasks import TASK_PARTS
 
 
 @pytest.fixture(scope="module")

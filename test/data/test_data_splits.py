@@ -13,7 +13,8 @@ from grasp_semantics.data.splits import (
     held_out_paraphrases,
     split_pools,
 )
-from grasp_semantics.data.tasks import PAIRS, PARAPHRASE_IDS, TASK_PARTS, TASKS
+from grasp_semantics.data.tasks import PAIRS, TASK_PARTS, TASKS
+from grasp_semantics.data.wordings import PARAPHRASE_IDS
 
 
 def test_instances_disjoint():

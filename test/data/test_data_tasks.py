@@ -4,18 +4,11 @@ import numpy as np
 import pytest
 
 from grasp_semantics.data.objects import CATEGORIES, make_object
+from grasp_semantics.data.references import NOUNS, refer
 from grasp_semantics.data.scene import SceneConfig, _choose_objects
 from grasp_semantics.data.splits import SplitPools, held_out_paraphrases, split_pools
-from grasp_semantics.data.tasks import (
-    NOUNS,
-    TASK_KEYWORDS,
-    TASK_PARTS,
-    TASKS,
-    TEMPLATES,
-    names_task,
-    refer,
-    template,
-)
+from grasp_semantics.data.tasks import TASK_PARTS, TASKS
+from grasp_semantics.data.wordings import TASK_KEYWORDS, TEMPLATES, names_task, template
 
 OLD_CATEGORIES = (
     "mug",

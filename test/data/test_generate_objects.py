@@ -21,7 +21,7 @@ from grasp_semantics.data.objects import CATEGORY_PARTS, make_object
 from grasp_semantics.data.scene import generate_scene
 from grasp_semantics.data.scene_shards import iter_shard, read_index
 from grasp_semantics.data.splits import split_pools
-from grasp_semantics.data.tasks import TEMPLATES
+from grasp_semantics.data.wordings import TEMPLATES
 
 BIN = Path(sys.prefix) / "bin"
 

@@ -7,7 +7,8 @@ import pytest
 
 from grasp_semantics.data.objects import CATEGORY_PARTS
 from grasp_semantics.data.splits import SplitPools, held_out_pairs, split_pools
-from grasp_semantics.data.tasks import TASK_PARTS, instruction
+from grasp_semantics.data.tasks import TASK_PARTS
+from grasp_semantics.data.wordings import instruction
 from grasp_semantics.evaluation.baselines import (
     PART_EDGE_CONTACT,
     KeywordRule,

@@ -16,7 +16,7 @@ import yaml
 
 from grasp_semantics.data.shards import ExampleShards
 from grasp_semantics.data.splits import split_pools
-from grasp_semantics.data.tasks import instruction
+from grasp_semantics.data.wordings import instruction
 from grasp_semantics.models.criterion import GraspCriterion
 from grasp_semantics.models.grasp_net import GraspNet
 from grasp_semantics.training.examples import prepare_examples, reworded
