@@ -223,7 +223,7 @@ def test_planned_grasps_on_the_true_part_mostly_succeed() -> None:
 
 
 def test_decode_falls_back_to_the_grasp_head_when_nothing_is_planned() -> None:
-    scene, points, contact = oracle_inputs(7002)
+    scene, points, contact = oracle_inputs(7003)  # a bottle's body: planned grasps
     head = head_outputs(points, contact)
     planned = decode_grasps(points, contact, *head, HeadsConfig(), 5, scene.points)
     off = HeadsConfig(part_grasps=PartGraspConfig(enabled=False))
