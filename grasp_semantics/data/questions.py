@@ -47,6 +47,8 @@ NUMBERS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five")
 PLURALS: dict[str, str] = {
     "knife": "knives",
     "brush": "brushes",
+    "toothbrush": "toothbrushes",
+    "wrench": "wrenches",
     "scissors": "pairs of scissors",
     "pliers": "pairs of pliers",
     "tongs": "pairs of tongs",
