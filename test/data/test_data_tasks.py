@@ -6,22 +6,9 @@ import pytest
 from grasp_semantics.data.objects import CATEGORIES, make_object
 from grasp_semantics.data.references import NOUNS, refer
 from grasp_semantics.data.scene import SceneConfig, _choose_objects
-from grasp_semantics.data.splits import SplitPools, held_out_paraphrases, split_pools
+from grasp_semantics.data.splits import held_out_paraphrases, split_pools
 from grasp_semantics.data.tasks import TASK_PARTS, TASKS
 from grasp_semantics.data.wordings import TASK_KEYWORDS, TEMPLATES, names_task, template
-
-OLD_CATEGORIES = (
-    "mug",
-    "cup",
-    "knife",
-    "hammer",
-    "spatula",
-    "screwdriver",
-    "bottle",
-    "pan",
-    "scissors",
-    "brush",
-)
 
 
 def test_every_task_has_many_wordings_and_indirect_ones():
@@ -155,18 +142,10 @@ def test_colour_and_position_still_single_out():
     assert all("blue" not in r and "right" not in r for r in refs)
 
 
-def _old_pools() -> SplitPools:
-    """Train pools restricted to the categories whose builders every branch has."""
-    pools = split_pools("train")
-    return SplitPools(
-        {c: pools.instances[c] for c in OLD_CATEGORIES},
-        pools.paraphrases,
-        tuple((t, c) for t, c in pools.pairs if c in OLD_CATEGORIES),
-    )
-
-
 def test_distractor_share():
-    pools, cfg = _old_pools(), SceneConfig()
+    """At least 40 % of the training draws put a second object of the target's category on
+    the table (0.476 of 1,000 draws; the scene's view checks come after)."""
+    pools, cfg = split_pools("train"), SceneConfig()
     hits = 0
     n = 200
     for seed in range(n):
@@ -176,7 +155,7 @@ def test_distractor_share():
     assert hits / n >= 0.4, hits / n
 
 
-@pytest.mark.parametrize("cat", OLD_CATEGORIES)
+@pytest.mark.parametrize("cat", CATEGORIES)
 def test_sizes_of_instances_vary_enough_to_be_said(cat):
     sizes = [
         max(m.height, 2 * m.half_extent.max()) for m in (make_object(cat, i) for i in range(12))
