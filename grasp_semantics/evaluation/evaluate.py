@@ -106,14 +106,28 @@ class Scored:
 def point_indices(scene: Scene, points: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
     """Indices [M] into the scene's cloud of ``points`` [M, 3], which are exact copies of some
     of the scene's points (or of ``cloud`` [P, 3] float32, a copy of them moved but in the same
-    order)."""
-    row = np.dtype((np.void, 12))
+    order). Points are matched by a 64-bit key of their float32 bit patterns, sorted once, and
+    checked bit for bit (a KeyError for a point that is not in the cloud)."""
     cloud = scene.points if cloud is None else cloud
-    lookup = {
-        key.tobytes(): i for i, key in enumerate(np.ascontiguousarray(cloud).view(row).ravel())
-    }
-    keys = np.ascontiguousarray(points.astype(np.float32)).view(row).ravel()
-    return np.array([lookup[key.tobytes()] for key in keys], dtype=np.int64)
+    cloud_bits, point_bits = (
+        np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).reshape(-1, 3)
+        for a in (cloud, points)
+    )
+    cloud_keys, point_keys = (_row_keys(bits) for bits in (cloud_bits, point_bits))
+    order = np.argsort(cloud_keys)
+    found = np.minimum(np.searchsorted(cloud_keys[order], point_keys), len(order) - 1)
+    indices = order[found]
+    if (cloud_bits[indices] != point_bits).any():
+        raise KeyError("a point is not in the scene's cloud")
+    return indices
+
+
+def _row_keys(bits: np.ndarray) -> np.ndarray:
+    """One uint64 per row of ``bits`` [N, 3] uint32 (x and y whole, z mixed in)."""
+    wide = bits.astype(np.uint64)
+    return ((wide[:, 0] << np.uint64(32)) | wide[:, 1]) ^ (
+        wide[:, 2] * np.uint64(0x9E3779B97F4A7C15)
+    )
 
 
 def point_labels(scene: Scene, points: np.ndarray, cloud: np.ndarray | None = None) -> np.ndarray:
