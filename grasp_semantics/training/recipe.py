@@ -116,9 +116,11 @@ def _run_config(kind: str, raw: dict[str, Any], path: Path) -> Any:
 
 def _assemble_model(out_dir: Path, grasp_stage: str, grasp_stages: list[str]) -> None:
     """``<out>/model``: the best weights of ``grasp_stage`` (the last), with every grasp
-    stage's run config and log beside them (as the shipped model keeps them)."""
+    stage's run config and log and the recipe's record beside them (as the shipped model keeps
+    them)."""
     model = out_dir / MODEL_DIR
     model.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(out_dir / RECORD, model / RECORD)
     for file in (out_dir / grasp_stage / "best").iterdir():
         shutil.copy2(file, model / file.name)
     for stage in grasp_stages:

@@ -117,6 +117,7 @@ def test_the_recipe_runs_every_stage_and_resumes_where_it_stopped(tmp_path, caps
     assert (model / "grasp_scorer/model.safetensors").is_file()
     assert (model / "train_g1_log.jsonl").is_file() and (model / "train_g2_config.yaml").is_file()
     record = yaml.safe_load((tmp_path / "whole/recipe.yaml").read_text())
+    assert yaml.safe_load((model / "recipe.yaml").read_text()) == record  # kept with the model
     assert record["stages"]["g2"]["init_from"] == str(tmp_path / "whole/g1/best")
     assert record["stages"]["scorer"]["model"] == str(model)
     assert record["stages"]["g1"]["data"]["cache_dir"] == str(tmp_path / "data/a")
