@@ -37,7 +37,8 @@ from std_msgs.msg import Header, String
 
 from grasp_semantics.msg import GraspPrediction
 from grasp_semantics.ros.conversions import rgb_to_image, xyz_to_cloud
-from grasp_semantics.ros.node import INSTRUCTION_QOS, stamp_ns
+from grasp_semantics.ros.node import INSTRUCTION_QOS
+from grasp_semantics.ros.node_inputs import stamp_ns
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
 NODE_NAME = "grasp_semantics"

@@ -54,10 +54,7 @@ from grasp_semantics.ros.conversions import (
 )
 from grasp_semantics.ros.diagnostics import Health
 from grasp_semantics.ros.messages import markers_msg, pose_array_msg, prediction_msg
-from grasp_semantics.ros.node_inputs import (
-    CameraInfos,
-    sensor_qos,
-)
+from grasp_semantics.ros.node_inputs import CameraInfos, sensor_qos, stamp_ns
 from grasp_semantics.ros.node_model import (
     MODEL_PARAMETERS,
     gripper_from,
@@ -71,16 +68,12 @@ from grasp_semantics.ros.prediction_worker import PredictionWorker
 from grasp_semantics.ros.sync import Busy, ModelThread, NewestPairSync, StampOrder
 from grasp_semantics.srv import DescribeScene, PredictGrasps
 
-CAMERA_INFO_WAIT_S = 5.0  # how long a pair waits for its size's camera_info before failing
+CAMERA_INFO_WAIT_S = 5.0  # how long a pair waits for its own camera_info before failing
 INSTRUCTION_QOS = QoSProfile(
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
-
-
-def stamp_ns(header: Header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -134,10 +127,11 @@ class GraspSemanticsNode(NodeServices, LifecycleNode):
         self._own_timers: list[Any] = []
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # One group each: a long prediction on one service never holds back the other, the
-        # sensor callbacks or the diagnostics and watchdog timer.
+        # sensor callbacks or the diagnostics and watchdog timer; camera_info is apart from the
+        # image and cloud, so that taking a large pair never delays the camera_info it waits for.
         self._groups = {
             name: MutuallyExclusiveCallbackGroup()
-            for name in ("predict", "describe", "inputs", "timer")
+            for name in ("predict", "describe", "inputs", "camera_info", "timer")
         }
         self._instruction_sub = None
 
@@ -211,7 +205,11 @@ class GraspSemanticsNode(NodeServices, LifecycleNode):
                 PointCloud2, "points", self._on_cloud, sensor, callback_group=group
             ),
             self.create_subscription(
-                CameraInfo, "camera_info", self._on_camera_info, sensor, callback_group=group
+                CameraInfo,
+                "camera_info",
+                self._on_camera_info,
+                sensor,
+                callback_group=self._groups["camera_info"],
             ),
         ]
         self.worker.start()
@@ -370,9 +368,8 @@ class GraspSemanticsNode(NodeServices, LifecycleNode):
             self.get_logger().warning(note, throttle_duration_sec=10.0)
             self.health.warn(note)
             self._publish_diagnostics()
-        # a pair may come before its camera_info (another topic): wait for it briefly
-        wait_s = CAMERA_INFO_WAIT_S if self.predictor.needs_intrinsics else 0.0
-        info = self.camera_infos.for_image(pair.image, wait_s)
+        required = self.predictor.needs_intrinsics
+        info = self.camera_infos.for_image(pair.image, CAMERA_INFO_WAIT_S, required)
         message, _ = self._predict(pair.image, pair.cloud, info, None, 0)
         if message is not None:
             self._order.predicted(pair.cloud_stamp_ns, now_ns)

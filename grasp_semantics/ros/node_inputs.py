@@ -9,8 +9,14 @@ import threading
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
 
 MAX_CAMERA_INFO_SIZES = 8  # image sizes whose newest camera_info is kept
+
+
+def stamp_ns(header: Header) -> int:
+    """A header's stamp in nanoseconds."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def sensor_qos(reliability: str) -> QoSProfile:
@@ -59,12 +65,28 @@ class CameraInfos:
                 self._by_size.pop(next(iter(self._by_size)))
             self._arrived.notify_all()
 
-    def for_image(self, image: Image, wait_s: float = 0.0) -> CameraInfo | None:
-        """The newest camera_info of ``image``'s size, waiting up to ``wait_s`` for one; else
-        the newest of any size (whose size mismatch is then reported), or None."""
-        size = (image.width, image.height)
+    def for_image(
+        self, image: Image, wait_s: float = 0.0, required: bool = False
+    ) -> CameraInfo | None:
+        """The newest camera_info of ``image``'s size; else the newest of any size (whose size
+        mismatch is then reported), or None.
+
+        A pair may come before its camera_info (another topic; a reliable message the
+        transport resends can come a second late), so without one of its size this waits up to
+        ``wait_s`` for it, unless the newest camera_info is already as new as the image (the
+        camera's own for this frame, of another size: waiting cannot help) or none has come
+        and the model has not ``required`` one."""
+        size, stamp = (image.width, image.height), stamp_ns(image.header)
+
+        def settled() -> bool:
+            newest = self._latest
+            return size in self._by_size or (
+                newest is not None and stamp_ns(newest.header) >= stamp
+            )
+
         with self._arrived:
-            self._arrived.wait_for(lambda: size in self._by_size, wait_s)
+            if required or self._latest is not None:
+                self._arrived.wait_for(settled, wait_s)
             return self._by_size.get(size, self._latest)
 
     def __contains__(self, size: tuple[int, int]) -> bool:

@@ -53,7 +53,7 @@ from grasp_semantics.ros.harness import (
     publish_pair,
     summarize,
 )
-from grasp_semantics.ros.node import stamp_ns
+from grasp_semantics.ros.node_inputs import stamp_ns
 
 TRANSITIONS = (  # (transition id, label, state it must reach)
     (Transition.TRANSITION_CONFIGURE, "configure", State.PRIMARY_STATE_INACTIVE),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from ros_helpers import wait_until
+from sensor_msgs.msg import CameraInfo, Image
 
+from grasp_semantics.ros.node_inputs import CameraInfos
 from grasp_semantics.ros.sync import Busy, ModelThread, NewestPairSync, StampOrder
 
 MS = 1_000_000
@@ -135,3 +138,47 @@ def test_a_far_future_stamp_never_becomes_the_reference() -> None:
     order.predicted(future, now)
     assert order.check(now + second, now + second) == (True, "")
     assert order.check(now + 10 * second, 0) == (True, "")  # no clock yet: no 'ahead' check
+
+
+def _info(width: int, height: int, sec: int) -> CameraInfo:
+    info = CameraInfo(width=width, height=height)
+    info.header.stamp.sec = sec
+    return info
+
+
+def _image(width: int, height: int, sec: int) -> Image:
+    image = Image(width=width, height=height)
+    image.header.stamp.sec = sec
+    return image
+
+
+def test_camera_info_of_the_image_size_arriving_after_the_image_is_used() -> None:
+    """A camera switching resolution: the image of the new size comes before its camera_info
+    (another topic). The pair waits for it rather than failing on the old size's."""
+    infos = CameraInfos()
+    infos.add(_info(160, 120, sec=1))
+    waiting = threading.Event()
+    found: list[CameraInfo | None] = []
+
+    def look() -> None:
+        waiting.set()
+        found.append(infos.for_image(_image(640, 480, sec=2), wait_s=30.0, required=False))
+
+    thread = threading.Thread(target=look)
+    thread.start()
+    waiting.wait(5.0)
+    infos.add(_info(640, 480, sec=2))
+    thread.join(30.0)
+    assert (found[0].width, found[0].height) == (640, 480)
+
+
+def test_camera_info_lookup_waits_only_when_waiting_can_help() -> None:
+    infos = CameraInfos()
+    started = time.monotonic()
+    # none has come and the model needs none
+    assert infos.for_image(_image(640, 480, sec=2), wait_s=30.0, required=False) is None
+    # the camera's own camera_info for this frame is of another size: final, to be reported
+    infos.add(_info(160, 120, sec=2))
+    assert infos.for_image(_image(640, 480, sec=2), wait_s=30.0, required=True).width == 160
+    assert time.monotonic() - started < 15.0  # neither waited out its 30 s
+    assert (640, 480) not in infos and (160, 120) in infos

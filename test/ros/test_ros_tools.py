@@ -187,11 +187,17 @@ def check_soak(report: dict) -> None:
     assert report["pairs_sent"] == sum(w["pairs_sent"] for w in windows)
     assert all(w["predictions"] > 0 for w in windows[1:])
     # the node predicts or drops (superseded by a newer one) every pair it forms; the rest
-    # never formed a pair, and reduced frames all reach it: a few in flight at most
+    # never formed a pair: those in flight at a window's end, and on a loaded machine a few
+    # that the node's subscriptions (keep last 5) overwrote before taking them (6 in 4 windows
+    # were seen on the CI machine). A fifth of a window's pairs bounds it.
     predicted = sum(w["predictions"] for w in windows)
     dropped = sum(w["node_dropped_pairs"] for w in windows)
     assert predicted + dropped <= report["pairs_sent"]
-    assert sum(w["not_seen_as_pair"] for w in windows) <= 5
+    counts = [
+        {k: w[k] for k in ("pairs_sent", "predictions", "node_dropped_pairs", "not_seen_as_pair")}
+        for w in windows
+    ]
+    assert all(w["not_seen_as_pair"] <= w["pairs_sent"] / 5 for w in windows), counts
     for window in windows[1:]:  # arrival - stamp includes the model's own time
         assert window["end_to_end_ms"]["median"] >= window["inference_ms"]["median"]
     verdict = report["verdict"]
