@@ -187,9 +187,10 @@ def check_soak(report: dict) -> None:
     assert report["pairs_sent"] == sum(w["pairs_sent"] for w in windows)
     assert all(w["predictions"] > 0 for w in windows[1:])
     # the node predicts or drops (superseded by a newer one) every pair it forms; the rest
-    # never formed a pair: those in flight at a window's end, and on a loaded machine a few
-    # that the node's subscriptions (keep last 5) overwrote before taking them (6 in 4 windows
-    # were seen on the CI machine). A fifth of a window's pairs bounds it.
+    # never formed a pair: those in flight at the end, and on a loaded machine a few that the
+    # node's subscriptions (keep last 5) overwrote before taking them (6 of 100 were seen on
+    # the CI machine). Bounded over the whole soak: a pair sent at a window's end is predicted
+    # or dropped in the next window, so one window's count can even be negative.
     predicted = sum(w["predictions"] for w in windows)
     dropped = sum(w["node_dropped_pairs"] for w in windows)
     assert predicted + dropped <= report["pairs_sent"]
@@ -197,7 +198,9 @@ def check_soak(report: dict) -> None:
         {k: w[k] for k in ("pairs_sent", "predictions", "node_dropped_pairs", "not_seen_as_pair")}
         for w in windows
     ]
-    assert all(w["not_seen_as_pair"] <= w["pairs_sent"] / 5 for w in windows), counts
+    not_seen = sum(w["not_seen_as_pair"] for w in windows)
+    assert not_seen == report["pairs_sent"] - predicted - dropped
+    assert not_seen <= report["pairs_sent"] / 10, counts
     for window in windows[1:]:  # arrival - stamp includes the model's own time
         assert window["end_to_end_ms"]["median"] >= window["inference_ms"]["median"]
     verdict = report["verdict"]
