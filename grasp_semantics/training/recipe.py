@@ -18,7 +18,9 @@ Everything goes under ``--out-dir`` (default: the recipe's ``out_dir``, ``output
 never into the shipped weights unless that folder is given. Each grasp stage trains in
 ``<out>/<stage>``. ``<out>/recipe.yaml`` records every stage's full run config as run (paths
 resolved, overrides applied), written before the first stage; running another recipe into the
-same folder is refused.
+same folder is refused, except that a recipe whose changes begin at a head stage (scorer,
+describe) runs that stage and the ones after it again on the finished grasp weights, and its
+record is rewritten.
 
 Resuming: run the same command again. A finished stage (``<out>/<stage>/done.json``) is
 skipped; an unfinished grasp stage resumes from its last checkpoint with its learning-rate
@@ -142,16 +144,50 @@ def prepare_run(
     configs = stage_configs(recipe, out_dir)
     record = {"recipe": recipe, "stages": configs}
     record_file = out_dir / RECORD
-    if record_file.is_file() and yaml.safe_load(record_file.read_text()) != record:
-        raise ValueError(
-            f"{out_dir} holds a run of another recipe (or other settings: {record_file}); "
-            "give another --out-dir"
-        )
+    rerun: list[str] = []
+    if record_file.is_file():
+        rerun = _head_stages_changed(yaml.safe_load(record_file.read_text()), record, out_dir)
     for stage in recipe["stages"]:  # each config checked now, not hours later
         _run_config(stage["kind"], configs[stage["name"]], out_dir / stage["name"] / RUN_CONFIG)
-    if not record_file.is_file():
+    for name in rerun:
+        (out_dir / name / DONE).unlink(missing_ok=True)
+    if rerun:
+        print(f"the recipe changed stage(s) {', '.join(rerun)}: they run again")
+    if rerun or not record_file.is_file():
         record_file.write_text(yaml.safe_dump(record, sort_keys=False))
+    if rerun and (out_dir / MODEL_DIR).is_dir():  # the finished model keeps the record too
+        shutil.copy2(record_file, out_dir / MODEL_DIR / RECORD)
     return configs
+
+
+def _head_stages_changed(old: dict[str, Any], new: dict[str, Any], out_dir: Path) -> list[str]:
+    """The stages to run again when ``new`` (a record) differs from the run's ``old`` one: the
+    first changed stage and every one after it, allowed only when they are all head stages
+    (scorer, describe), which keep no checkpoint and train on the finished grasp weights. A
+    ValueError for any other change (a grasp stage's weights would no longer be the record's)."""
+    if old == new:
+        return []
+    refused = ValueError(
+        f"{out_dir} holds a run of another recipe (or other settings in a grasp stage: "
+        f"{out_dir / RECORD}); give another --out-dir"
+    )
+    old_stages, new_stages = old["recipe"]["stages"], new["recipe"]["stages"]
+    if {k: v for k, v in old["recipe"].items() if k != "stages"} != {
+        k: v for k, v in new["recipe"].items() if k != "stages"
+    }:
+        raise refused
+    names = [s["name"] for s in new_stages]
+    first = next(
+        (
+            i
+            for i, (a, b) in enumerate(zip(old_stages, new_stages, strict=False))
+            if a != b or old["stages"][a["name"]] != new["stages"][b["name"]]
+        ),
+        min(len(old_stages), len(new_stages)),
+    )
+    if any(s["kind"] == "grasp" for s in new_stages[first:] + old_stages[first:]):
+        raise refused
+    return names[first:]
 
 
 def run_recipe(

@@ -1,6 +1,7 @@
 """One recipe for a model: a stopped and resumed training run trains as one that was not
 stopped (the same learning rate at every step, the same weights), and ``train-recipe`` runs
-every stage in order, skips finished ones and resumes an unfinished one."""
+every stage in order, skips finished ones, resumes an unfinished one, and runs a changed head
+stage again while refusing a changed grasp stage."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from grasp_semantics.training.recipe import load_recipe, run_recipe, stage_configs
+from grasp_semantics.training.recipe import load_recipe, prepare_run, run_recipe, stage_configs
 from grasp_semantics.training.run_config import init_distributed
 from grasp_semantics.training.train_grasp_net import TrainConfig, train
 
@@ -141,6 +142,36 @@ def test_the_recipe_runs_every_stage_and_resumes_where_it_stopped(tmp_path, caps
     recipe["stages"][0]["overrides"] = {"optim": {"lr": 0.5}}
     with pytest.raises(ValueError, match="another recipe"):
         run_recipe(recipe, out, progress=False)
+
+
+def test_a_changed_head_stage_runs_again_and_a_changed_grasp_stage_is_refused(
+    tmp_path, capsys
+) -> None:
+    recipe = tiny_recipe(tmp_path)
+    out = tmp_path / "run"
+    prepare_run(recipe, out)
+    for name in ("g1", "g2", "scorer"):  # as if every stage had finished
+        (out / name).mkdir(parents=True, exist_ok=True)
+        (out / name / "done.json").write_text("{}")
+    (out / "model").mkdir()
+    capsys.readouterr()
+
+    prepare_run(recipe, out)  # the same recipe: nothing to run again
+    assert "run again" not in capsys.readouterr().out
+    assert all((out / name / "done.json").is_file() for name in ("g1", "g2", "scorer"))
+
+    recipe["stages"][2]["overrides"]["optim"]["epochs"] = 3
+    prepare_run(recipe, out)
+    assert "stage(s) scorer: they run again" in capsys.readouterr().out
+    assert not (out / "scorer/done.json").exists()
+    assert (out / "g1/done.json").is_file() and (out / "g2/done.json").is_file()
+    for record in (out / "recipe.yaml", out / "model/recipe.yaml"):  # rewritten, the model's too
+        assert yaml.safe_load(record.read_text())["stages"]["scorer"]["optim"]["epochs"] == 3
+
+    recipe["stages"][1]["overrides"]["seed"] = 2  # a grasp stage's weights would differ
+    with pytest.raises(ValueError, match="another recipe"):
+        prepare_run(recipe, out)
+    assert (out / "g2/done.json").is_file()  # nothing was undone
 
 
 def test_the_default_recipe_names_every_stage_of_the_shipped_model(tmp_path) -> None:
