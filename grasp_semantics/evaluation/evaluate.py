@@ -28,7 +28,8 @@ Per split, ``margins`` gives the model's part accuracy over the strongest baseli
 given the object (``geometry_only``, ``random``) with a paired bootstrap interval; ``ci95``
 gives a 95 % percentile-bootstrap interval (scenes resampled, seed 0) of every figure of every
 method, and ``per_scene`` each scene's seed, instruction, target, correct part and, per method,
-the part chosen (the object and part of its most probable point) and each grasp's success.
+the part chosen (the object and part of its most probable point) and each grasp's success;
+``diagnosis`` separates finding the named object from choosing its part (``diagnosis.py``).
 ``--split test`` evaluates the three held-out splits (instance, paraphrase, task-category pair).
 
 ``--physics`` also tries the five best grasps of the model, planner_ranking, geometry_only and
@@ -64,6 +65,7 @@ from grasp_semantics.data.grasps import check_grasps
 from grasp_semantics.data.scene import Scene, SceneConfig, generate_scene
 from grasp_semantics.data.splits import FINAL_SEED
 from grasp_semantics.evaluation.baselines import KeywordRule, category_defaults, part_contact
+from grasp_semantics.evaluation.diagnosis import diagnose, format_diagnosis
 from grasp_semantics.evaluation.metrics import (
     bootstrap_interval,
     bootstrap_intervals,
@@ -385,6 +387,7 @@ def evaluate(
         "ci95": {},
         "margins": {},
         "per_scene": {},
+        "diagnosis": {},
     }
     if resample:
         results["resampling"] = {}
@@ -433,6 +436,7 @@ def evaluate(
         results["ci95"][split] = {name: bootstrap_intervals(r) for name, r in rows.items()}
         results["margins"][split] = margin_figures(rows)
         results["per_scene"][split] = records
+        results["diagnosis"][split] = diagnose(records)
         if resample:
             results["resampling"][split] = resampling_figures(correct)
     if judge is not None:
@@ -573,6 +577,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     print(format_table(results))
     print("\nMean over scenes [95 % bootstrap interval].")
     print(format_margins(results["margins"]))
+    print("\nFinding the named object, then its part (grasp_semantics/evaluation/diagnosis.py):")
+    print(format_diagnosis(results["diagnosis"]))
     for split, figures in results.get("resampling", {}).items():
         print(
             f"{split}: part accuracy on {figures['copies']} resampled copies of each cloud "

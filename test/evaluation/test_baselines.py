@@ -17,6 +17,7 @@ from grasp_semantics.evaluation.baselines import (
     part_contact,
     training_table,
 )
+from grasp_semantics.evaluation.diagnosis import diagnose, format_diagnosis
 from grasp_semantics.evaluation.evaluate import NOT_GIVEN_OBJECT, evaluate
 from grasp_semantics.evaluation.metrics import bootstrap_intervals
 
@@ -102,6 +103,39 @@ def test_bootstrap_intervals_skip_undefined_scenes() -> None:
     assert bootstrap_intervals(rows) == intervals  # a fixed seed
 
 
+def _record(target: int, correct: str, usual: str, **methods: tuple[int, str]) -> dict:
+    """A per-scene record as ``evaluate`` writes it; ``usual``: the category's usual part."""
+    methods["category_default"] = (target, usual)
+    return {
+        "target": target,
+        "correct_part": correct,
+        "methods": {
+            name: {"object": obj, "part": part, "part_correct": obj == target and part == correct}
+            for name, (obj, part) in methods.items()
+        },
+    }
+
+
+def test_diagnosis_separates_finding_the_object_from_choosing_its_part() -> None:
+    records = [  # two tasks want the body, where the category's usual part is the handle
+        _record(1, "body", "handle", model=(1, "handle"), reader=(1, "body")),
+        _record(1, "body", "handle", model=(2, "body"), reader=(1, "body")),
+        _record(0, "handle", "handle", model=(0, "handle"), reader=(0, "handle")),
+        _record(2, "spout", "handle", model=(2, "handle"), reader=(1, "spout")),
+    ]
+    figures = diagnose(records)
+    model, reader = figures["model"], figures["reader"]
+    assert model["object_accuracy"] == 0.75 and model["on_object"] == 3
+    assert model["part_accuracy_on_object"] == pytest.approx(1 / 3)  # the handle everywhere
+    assert model["category_default_on_object"] == 1.0  # it ignores the task
+    assert reader["object_accuracy"] == 0.75
+    assert reader["part_accuracy_on_object"] == 1.0
+    assert reader["category_default_on_object"] == pytest.approx(1 / 3)  # only where asked
+    table = format_diagnosis({"test_pair": figures})
+    assert "| test_pair | model | 0.750 | 0.333 | 1.000 |" in table
+    assert diagnose([]) == {}
+
+
 @pytest.fixture(scope="module")
 def evaluated() -> dict:
     return evaluate("default", ["test_paraphrase"], 3, seed=7000, device="cpu", progress=False)
@@ -141,3 +175,7 @@ def test_evaluate_gives_intervals_and_the_margin(evaluated) -> None:
     strongest = max(means[name]["part_accuracy"] for name in NOT_GIVEN_OBJECT)
     assert margin["baseline_part_accuracy"] == pytest.approx(strongest)
     assert margin["margin"] == pytest.approx(means["model"]["part_accuracy"] - strongest)
+    found = evaluated["diagnosis"][split]["model"]  # part accuracy = found x right on it
+    assert found["object_accuracy"] * np.nan_to_num(found["part_accuracy_on_object"]) == (
+        pytest.approx(means["model"]["part_accuracy"])
+    )
