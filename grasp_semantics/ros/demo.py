@@ -73,8 +73,10 @@ def score_prediction(message: Any, truth: dict[str, Any], gripper: GripperConfig
 def part_margin(contact: np.ndarray, labels: np.ndarray) -> float:
     """The highest contact probability on the part the task needs minus the highest elsewhere
     (points [M] the model saw, ``labels`` [M] on that part): positive when the part choice is
-    right, and the smaller its size, the less it takes to change the answer. NaN without a
-    labelled point."""
+    right, negative when wrong, and the smaller its size, the less it takes to change the
+    answer; 0 for a tie, which the first of the tied points decides (a point's probability is
+    the mean over it and its nearest sampled points, so two points with the same neighbours,
+    one each side of a part's edge, can share it). NaN without a labelled point."""
     on_part = np.asarray(labels) > 0
     if not on_part.any() or on_part.all():
         return float("nan")
