@@ -28,8 +28,8 @@ Per split, ``margins`` gives the model's part accuracy over the strongest baseli
 given the object (``geometry_only``, ``random``) with a paired bootstrap interval; ``ci95``
 gives a 95 % percentile-bootstrap interval (scenes resampled, seed 0) of every figure of every
 method, and ``per_scene`` each scene's seed, instruction, target, correct part and, per method,
-the part chosen (the object and part of its most probable point) and each grasp's success;
-``diagnosis`` separates finding the named object from choosing its part (``diagnosis.py``).
+the part chosen (the object and part of its most probable point) and each grasp's success
+(``diagnosis``: finding the named object against choosing its part, ``diagnosis.py``).
 ``--split test`` evaluates the three held-out splits (instance, paraphrase, task-category pair).
 
 ``--physics`` also tries the five best grasps of the model, planner_ranking, geometry_only and
@@ -387,7 +387,6 @@ def evaluate(
         "ci95": {},
         "margins": {},
         "per_scene": {},
-        "diagnosis": {},
     }
     if resample:
         results["resampling"] = {}
@@ -436,9 +435,9 @@ def evaluate(
         results["ci95"][split] = {name: bootstrap_intervals(r) for name, r in rows.items()}
         results["margins"][split] = margin_figures(rows)
         results["per_scene"][split] = records
-        results["diagnosis"][split] = diagnose(records)
         if resample:
             results["resampling"][split] = resampling_figures(correct)
+    results["diagnosis"] = {split: diagnose(r) for split, r in results["per_scene"].items()}
     if judge is not None:
         predicted = time.perf_counter() - started
         with judge:
@@ -558,11 +557,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     sizes = {"max_width": args.gripper_max_width, "finger_depth": args.gripper_finger_depth}
     try:
         results = evaluate(
-            args.model,
-            splits,
-            args.scenes,
-            args.seed,
-            args.device,
+            *(args.model, splits, args.scenes, args.seed, args.device),
             scene_points=args.scene_points or None,
             max_cloud_points=args.max_cloud_points or None,
             resample=args.resample,
@@ -577,8 +572,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     print(format_table(results))
     print("\nMean over scenes [95 % bootstrap interval].")
     print(format_margins(results["margins"]))
-    print("\nFinding the named object, then its part (grasp_semantics/evaluation/diagnosis.py):")
-    print(format_diagnosis(results["diagnosis"]))
+    print("\nFinding the named object, then its part:\n" + format_diagnosis(results["diagnosis"]))
     for split, figures in results.get("resampling", {}).items():
         print(
             f"{split}: part accuracy on {figures['copies']} resampled copies of each cloud "
